@@ -1,0 +1,44 @@
+// The MQTT topic tree of schemas/README.md, built and parsed in one place so
+// the plugin, the scheduler, the CLI and the agent can never disagree on it.
+// Pure functions, safe from any thread.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace slotwise::topics {
+
+inline constexpr std::string_view kRoot = "slotwise/v1/";
+inline constexpr std::string_view kTerminalPrefix = "slotwise/v1/t/";
+inline constexpr std::string_view kPresencePrefix = "slotwise/v1/presence/";
+inline constexpr std::string_view kOperatorRequest = "slotwise/v1/op/request";
+inline constexpr std::string_view kOperatorReplyPrefix = "slotwise/v1/op/reply/";
+
+// The per-terminal topics, slotwise/v1/t/{tid}/<leaf>.
+enum class Leaf { kNotice, kReport, kCheck, kStatus, kReply };
+
+std::string_view LeafName(Leaf leaf);
+// True for the leaves a terminal publishes (report, check, status).
+bool IsUpstream(Leaf leaf);
+
+// 1-64 characters of [A-Za-z0-9._-]: safe inside a topic level and a file name.
+bool IsValidTerminalId(std::string_view id);
+
+std::string Terminal(std::string_view terminal_id, Leaf leaf);
+// slotwise/v1/t/+/<leaf>, what the scheduler subscribes to.
+std::string AllTerminals(Leaf leaf);
+std::string Presence(std::string_view terminal_id);
+std::string OperatorReply(std::string_view client_id);
+
+struct TerminalTopic {
+  std::string terminal_id;
+  Leaf leaf;
+};
+// Parses slotwise/v1/t/{tid}/<leaf>; nullopt for anything else (wildcards,
+// extra levels, invalid ids).
+std::optional<TerminalTopic> ParseTerminalTopic(std::string_view topic);
+// Parses slotwise/v1/presence/{tid}.
+std::optional<std::string> ParsePresenceTopic(std::string_view topic);
+
+}  // namespace slotwise::topics

@@ -1,0 +1,82 @@
+#include "slotwise/topics.h"
+
+#include <array>
+#include <utility>
+
+namespace slotwise::topics {
+namespace {
+
+constexpr std::array<std::pair<Leaf, std::string_view>, 5> kLeaves{{
+    {Leaf::kNotice, "notice"},
+    {Leaf::kReport, "report"},
+    {Leaf::kCheck, "check"},
+    {Leaf::kStatus, "status"},
+    {Leaf::kReply, "reply"},
+}};
+
+bool IsIdChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '.' || c == '_' || c == '-';
+}
+
+}  // namespace
+
+std::string_view LeafName(Leaf leaf) {
+  for (const auto& [l, name] : kLeaves) {
+    if (l == leaf) return name;
+  }
+  return {};
+}
+
+bool IsUpstream(Leaf leaf) {
+  return leaf == Leaf::kReport || leaf == Leaf::kCheck || leaf == Leaf::kStatus;
+}
+
+bool IsValidTerminalId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!IsIdChar(c)) return false;
+  }
+  return true;
+}
+
+std::string Terminal(std::string_view terminal_id, Leaf leaf) {
+  std::string t(kTerminalPrefix);
+  t += terminal_id;
+  t += '/';
+  t += LeafName(leaf);
+  return t;
+}
+
+std::string AllTerminals(Leaf leaf) { return Terminal("+", leaf); }
+
+std::string Presence(std::string_view terminal_id) {
+  return std::string(kPresencePrefix) + std::string(terminal_id);
+}
+
+std::string OperatorReply(std::string_view client_id) {
+  return std::string(kOperatorReplyPrefix) + std::string(client_id);
+}
+
+std::optional<TerminalTopic> ParseTerminalTopic(std::string_view topic) {
+  if (!topic.starts_with(kTerminalPrefix)) return std::nullopt;
+  topic.remove_prefix(kTerminalPrefix.size());
+  const auto slash = topic.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  const std::string_view id = topic.substr(0, slash);
+  const std::string_view leaf_name = topic.substr(slash + 1);
+  if (!IsValidTerminalId(id)) return std::nullopt;
+  for (const auto& [leaf, name] : kLeaves) {
+    if (leaf_name == name) return TerminalTopic{std::string(id), leaf};
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> ParsePresenceTopic(std::string_view topic) {
+  if (!topic.starts_with(kPresencePrefix)) return std::nullopt;
+  topic.remove_prefix(kPresencePrefix.size());
+  if (!IsValidTerminalId(topic)) return std::nullopt;
+  return std::string(topic);
+}
+
+}  // namespace slotwise::topics
