@@ -1,0 +1,50 @@
+// OperatorClient: one MQTT v5 request/response exchange with the scheduler
+// at a time, for the `slotwise` CLI. Requests go to slotwise/v1/op/request
+// with this client's reply topic and a fresh correlation id; the call returns
+// the reply that carries that id.
+//
+// Threading: use from one thread. Paho's callbacks only queue messages.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "slotwise/result.h"
+#include "slotwise/v1/operator.pb.h"
+
+namespace mqtt {
+class async_client;
+}
+
+namespace slotwise::cli {
+
+struct ClientOptions {
+  std::string broker = "tcp://127.0.0.1:1883";
+  std::string username = "slotwise-operator";
+  std::string password;
+  std::chrono::seconds timeout{10};
+};
+
+class OperatorClient {
+ public:
+  ~OperatorClient();
+  OperatorClient(const OperatorClient&) = delete;
+  OperatorClient& operator=(const OperatorClient&) = delete;
+
+  static Result<std::unique_ptr<OperatorClient>> Connect(const ClientOptions& options);
+
+  // The scheduler's reply (which may carry an Error), or an error with code
+  // INTERNAL when no reply came within the timeout.
+  Result<v1::OperatorReply> Call(const v1::OperatorRequest& request);
+
+ private:
+  OperatorClient(std::unique_ptr<mqtt::async_client> client, std::string reply_topic,
+                 std::chrono::seconds timeout);
+
+  std::unique_ptr<mqtt::async_client> client_;
+  std::string reply_topic_;
+  std::chrono::seconds timeout_;
+};
+
+}  // namespace slotwise::cli

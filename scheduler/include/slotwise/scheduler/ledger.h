@@ -1,0 +1,43 @@
+// CapacityLedger: how many downloads are booked to start on each node in each
+// slot. Pure in-memory index; the durable facts are the bookings themselves
+// (one TerminalProgress record per terminal and campaign), from which the
+// ledger is rebuilt on start. Not thread-safe: owned by the scheduler thread.
+//
+// Invariant kept by Book(): booked(node, slot) <= the capacity passed in.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "slotwise/slots.h"
+
+namespace slotwise::scheduler {
+
+class CapacityLedger {
+ public:
+  std::uint32_t Booked(std::string_view node, Slot slot) const;
+
+  // Books one start on `node` in `slot` if fewer than `capacity` are booked.
+  // Returns the booking's index inside the slot (0-based), which spreads
+  // start times; nullopt when the slot is full.
+  std::optional<std::uint32_t> Book(std::string_view node, Slot slot, std::uint32_t capacity);
+
+  // Records a booking that already exists (rebuilding from the store) without
+  // a capacity check.
+  void Restore(std::string_view node, Slot slot);
+
+  // Gives one booked start back. No-op when nothing is booked there.
+  void Release(std::string_view node, Slot slot);
+
+  // Total bookings in [first, end) on `node`.
+  std::uint64_t BookedBetween(std::string_view node, Slot first, Slot end) const;
+
+ private:
+  std::map<std::string, std::map<Slot, std::uint32_t>, std::less<>> booked_;
+};
+
+}  // namespace slotwise::scheduler

@@ -1,0 +1,44 @@
+// MqttServer: the scheduler daemon's MQTT side (Eclipse Paho C++, MQTT v5).
+// Subscribes to the request topics of schemas/README.md, decodes each
+// message, hands it to the SchedulerService and publishes the reply on the
+// request's response topic with its correlation data, then whatever the
+// service put in the outbox (retained notices).
+//
+// Threading: Run() blocks the calling thread, which is the only thread that
+// touches the service. Paho's callback thread only queues messages and flags
+// (re)connects; nothing blocks inside a Paho callback.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <string>
+
+#include "slotwise/result.h"
+#include "slotwise/scheduler/service.h"
+
+namespace slotwise::scheduler {
+
+struct MqttOptions {
+  std::string broker = "tcp://127.0.0.1:1883";
+  std::string client_id = "slotwise-scheduler";
+  std::string username = "slotwise-scheduler";
+  std::string password;
+  // Broker-side session kept while the scheduler is away, so requests
+  // published meanwhile wait for it. Default: 1 hour.
+  std::chrono::seconds session_expiry{3600};
+};
+
+class MqttServer {
+ public:
+  MqttServer(SchedulerService& service, MqttOptions options);
+
+  // Serves until `stop` becomes true. Returns an error only when the broker
+  // cannot be reached at start-up within `connect_timeout`.
+  Status Run(const std::atomic<bool>& stop, std::chrono::seconds connect_timeout);
+
+ private:
+  SchedulerService& service_;
+  MqttOptions options_;
+};
+
+}  // namespace slotwise::scheduler

@@ -1,0 +1,42 @@
+// Key layout of the scheduler's store. One record per object; the ledger is
+// not stored, it is rebuilt from the bookings in the progress records.
+//
+//   meta                          StoreMeta
+//   cluster/{id}                  Cluster
+//   node/{id}                     Node
+//   artifact/{version}            Artifact
+//   campaign/{id}                 Campaign
+//   progress/{campaign}/{tid}     TerminalProgress (the booking lives here)
+//   terminal/{tid}                TerminalInfo
+//
+// Ids never contain '/', so prefixes do not overlap.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace slotwise::scheduler::keys {
+
+inline constexpr std::string_view kMeta = "meta";
+inline constexpr std::string_view kCluster = "cluster/";
+inline constexpr std::string_view kNode = "node/";
+inline constexpr std::string_view kArtifact = "artifact/";
+inline constexpr std::string_view kCampaign = "campaign/";
+inline constexpr std::string_view kProgress = "progress/";
+inline constexpr std::string_view kTerminal = "terminal/";
+
+inline std::string Of(std::string_view prefix, std::string_view id) {
+  std::string k(prefix);
+  k += id;
+  return k;
+}
+
+inline std::string Progress(std::string_view campaign, std::string_view terminal) {
+  std::string k(kProgress);
+  k += campaign;
+  k += '/';
+  k += terminal;
+  return k;
+}
+
+}  // namespace slotwise::scheduler::keys

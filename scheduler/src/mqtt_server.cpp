@@ -1,0 +1,210 @@
+#include "slotwise/scheduler/mqtt_server.h"
+
+#include <mqtt/async_client.h>
+
+#include <iostream>
+#include <thread>
+
+#include "slotwise/topics.h"
+
+namespace slotwise::scheduler {
+namespace {
+
+constexpr int kQos = 1;
+
+std::string Property(const mqtt::properties& props, mqtt::property::code code) {
+  if (!props.contains(code)) return {};
+  return mqtt::get<std::string>(props, code);
+}
+
+template <class Msg>
+bool Decode(const mqtt::const_message_ptr& msg, Msg& out) {
+  const auto& payload = msg->get_payload_ref();
+  return out.ParseFromArray(payload.data(), static_cast<int>(payload.size()));
+}
+
+class Session {
+ public:
+  Session(SchedulerService& service, const MqttOptions& options)
+      : service_(service),
+        client_(options.broker, options.client_id, mqtt::create_options(MQTTVERSION_5)) {}
+
+  mqtt::async_client& client() { return client_; }
+
+  void Publish(const std::string& topic, const std::string& payload, bool retain,
+               const mqtt::properties& props = {}) {
+    try {
+      auto msg = mqtt::message_ptr_builder()
+                     .topic(topic)
+                     .payload(payload)
+                     .qos(kQos)
+                     .retained(retain)
+                     .properties(mqtt::properties(props))
+                     .finalize();
+      client_.publish(msg);
+    } catch (const mqtt::exception& e) {
+      std::cerr << "scheduler: cannot publish on " << topic << ": " << e.what() << "\n";
+    }
+  }
+
+  void PublishAll(const Outbox& out) {
+    for (const auto& p : out) Publish(p.topic, p.payload, p.retain);
+  }
+
+  // Sends `reply` to the requester's response topic, if it named one.
+  template <class Reply>
+  void Answer(const mqtt::const_message_ptr& request, const Reply& reply) {
+    const auto& props = request->get_properties();
+    const std::string response_topic = Property(props, mqtt::property::RESPONSE_TOPIC);
+    if (response_topic.empty()) return;
+    mqtt::properties out;
+    if (props.contains(mqtt::property::CORRELATION_DATA)) {
+      out.add(mqtt::property(mqtt::property::CORRELATION_DATA,
+                             Property(props, mqtt::property::CORRELATION_DATA)));
+    }
+    Publish(response_topic, reply.SerializeAsString(), false, out);
+  }
+
+  void Dispatch(const mqtt::const_message_ptr& msg) {
+    const std::string& topic = msg->get_topic();
+    Outbox out;
+    if (topic == topics::kOperatorRequest) {
+      v1::OperatorRequest req;
+      v1::OperatorReply reply;
+      if (!Decode(msg, req)) {
+        *reply.mutable_error() = MakeError(v1::MALFORMED, "payload is not an OperatorRequest").ToProto();
+      } else {
+        reply = service_.HandleOperator(req, out);
+      }
+      LogRefusal("operator", reply);
+      Answer(msg, reply);
+    } else if (auto t = topics::ParseTerminalTopic(topic); t && topics::IsUpstream(t->leaf)) {
+      const v1::TerminalReply reply = DispatchTerminal(*t, msg, out);
+      LogRefusal(t->terminal_id, reply);
+      Answer(msg, reply);
+    } else if (auto tid = topics::ParsePresenceTopic(topic)) {
+      v1::Presence presence;
+      if (Decode(msg, presence)) service_.HandlePresence(*tid, presence);
+    }
+    PublishAll(out);
+  }
+
+  void Subscribe() {
+    const std::vector<std::string> filters = {
+        std::string(topics::kOperatorRequest),
+        topics::AllTerminals(topics::Leaf::kReport),
+        topics::AllTerminals(topics::Leaf::kCheck),
+        topics::AllTerminals(topics::Leaf::kStatus),
+        std::string(topics::kPresencePrefix) + "+",
+    };
+    for (const auto& f : filters) client_.subscribe(f, kQos);
+  }
+
+ private:
+  v1::TerminalReply DispatchTerminal(const topics::TerminalTopic& t,
+                                     const mqtt::const_message_ptr& msg, Outbox& out) {
+    auto malformed = [](const char* type) {
+      v1::TerminalReply r;
+      *r.mutable_error() = MakeError(v1::MALFORMED, std::string("payload is not a ") + type).ToProto();
+      return r;
+    };
+    switch (t.leaf) {
+      case topics::Leaf::kReport: {
+        v1::Report m;
+        return Decode(msg, m) ? service_.HandleReport(t.terminal_id, m) : malformed("Report");
+      }
+      case topics::Leaf::kCheck: {
+        v1::Check m;
+        return Decode(msg, m) ? service_.HandleCheck(t.terminal_id, m) : malformed("Check");
+      }
+      case topics::Leaf::kStatus: {
+        v1::Status m;
+        return Decode(msg, m) ? service_.HandleStatus(t.terminal_id, m, out) : malformed("Status");
+      }
+      default:
+        return malformed("request");
+    }
+  }
+
+  template <class Reply>
+  static void LogRefusal(const std::string& who, const Reply& reply) {
+    if (!reply.has_error()) return;
+    std::cerr << "scheduler: refused request from " << who << ": "
+              << v1::ErrorCode_Name(reply.error().code()) << ": " << reply.error().message() << "\n";
+  }
+
+  SchedulerService& service_;
+  mqtt::async_client client_;
+};
+
+}  // namespace
+
+MqttServer::MqttServer(SchedulerService& service, MqttOptions options)
+    : service_(service), options_(std::move(options)) {}
+
+Status MqttServer::Run(const std::atomic<bool>& stop, std::chrono::seconds connect_timeout) {
+  Session session(service_, options_);
+  auto& client = session.client();
+  std::atomic<bool> connected{false};
+  client.set_connected_handler([&](const std::string&) { connected = true; });
+  client.set_connection_lost_handler([](const std::string& cause) {
+    std::cerr << "scheduler: lost the broker (" << cause << "); reconnecting\n";
+  });
+
+  mqtt::properties connect_props;
+  connect_props.add(mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL,
+                                   static_cast<int>(options_.session_expiry.count())));
+  auto builder = mqtt::connect_options_builder()
+                     .mqtt_version(MQTTVERSION_5)
+                     .clean_start(false)
+                     .properties(connect_props)
+                     .keep_alive_interval(std::chrono::seconds(30))
+                     .max_inflight(1024)
+                     .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(30))
+                     .user_name(options_.username);
+  if (!options_.password.empty()) builder.password(options_.password);
+  const auto connect_opts = builder.finalize();
+
+  client.start_consuming();
+  const auto deadline = std::chrono::steady_clock::now() + connect_timeout;
+  for (auto backoff = std::chrono::milliseconds(200);; backoff = std::min(backoff * 2, std::chrono::milliseconds(2000))) {
+    try {
+      client.connect(connect_opts)->wait();
+      break;
+    } catch (const mqtt::exception& e) {
+      if (stop || std::chrono::steady_clock::now() + backoff > deadline) {
+        return MakeError(v1::INTERNAL, "cannot connect to " + options_.broker + ": " + e.what());
+      }
+      std::this_thread::sleep_for(backoff);
+    }
+  }
+  std::cerr << "scheduler: connected to " << options_.broker << " as " << options_.client_id << "\n";
+
+  while (!stop) {
+    if (connected.exchange(false)) {
+      // Subscribing again is harmless, and the broker may have lost both the
+      // session and the retained notices (restart without persistence).
+      try {
+        session.Subscribe();
+      } catch (const mqtt::exception& e) {
+        std::cerr << "scheduler: subscribe failed: " << e.what() << "\n";
+      }
+      Outbox notices;
+      service_.PendingNotices(notices);
+      session.PublishAll(notices);
+    }
+    mqtt::const_message_ptr msg;
+    if (client.try_consume_message_for(&msg, std::chrono::milliseconds(200)) && msg) {
+      session.Dispatch(msg);
+    }
+  }
+
+  try {
+    client.disconnect()->wait_for(std::chrono::seconds(5));
+  } catch (const mqtt::exception& e) {
+    std::cerr << "scheduler: disconnect: " << e.what() << "\n";
+  }
+  return OkStatus();
+}
+
+}  // namespace slotwise::scheduler

@@ -1,0 +1,395 @@
+// SchedulerService end to end without MQTT: the same cases run against the
+// in-memory store and a RocksDB store in a temporary directory.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+#include "slotwise/clock.h"
+#include "slotwise/scheduler/service.h"
+#include "slotwise/scheduler/store.h"
+#include "slotwise/topics.h"
+
+using namespace slotwise;
+using namespace slotwise::scheduler;
+
+namespace {
+
+constexpr std::int64_t kSlotMs = 2000;
+constexpr TimeMs kT0 = 1'800'000'000'000;  // a slot boundary (divisible by 2000)
+
+class TempDir {
+ public:
+  TempDir() {
+    static int n = 0;
+    path_ = std::filesystem::temp_directory_path() /
+            ("slotwise-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+    std::filesystem::remove_all(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// One scheduler over one store; Reopen() simulates a restart.
+class Harness {
+ public:
+  explicit Harness(bool rocksdb) : rocksdb_(rocksdb), clock_(kT0 + 100) { Reopen(); }
+
+  void Reopen() {
+    service_.reset();
+    store_.reset();
+    if (rocksdb_) {
+      auto s = OpenRocksDbStore(dir_.path().string());
+      REQUIRE(s.ok());
+      store_ = std::move(*s);
+    } else if (!memory_) {
+      memory_ = std::make_unique<MemoryStore>();
+    }
+    service_ = std::make_unique<SchedulerService>(rocksdb_ ? *store_ : *memory_, clock_,
+                                                  ServiceOptions{kSlotMs, 1});
+    REQUIRE(service_->Load().ok());
+  }
+
+  SchedulerService& svc() { return *service_; }
+  FakeClock& clock() { return clock_; }
+  Store& store() { return rocksdb_ ? *store_ : *memory_; }
+
+  v1::OperatorReply Op(const v1::OperatorRequest& req) {
+    Outbox out;
+    auto r = service_->HandleOperator(req, out);
+    last_outbox_ = std::move(out);
+    return r;
+  }
+  const Outbox& outbox() const { return last_outbox_; }
+
+ private:
+  bool rocksdb_;
+  TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<MemoryStore> memory_;
+  std::unique_ptr<SchedulerService> service_;
+  Outbox last_outbox_;
+};
+
+v1::OperatorRequest AddCluster(const std::string& id, double lat, double lon) {
+  v1::OperatorRequest r;
+  auto* c = r.mutable_add_cluster()->mutable_cluster();
+  c->set_id(id);
+  c->mutable_location()->set_lat(lat);
+  c->mutable_location()->set_lon(lon);
+  return r;
+}
+
+v1::OperatorRequest AddNode(const std::string& id, const std::string& cluster, std::uint32_t per_slot) {
+  v1::OperatorRequest r;
+  auto* n = r.mutable_add_node()->mutable_node();
+  n->set_id(id);
+  n->set_cluster_id(cluster);
+  n->set_base_url("http://127.0.0.1:9000/" + id + "/");
+  n->set_per_slot(per_slot);
+  return r;
+}
+
+v1::OperatorRequest AddArtifact(const std::string& version) {
+  v1::OperatorRequest r;
+  auto* a = r.mutable_add_artifact()->mutable_artifact();
+  a->set_version(version);
+  a->set_path("/fw/" + version + ".bin");
+  a->set_sha256(std::string(64, 'a'));
+  a->set_size(1234);
+  return r;
+}
+
+v1::OperatorRequest CreateCampaign(const std::string& id, const std::string& version,
+                                   const std::vector<std::string>& terminals) {
+  v1::OperatorRequest r;
+  auto* c = r.mutable_create_campaign();
+  c->set_id(id);
+  c->set_target_version(version);
+  for (const auto& t : terminals) c->add_terminal_ids(t);
+  return r;
+}
+
+v1::OperatorRequest Get(const std::string& id) {
+  v1::OperatorRequest r;
+  r.mutable_get_campaign()->set_campaign_id(id);
+  return r;
+}
+
+v1::Report ReportFor(const std::string& campaign, double lat, double lon) {
+  v1::Report r;
+  r.set_campaign_id(campaign);
+  r.set_current_version("1.0.0");
+  r.set_target_version("2.0.0");
+  r.mutable_location()->set_lat(lat);
+  r.mutable_location()->set_lon(lon);
+  r.set_system_id("pos-os");
+  return r;
+}
+
+std::vector<std::string> Ids(int n) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < n; ++i) ids.push_back("T" + std::to_string(i));
+  return ids;
+}
+
+// Registers 2 clusters x 2 nodes (per_slot 2) and version 2.0.0, creates a
+// campaign for `n` terminals and schedules its earliest window.
+v1::Window SetUpScheduledCampaign(Harness& h, int n) {
+  REQUIRE(h.Op(AddCluster("paris", 48.85, 2.35)).has_ack());
+  REQUIRE(h.Op(AddCluster("munich", 48.14, 11.58)).has_ack());
+  for (const char* id : {"p1", "p2"}) REQUIRE(h.Op(AddNode(id, "paris", 2)).has_ack());
+  for (const char* id : {"m1", "m2"}) REQUIRE(h.Op(AddNode(id, "munich", 2)).has_ack());
+  REQUIRE(h.Op(AddArtifact("2.0.0")).has_ack());
+  REQUIRE(h.Op(CreateCampaign("c1", "2.0.0", Ids(n))).has_ack());
+  v1::OperatorRequest q;
+  q.mutable_query_windows()->set_campaign_id("c1");
+  const auto windows = h.Op(q);
+  REQUIRE(windows.has_windows());
+  REQUIRE(windows.windows().windows_size() >= 1);
+  const v1::Window w = windows.windows().windows(0);
+  CHECK(w.label() == "earliest");
+  v1::OperatorRequest s;
+  s.mutable_schedule_campaign()->set_campaign_id("c1");
+  s.mutable_schedule_campaign()->set_start_slot(w.start_slot());
+  s.mutable_schedule_campaign()->set_end_slot(w.end_slot());
+  REQUIRE(h.Op(s).has_ack());
+  return w;
+}
+
+// Serialized store contents, to prove a refused request changed nothing.
+std::string Snapshot(Store& store) {
+  std::string all;
+  REQUIRE(store.Scan("", [&](std::string_view k, std::string_view v) {
+    all.append(k).append("=").append(v).append(";");
+  }).ok());
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("a campaign runs from notice to DONE (S1-S11)") {
+  for (bool rocksdb : {false, true}) {
+    CAPTURE(rocksdb);
+    Harness h(rocksdb);
+    const v1::Window w = SetUpScheduledCampaign(h, 3);
+    // S6: one retained notice per terminal.
+    REQUIRE(h.outbox().size() == 3);
+    for (const auto& p : h.outbox()) {
+      CHECK(p.retain);
+      v1::Notice n;
+      REQUIRE(n.ParseFromString(p.payload));
+      CHECK(n.campaign_id() == "c1");
+      CHECK(n.target_version() == "2.0.0");
+    }
+    CHECK(h.outbox()[0].topic == topics::Terminal("T0", topics::Leaf::kNotice));
+
+    // S7-S8, and the same answer to a repeated report.
+    const auto first = h.svc().HandleReport("T0", ReportFor("c1", 48.9, 2.4));
+    REQUIRE(first.has_assignment());
+    const auto& a = first.assignment();
+    CHECK(a.cluster_id() == "paris");
+    CHECK(a.slot() >= w.start_slot());
+    CHECK(a.slot() < w.end_slot());
+    CHECK(a.start_at_ms() >= a.slot_start_ms());
+    CHECK(a.start_at_ms() < a.slot_end_ms());
+    const auto again = h.svc().HandleReport("T0", ReportFor("c1", 48.9, 2.4));
+    REQUIRE(again.has_assignment());
+    CHECK(again.assignment().SerializeAsString() == a.SerializeAsString());
+    CHECK(h.svc().ledger().Booked(a.node_id(), a.slot()) == 1);
+
+    // S10 too early, then in the slot.
+    v1::Check check;
+    check.set_campaign_id("c1");
+    check.set_current_version("1.0.0");
+    check.set_slot(a.slot());
+    auto early = h.svc().HandleCheck("T0", check);
+    REQUIRE(early.has_check_result());
+    CHECK(early.check_result().verdict() == v1::CheckResult::TOO_EARLY);
+    h.clock().Set(a.start_at_ms());
+    auto go = h.svc().HandleCheck("T0", check);
+    REQUIRE(go.check_result().verdict() == v1::CheckResult::GO);
+    CHECK(go.check_result().download().url() == "http://127.0.0.1:9000/" + a.node_id() + "/fw/2.0.0.bin");
+    CHECK(go.check_result().download().not_before_ms() == a.slot_start_ms());
+    CHECK(go.check_result().download().not_after_ms() == a.slot_end_ms());
+
+    // S11 outcome: acknowledged, notice cleared.
+    v1::Status ok;
+    ok.set_campaign_id("c1");
+    ok.set_state(v1::Status::SUCCEEDED);
+    ok.set_version("2.0.0");
+    Outbox out;
+    CHECK(h.svc().HandleStatus("T0", ok, out).has_ack());
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].topic == topics::Terminal("T0", topics::Leaf::kNotice));
+    CHECK(out[0].payload.empty());
+    CHECK(out[0].retain);
+
+    // The other two report, one already current, one fails.
+    REQUIRE(h.svc().HandleReport("T1", ReportFor("c1", 48.1, 11.6)).has_assignment());
+    REQUIRE(h.svc().HandleReport("T2", ReportFor("c1", 48.1, 11.6)).has_assignment());
+    v1::Check current;
+    current.set_campaign_id("c1");
+    current.set_current_version("2.0.0");
+    CHECK(h.svc().HandleCheck("T1", current).check_result().verdict() == v1::CheckResult::ALREADY_CURRENT);
+    ok.set_state(v1::Status::SUCCEEDED);
+    CHECK(h.svc().HandleStatus("T1", ok, out).has_ack());
+    auto report = h.Op(Get("c1"));
+    CHECK(report.campaign().campaign().state() == v1::SCHEDULED);
+    v1::Status failed;
+    failed.set_campaign_id("c1");
+    failed.set_state(v1::Status::FAILED);
+    failed.set_version("1.0.0");
+    failed.set_detail("sha256 mismatch");
+    CHECK(h.svc().HandleStatus("T2", failed, out).has_ack());
+    report = h.Op(Get("c1"));
+    CHECK(report.campaign().campaign().state() == v1::DONE);
+    CHECK(report.campaign().succeeded() == 2);
+    CHECK(report.campaign().failed() == 1);
+
+    // Everything survives a restart.
+    h.Reopen();
+    report = h.Op(Get("c1"));
+    CHECK(report.campaign().campaign().state() == v1::DONE);
+    CHECK(report.campaign().succeeded() == 2);
+    CHECK(h.svc().ledger().Booked(a.node_id(), a.slot()) >= 1);
+  }
+}
+
+TEST_CASE("a check after the slot ended gets a new slot, never a late start") {
+  Harness h(false);
+  const v1::Window w = SetUpScheduledCampaign(h, 20);
+  REQUIRE(w.end_slot() - w.start_slot() >= 3);
+  const auto a = h.svc().HandleReport("T0", ReportFor("c1", 48.9, 2.4)).assignment();
+  CHECK(a.slot() == w.start_slot());
+  h.clock().Set(a.slot_end_ms() + 10);
+  v1::Check check;
+  check.set_campaign_id("c1");
+  check.set_current_version("1.0.0");
+  const auto r = h.svc().HandleCheck("T0", check);
+  REQUIRE(r.has_check_result());
+  CHECK(r.check_result().verdict() == v1::CheckResult::RESCHEDULED);
+  CHECK(r.check_result().assignment().slot() > a.slot());
+  CHECK(h.svc().ledger().Booked(a.node_id(), a.slot()) == 0);
+}
+
+TEST_CASE("bookings survive a restart and no slot is over capacity after it") {
+  Harness h(true);
+  SetUpScheduledCampaign(h, 12);
+  std::map<std::string, std::string> told;
+  for (int i = 0; i < 12; ++i) {
+    const std::string id = "T" + std::to_string(i);
+    const auto r = h.svc().HandleReport(id, ReportFor("c1", i % 2 ? 48.1 : 48.9, i % 2 ? 11.6 : 2.4));
+    REQUIRE(r.has_assignment());
+    told[id] = r.assignment().SerializeAsString();
+  }
+  h.Reopen();
+  for (const auto& [id, assignment] : told) {
+    const auto r = h.svc().HandleReport(id, ReportFor("c1", 48.9, 2.4));
+    REQUIRE(r.has_assignment());
+    CHECK(r.assignment().SerializeAsString() == assignment);
+  }
+  const auto report = h.Op(Get("c1")).campaign();
+  std::map<std::pair<std::string, std::int64_t>, int> per_node_slot;
+  for (const auto& p : report.terminals()) ++per_node_slot[{p.node_id(), p.slot()}];
+  for (const auto& [key, count] : per_node_slot) CHECK(count <= 2);
+}
+
+TEST_CASE("a store written with another slot length is refused") {
+  TempDir dir;
+  FakeClock clock(kT0);
+  {
+    auto s = OpenRocksDbStore(dir.path().string());
+    REQUIRE(s.ok());
+    SchedulerService svc(**s, clock, ServiceOptions{kSlotMs, 1});
+    REQUIRE(svc.Load().ok());
+  }
+  auto s = OpenRocksDbStore(dir.path().string());
+  REQUIRE(s.ok());
+  SchedulerService svc(**s, clock, ServiceOptions{kSlotMs * 2, 1});
+  const auto loaded = svc.Load();
+  REQUIRE_FALSE(loaded.ok());
+  CHECK(loaded.error().code == v1::FAILED_PRECONDITION);
+}
+
+TEST_CASE("bad input is refused with a clear code and changes nothing") {
+  for (bool rocksdb : {false, true}) {
+    CAPTURE(rocksdb);
+    Harness h(rocksdb);
+    SetUpScheduledCampaign(h, 2);
+    const std::string before = Snapshot(h.store());
+
+    auto code = [](const v1::OperatorReply& r) { return r.has_error() ? r.error().code() : v1::ERROR_CODE_UNSPECIFIED; };
+    CHECK(code(h.Op(Get("no-such-campaign"))) == v1::NOT_FOUND);
+    CHECK(code(h.Op(AddCluster("paris", 1, 1))) == v1::ALREADY_EXISTS);
+    CHECK(code(h.Op(AddCluster("bad/id", 1, 1))) == v1::INVALID_ARGUMENT);
+    CHECK(code(h.Op(AddCluster("x", 91, 1))) == v1::INVALID_ARGUMENT);
+    CHECK(code(h.Op(AddNode("n9", "nowhere", 2))) == v1::NOT_FOUND);
+    CHECK(code(h.Op(AddNode("n9", "paris", 0))) == v1::INVALID_ARGUMENT);
+    CHECK(code(h.Op(AddArtifact("2.0.0"))) == v1::ALREADY_EXISTS);
+    CHECK(code(h.Op(CreateCampaign("c2", "9.9.9", {"T1"}))) == v1::NOT_FOUND);
+    CHECK(code(h.Op(CreateCampaign("c2", "2.0.0", {"T1", "T1"}))) == v1::INVALID_ARGUMENT);
+    CHECK(code(h.Op(CreateCampaign("c2", "2.0.0", {}))) == v1::INVALID_ARGUMENT);
+    CHECK(code(h.Op(v1::OperatorRequest{})) == v1::INVALID_ARGUMENT);
+    v1::OperatorRequest past;
+    past.mutable_schedule_campaign()->set_campaign_id("c1");
+    CHECK(code(h.Op(past)) == v1::FAILED_PRECONDITION);  // c1 is already scheduled
+
+    CHECK(h.svc().HandleReport("T0", ReportFor("nope", 1, 1)).error().code() == v1::NOT_FOUND);
+    CHECK(h.svc().HandleReport("T99", ReportFor("c1", 1, 1)).error().code() == v1::NOT_IN_CAMPAIGN);
+    CHECK(h.svc().HandleReport("T0", ReportFor("c1", 100, 1)).error().code() == v1::INVALID_ARGUMENT);
+    v1::Status no_state;
+    no_state.set_campaign_id("c1");
+    Outbox out;
+    CHECK(h.svc().HandleStatus("T0", no_state, out).error().code() == v1::INVALID_ARGUMENT);
+    CHECK(out.empty());
+
+    CHECK(Snapshot(h.store()) == before);
+  }
+}
+
+TEST_CASE("a window that starts in the past is refused") {
+  Harness h(false);
+  REQUIRE(h.Op(AddCluster("paris", 48.85, 2.35)).has_ack());
+  REQUIRE(h.Op(AddNode("p1", "paris", 2)).has_ack());
+  REQUIRE(h.Op(AddArtifact("2.0.0")).has_ack());
+  REQUIRE(h.Op(CreateCampaign("c1", "2.0.0", {"T1"})).has_ack());
+  v1::OperatorRequest s;
+  auto* sc = s.mutable_schedule_campaign();
+  sc->set_campaign_id("c1");
+  sc->set_start_slot(kT0 / kSlotMs - 5);
+  sc->set_end_slot(kT0 / kSlotMs + 5);
+  const auto r = h.Op(s);
+  REQUIRE(r.has_error());
+  CHECK(r.error().code() == v1::INVALID_ARGUMENT);
+  CHECK(h.Op(Get("c1")).campaign().campaign().state() == v1::DRAFT);
+  CHECK(h.outbox().empty());
+}
+
+TEST_CASE("property: random arrivals keep every (node, slot) within per_slot") {
+  std::mt19937 rng(7);
+  Harness h(false);
+  const int n = 40;
+  SetUpScheduledCampaign(h, n);
+  std::vector<int> order(n);
+  for (int i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+  std::shuffle(order.begin(), order.end(), rng);
+  int placed = 0;
+  for (int i : order) {
+    h.clock().Advance(static_cast<TimeMs>(rng() % 50));
+    const auto r = h.svc().HandleReport("T" + std::to_string(i), ReportFor("c1", 48.0 + static_cast<double>(rng() % 2), 2.0 + static_cast<double>(rng() % 10)));
+    if (r.has_assignment()) ++placed;
+    const auto report = h.Op(Get("c1")).campaign();
+    std::map<std::pair<std::string, std::int64_t>, std::uint32_t> load;
+    for (const auto& p : report.terminals()) {
+      if (p.assigned()) ++load[{p.node_id(), p.slot()}];
+    }
+    for (const auto& [key, count] : load) REQUIRE(count <= 2u);
+  }
+  CHECK(placed == n);
+}
