@@ -1,0 +1,56 @@
+// MOSQ_EVT_ACL_CHECK: adapts mosquitto's arguments to the pure IsAllowed()
+// (acl.h). The role is derived from the username on every call rather than
+// cached per client: it is a set lookup, and a cache would be one more thing
+// to keep right under session takeover.
+// Runs on the broker's main thread only.
+#include <exception>
+#include <optional>
+#include <string>
+
+#include "mosquitto_api.h"
+#include "plugin_context.h"
+#include "slotwise/broker/acl.h"
+#include "slotwise/broker/identity.h"
+
+namespace slotwise::broker {
+namespace {
+
+std::optional<Access> ToAccess(int access) {
+  switch (access) {
+    case MOSQ_ACL_READ: return Access::kRead;
+    case MOSQ_ACL_WRITE: return Access::kWrite;
+    case MOSQ_ACL_SUBSCRIBE: return Access::kSubscribe;
+    case MOSQ_ACL_UNSUBSCRIBE: return Access::kUnsubscribe;
+    default: return std::nullopt;
+  }
+}
+
+}  // namespace
+
+int OnAclCheck(int /*event*/, void* event_data, void* userdata) {
+  auto* ed = static_cast<mosquitto_evt_acl_check*>(event_data);
+  const auto& ctx = *static_cast<const PluginContext*>(userdata);
+  try {
+    // Read the identity from the client itself: the event carries no
+    // username, and this is what BASIC_AUTH judged at connect.
+    const char* username = mosquitto_client_username(ed->client);
+    const char* client_id = mosquitto_client_id(ed->client);
+    const auto access = ToAccess(ed->access);
+    if (!username || !client_id || !ed->topic || !access) return MOSQ_ERR_ACL_DENIED;
+
+    const Role role = ctx.config.RoleOf(username);
+    if (IsAllowed(role, username, client_id, ed->topic, *access)) return MOSQ_ERR_SUCCESS;
+
+    // Debug level: a misbehaving client must not be able to flood the log.
+    mosquitto_log_printf(MOSQ_LOG_DEBUG, "slotwise: denied %s of '%s' to %s '%s'",
+                         std::string(AccessName(*access)).c_str(), ForLog(ed->topic).c_str(),
+                         std::string(RoleName(role)).c_str(), ForLog(client_id).c_str());
+  } catch (const std::exception& e) {
+    mosquitto_log_printf(MOSQ_LOG_ERR, "slotwise: acl check failed internally: %s", e.what());
+  } catch (...) {
+    mosquitto_log_printf(MOSQ_LOG_ERR, "slotwise: acl check failed internally");
+  }
+  return MOSQ_ERR_ACL_DENIED;
+}
+
+}  // namespace slotwise::broker

@@ -1,0 +1,176 @@
+// The access matrix of schemas/README.md "Access", table-driven
+// (broker-plugin/include/slotwise/broker/acl.h).
+#include <doctest/doctest.h>
+
+#include "slotwise/broker/acl.h"
+#include "slotwise/topics.h"
+
+using namespace slotwise::broker;
+namespace topics = slotwise::topics;
+using topics::Leaf;
+
+namespace {
+
+constexpr Access kAll[] = {Access::kRead, Access::kWrite, Access::kSubscribe,
+                           Access::kUnsubscribe};
+
+struct Case {
+  std::string topic;
+  Access access;
+  bool allowed;
+};
+
+void CheckCases(Role role, std::string_view username, std::string_view client_id,
+                const std::vector<Case>& cases) {
+  for (const Case& c : cases) {
+    CAPTURE(c.topic);
+    CAPTURE(AccessName(c.access));
+    CHECK(IsAllowed(role, username, client_id, c.topic, c.access) == c.allowed);
+  }
+}
+
+bool Terminal(std::string_view tid, std::string_view topic, Access access) {
+  return IsAllowed(Role::kTerminal, tid, tid, topic, access);
+}
+
+}  // namespace
+
+TEST_CASE("acl: terminal writes only its own report, check and status") {
+  const std::vector<Case> cases = {
+      {topics::Terminal("A", Leaf::kReport), Access::kWrite, true},
+      {topics::Terminal("A", Leaf::kCheck), Access::kWrite, true},
+      {topics::Terminal("A", Leaf::kStatus), Access::kWrite, true},
+      {topics::Terminal("A", Leaf::kNotice), Access::kWrite, false},
+      {topics::Terminal("A", Leaf::kReply), Access::kWrite, false},
+      {topics::Terminal("B", Leaf::kReport), Access::kWrite, false},
+      {topics::Terminal("A", Leaf::kReport) + "/x", Access::kWrite, false},
+      {topics::Presence("A"), Access::kWrite, false},
+      {std::string(topics::kOperatorRequest), Access::kWrite, false},
+      {"other/topic", Access::kWrite, false},
+      {"slotwise/v2/t/A/report", Access::kWrite, false},
+  };
+  CheckCases(Role::kTerminal, "A", "A", cases);
+}
+
+TEST_CASE("acl: terminal reads only its own notice and reply") {
+  const std::vector<Case> cases = {
+      {topics::Terminal("A", Leaf::kNotice), Access::kRead, true},
+      {topics::Terminal("A", Leaf::kReply), Access::kRead, true},
+      // Its own requests are not echoed back to it.
+      {topics::Terminal("A", Leaf::kReport), Access::kRead, false},
+      {topics::Terminal("A", Leaf::kStatus), Access::kRead, false},
+      {topics::Terminal("B", Leaf::kNotice), Access::kRead, false},
+      {topics::Terminal("B", Leaf::kReply), Access::kRead, false},
+      {topics::Presence("A"), Access::kRead, false},
+      {topics::OperatorReply("A"), Access::kRead, false},
+  };
+  CheckCases(Role::kTerminal, "A", "A", cases);
+}
+
+TEST_CASE("acl: terminal subscribes only to filters under its own subtree") {
+  const std::vector<Case> cases = {
+      {topics::Terminal("A", Leaf::kNotice), Access::kSubscribe, true},
+      {topics::Terminal("A", Leaf::kReply), Access::kSubscribe, true},
+      {"slotwise/v1/t/A/#", Access::kSubscribe, true},
+      {"slotwise/v1/t/A/+", Access::kSubscribe, true},
+      {"slotwise/v1/t/A/#", Access::kUnsubscribe, true},
+      {"slotwise/v1/t/A/", Access::kSubscribe, false},
+      {"slotwise/v1/t/A", Access::kSubscribe, false},
+      {"slotwise/v1/t/AB/#", Access::kSubscribe, false},
+      {topics::AllTerminals(Leaf::kNotice), Access::kSubscribe, false},
+      {"slotwise/v1/t/+/#", Access::kSubscribe, false},
+      {"slotwise/v1/t/#", Access::kSubscribe, false},
+      {"slotwise/#", Access::kSubscribe, false},
+      {"#", Access::kSubscribe, false},
+      {"+/v1/t/A/notice", Access::kSubscribe, false},
+      {"$share/g/slotwise/v1/t/A/notice", Access::kSubscribe, false},
+      {topics::Terminal("B", Leaf::kNotice), Access::kSubscribe, false},
+      {"slotwise/v1/presence/+", Access::kSubscribe, false},
+      {"$SYS/#", Access::kSubscribe, false},
+  };
+  CheckCases(Role::kTerminal, "A", "A", cases);
+}
+
+TEST_CASE("acl: a terminal whose identity is inconsistent gets nothing") {
+  const std::string own_notice = topics::Terminal("A", Leaf::kNotice);
+  for (const Access access : kAll) {
+    CAPTURE(AccessName(access));
+    // client id != username (connect refuses it; the ACL does not rely on that)
+    CHECK_FALSE(IsAllowed(Role::kTerminal, "A", "B", own_notice, access));
+    CHECK_FALSE(IsAllowed(Role::kTerminal, "A", "", own_notice, access));
+    // an invalid id holding a wildcard must not widen anything
+    CHECK_FALSE(IsAllowed(Role::kTerminal, "+", "+", topics::AllTerminals(Leaf::kNotice), access));
+    CHECK_FALSE(IsAllowed(Role::kTerminal, "", "", "slotwise/v1/t//notice", access));
+  }
+}
+
+TEST_CASE("acl: operator writes requests and reads only its own reply topic") {
+  const std::string own_reply = topics::OperatorReply("op-1");
+  const std::vector<Case> cases = {
+      {std::string(topics::kOperatorRequest), Access::kWrite, true},
+      {own_reply, Access::kSubscribe, true},
+      {own_reply, Access::kRead, true},
+      {own_reply, Access::kUnsubscribe, true},
+      {own_reply, Access::kWrite, false},
+      {std::string(topics::kOperatorRequest), Access::kRead, false},
+      {std::string(topics::kOperatorRequest), Access::kSubscribe, false},
+      {topics::OperatorReply("op-2"), Access::kSubscribe, false},
+      {topics::OperatorReply("op-2"), Access::kRead, false},
+      {topics::OperatorReply("+"), Access::kSubscribe, false},
+      {"slotwise/v1/op/reply/#", Access::kSubscribe, false},
+      {"slotwise/v1/op/#", Access::kSubscribe, false},
+      {topics::Terminal("A", Leaf::kNotice), Access::kSubscribe, false},
+      {topics::Terminal("A", Leaf::kNotice), Access::kRead, false},
+      {topics::Terminal("A", Leaf::kNotice), Access::kWrite, false},
+      {topics::Terminal("A", Leaf::kReport), Access::kWrite, false},
+      {topics::Presence("A"), Access::kSubscribe, false},
+      {"#", Access::kSubscribe, false},
+  };
+  CheckCases(Role::kOperator, "alice", "op-1", cases);
+}
+
+TEST_CASE("acl: an operator client id with wildcards or '/' gets no reply topic") {
+  for (const std::string_view cid : {"+", "#", "a/b", ""}) {
+    CAPTURE(cid);
+    const std::string reply = topics::OperatorReply(cid);
+    CHECK_FALSE(IsAllowed(Role::kOperator, "alice", cid, reply, Access::kSubscribe));
+    CHECK_FALSE(IsAllowed(Role::kOperator, "alice", cid, reply, Access::kRead));
+  }
+  // ...but it may still send requests (the scheduler's reply is then lost).
+  CHECK(IsAllowed(Role::kOperator, "alice", "+", topics::kOperatorRequest, Access::kWrite));
+}
+
+TEST_CASE("acl: service may do anything under slotwise/ and nothing else") {
+  const std::vector<std::string> inside = {
+      topics::Terminal("A", Leaf::kNotice), topics::Terminal("A", Leaf::kReport),
+      topics::AllTerminals(Leaf::kReport),  "slotwise/v1/presence/+",
+      topics::Presence("A"),                std::string(topics::kOperatorRequest),
+      topics::OperatorReply("op-1"),        "slotwise/#",
+      "slotwise/v2/anything",
+  };
+  for (const std::string& topic : inside) {
+    for (const Access access : kAll) {
+      CAPTURE(topic);
+      CAPTURE(AccessName(access));
+      CHECK(IsAllowed(Role::kService, "sched", "sched-1", topic, access));
+    }
+  }
+  for (const std::string_view topic :
+       {"#", "+/v1/t/A/report", "other/x", "slotwise", "slotwise/", "$SYS/broker/uptime",
+        "$share/g/slotwise/v1/t/+/report", "Slotwise/v1/t/A/report"}) {
+    for (const Access access : kAll) {
+      CAPTURE(topic);
+      CAPTURE(AccessName(access));
+      CHECK_FALSE(IsAllowed(Role::kService, "sched", "sched-1", topic, access));
+    }
+  }
+}
+
+TEST_CASE("acl: a terminal never reaches another terminal's topics, whatever the leaf") {
+  for (const Leaf leaf : {Leaf::kNotice, Leaf::kReport, Leaf::kCheck, Leaf::kStatus, Leaf::kReply}) {
+    for (const Access access : kAll) {
+      CAPTURE(AccessName(access));
+      CHECK_FALSE(Terminal("A", topics::Terminal("B", leaf), access));
+    }
+  }
+}
