@@ -1,0 +1,220 @@
+// Agent: the terminal side of the patent's S6-S11 for one terminal.
+//
+// Once per run, after connecting, it sends an inventory Report (no
+// campaign: location, system id, installed version) so the scheduler knows
+// the terminal before any campaign is planned (S3 needs its location).
+// It reacts to the retained notice (S6) with a Report (S7), keeps the
+// assignment it gets back (S8), waits with the MQTT connection up until the
+// assignment's start_at_ms (S9), sends the Check (S10), downloads from the
+// assigned node and verifies size and SHA-256 (S11), runs the install hook,
+// records the new version and reports the outcome until it is acknowledged.
+// Requests use MQTT v5 response topic + correlation data and are resent with
+// backoff until answered. The legal moves are in state_machine.h; every
+// phase is saved (StateStore) before its action runs, so a restart resumes.
+//
+// All outside I/O is injected (AgentIo), and there are no globals: a fleet
+// simulator may run thousands of Agents in one process, each on its own
+// thread, sharing one Paho callback thread.
+//
+// Threading: Start, Step and Run are called from one thread only, the
+// agent's thread; downloads and installs run there and block only this
+// agent. The TransportListener methods and RequestStop may be called from
+// any thread: they queue the event, wake the agent thread and return.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "slotwise/agent/config.h"
+#include "slotwise/agent/downloader.h"
+#include "slotwise/agent/installer.h"
+#include "slotwise/agent/state_machine.h"
+#include "slotwise/agent/state_store.h"
+#include "slotwise/agent/transport.h"
+#include "slotwise/clock.h"
+#include "slotwise/result.h"
+#include "slotwise/topics.h"
+#include "slotwise/v1/terminal.pb.h"
+
+namespace slotwise::agent {
+
+// Tuning that is not in the config file. Defaults suit a real terminal.
+struct AgentOptions {
+  // Exit Run() once the agent is IDLE with a campaign behind it: a final
+  // status acknowledged in this run, or (after a restart) a finished
+  // campaign on record and nothing new from the broker by the time the
+  // inventory report is answered (retained and queued notices arrive
+  // before that answer). Default: false (run until RequestStop).
+  bool exit_when_idle = false;
+  // First resend of an unanswered request; doubles per attempt up to
+  // max_reply_backoff, with +-20% jitter. Default: 5 s, 60 s.
+  std::chrono::milliseconds reply_timeout{5000};
+  std::chrono::milliseconds max_reply_backoff{60'000};
+  // Reconnect delay after a lost or failed connection: doubles from min to
+  // max, the upper half of it random, so a broker restart is not met by the
+  // whole fleet at the same instant; it starts again from min only after a
+  // connection stayed up for reconnect_max. Default: 1 s, 60 s.
+  std::chrono::milliseconds reconnect_min{1000};
+  std::chrono::milliseconds reconnect_max{60'000};
+  // After TOO_EARLY with a start time already past, wait at least this long
+  // before checking again. Default: 1 s.
+  std::chrono::milliseconds min_recheck_delay{1000};
+  // finished_campaigns keeps only the newest this many. Default: 64.
+  std::size_t max_finished_campaigns = 64;
+  // Longest the agent thread sleeps between looks at the clock (guards
+  // against wall-clock jumps). Default: 1 s.
+  std::chrono::milliseconds max_sleep{1000};
+  // One line per call, no trailing newline. Default: write to stderr.
+  std::function<void(std::string_view line)> log;
+  // Called after each transition is saved (for tests and simulators).
+  // Default: none.
+  std::function<void(Phase from, Phase to, Event event)> on_transition;
+  // Seeds correlation ids and jitter. Default: 0 = from std::random_device.
+  std::uint64_t random_seed = 0;
+};
+
+// The agent's outside world. Every reference must outlive the Agent.
+struct AgentIo {
+  const Clock& clock;
+  Transport& transport;
+  Downloader& downloader;
+  Installer& installer;
+  StateStore& store;
+};
+
+class Agent final : public TransportListener {
+ public:
+  Agent(AgentConfig config, AgentIo io, AgentOptions options = {});
+  ~Agent() override;
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Loads the saved state and the installed version, resumes the saved
+  // phase and starts connecting. Errors: the version file is unreadable,
+  // the state cannot be read or saved.
+  slotwise::Status Start();
+  // Handles every queued event, then every timer that is due, then any
+  // download or install that became due. Never sleeps.
+  void Step();
+  // When the next timer is due; nullopt when only an event can wake it.
+  std::optional<TimeMs> NextWakeMs() const;
+  // True once Run() should return: stop requested, fatal error, or
+  // exit_when_idle and done.
+  bool Done() const;
+  // The error that stopped the agent (a state save failed), if any.
+  const std::optional<Error>& fatal_error() const { return fatal_; }
+  // Start, then Step and sleep until Done, then disconnect cleanly.
+  // Returns the fatal error if there was one.
+  slotwise::Status Run();
+
+  // Any thread.
+  void RequestStop();
+  bool HasQueuedEvents() const;
+
+  const v1::AgentState& state() const { return state_; }
+  Phase phase() const { return state_.phase(); }
+  const std::string& current_version() const { return current_version_; }
+  const AgentConfig& config() const { return config_; }
+
+  // TransportListener: any thread, never blocks.
+  void OnConnected(bool session_present) override;
+  void OnConnectFailed(std::string reason) override;
+  void OnConnectionLost(std::string cause) override;
+  void OnMessage(InboundMessage message) override;
+
+ private:
+  struct Connected { bool session_present; };
+  struct ConnectFailed { std::string reason; };
+  struct ConnectionLost { std::string cause; };
+  using QueuedEvent = std::variant<Connected, ConnectFailed, ConnectionLost, InboundMessage>;
+
+  enum class Link { kDisconnected, kConnecting, kConnected };
+  // Long-running actions, run by Step after the phase that needs them is saved.
+  enum class Work { kDownload, kInstall };
+
+  struct PendingRequest {
+    topics::Leaf leaf;
+    std::string payload;
+    std::string correlation_data;  // the same on every resend
+    int transmissions = 0;
+    TimeMs resend_at = 0;
+  };
+
+  void Enqueue(QueuedEvent event);
+  void Handle(QueuedEvent& event);
+  void HandleConnected(bool session_present);
+  void HandleLinkDown(std::string_view why);
+  void HandleNotice(const InboundMessage& message);
+  void HandleReply(const InboundMessage& message);
+  void HandleAssignmentReply(const v1::TerminalReply& reply);
+  void HandleCheckReply(const v1::TerminalReply& reply);
+  void HandleStatusReply(const v1::TerminalReply& reply);
+  void HandleErrorReply(const v1::Error& error);
+  void RunTimers();
+  void RunWork(Work work);
+  void Download();
+  void Install();
+
+  // The one path through which the phase changes: looks the move up in the
+  // transition table, applies `update` to a copy of the state, saves it and
+  // only then commits it and runs the new phase's entry action.
+  bool Fire(Event event, const std::function<void(v1::AgentState&)>& update = {});
+  void Enter(Phase phase);
+  void StartNotice(const v1::Notice& notice);
+
+  void SendRequest(topics::Leaf leaf, const google::protobuf::MessageLite& message);
+  void Transmit(PendingRequest& request);
+  void SendInventoryReport();
+  void SendProgress(v1::Status::State state, std::uint32_t percent);
+  void Fail(Event event, std::string detail);
+  v1::Status FinalStatus(v1::Status::State state, std::string version, std::string detail) const;
+
+  bool IsFinished(std::string_view campaign_id) const;
+  std::filesystem::path DownloadPath() const;
+  std::string NewCorrelationData();
+  std::chrono::milliseconds Jitter(std::chrono::milliseconds base, double spread);
+  void Log(std::string_view line) const;
+
+  const AgentConfig config_;
+  const AgentIo io_;
+  const AgentOptions options_;
+  const std::string notice_topic_;
+  const std::string reply_topic_;
+
+  // Owned by the agent thread.
+  v1::AgentState state_;
+  std::string current_version_;
+  std::optional<v1::Notice> latest_notice_;  // newest notice seen, even while busy
+  std::optional<PendingRequest> pending_;    // the phase's request
+  std::optional<PendingRequest> inventory_;  // the inventory report, until acked
+  bool inventory_acked_ = false;
+  std::optional<Work> work_;
+  Link link_ = Link::kDisconnected;
+  std::optional<TimeMs> reconnect_at_;
+  int reconnect_attempts_ = 0;
+  TimeMs connected_at_ = 0;
+  TimeMs earliest_check_ms_ = 0;
+  bool finished_a_campaign_ = false;
+  std::optional<Error> fatal_;
+  std::mt19937_64 rng_;
+  std::string correlation_prefix_;
+  std::uint64_t request_sequence_ = 0;
+
+  // Shared with other threads.
+  mutable std::mutex queue_mutex_;
+  std::condition_variable wake_;
+  std::vector<QueuedEvent> queue_;
+  std::stop_source stop_;
+};
+
+}  // namespace slotwise::agent

@@ -1,0 +1,83 @@
+// Transport over Eclipse Paho MQTT C++ (mqtt::async_client), MQTT v5.
+//
+// Session: client id = username = terminal id, clean_start(false) and a
+// session expiry interval, so QoS 1 notices and replies queue at the broker
+// while the terminal is offline. On each CONNACK without a session the
+// notice and reply topics are subscribed (QoS 1); with a session they
+// already are. Paho's own automatic reconnect is deliberately not used:
+// Paho C++ 1.2.0 reports CONNACK's session-present flag only for connect()
+// calls, not for its automatic reconnects, and its retry schedule has no
+// jitter (a broker restart would be met by the whole fleet at once). The
+// agent calls Connect() again after its own jittered backoff instead.
+// No Paho file persistence: the agent's own saved state and request retries
+// are what survive a restart.
+//
+// Threading: see transport.h. Paho exceptions are caught here and returned
+// as errors. Paho calls the listener from its callback thread, which every
+// client in the process shares; this class never blocks or waits on it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "slotwise/agent/transport.h"
+
+namespace mqtt {
+class async_client;
+}
+
+namespace slotwise::agent {
+
+struct PahoTransportOptions {
+  std::string server_uri;  // tcp://host:port, ssl://..., ws://...
+  std::string client_id;   // also the username
+  std::chrono::seconds keepalive{30};
+  // How long the broker keeps the session (subscriptions, queued QoS 1
+  // messages) after a disconnect. Default: 1 day.
+  std::chrono::seconds session_expiry{24 * 3600};
+  std::chrono::seconds connect_timeout{10};
+  // Subscribed with QoS 1 when the broker has no session for the client.
+  std::vector<std::string> subscriptions;
+};
+
+class PahoTransport final : public Transport {
+ public:
+  // Fails (INVALID_ARGUMENT) when Paho rejects the URI or client id.
+  static Result<std::unique_ptr<PahoTransport>> Create(PahoTransportOptions options);
+  ~PahoTransport() override;
+
+  void SetListener(TransportListener* listener) override;
+  slotwise::Status Connect() override;
+  slotwise::Status Publish(const OutboundMessage& message) override;
+  void Disconnect(std::chrono::milliseconds timeout) override;
+
+ private:
+  class ConnectListener;
+  class SubscribeListener;
+
+  PahoTransport(PahoTransportOptions options, std::unique_ptr<mqtt::async_client> client);
+  // Called on Paho's callback thread.
+  void HandleConnected(bool session_present);
+  void HandleConnectFailed(std::string reason);
+  void Subscribe();
+  // Runs `fn(listener)` if a listener is attached; holding the mutex here is
+  // what lets SetListener(nullptr) promise no callback is still running.
+  template <class Fn>
+  void WithListener(Fn&& fn);
+
+  PahoTransportOptions options_;
+  std::unique_ptr<mqtt::async_client> client_;
+  std::unique_ptr<ConnectListener> connect_listener_;
+  std::unique_ptr<SubscribeListener> subscribe_listener_;
+  std::mutex listener_mutex_;
+  TransportListener* listener_ = nullptr;
+  // Set when the broker refused a subscription: the session then exists
+  // without it, so the next connect subscribes even with a session present.
+  std::atomic<bool> subscription_refused_{false};
+};
+
+}  // namespace slotwise::agent

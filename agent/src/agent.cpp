@@ -1,0 +1,728 @@
+#include "slotwise/agent/agent.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+#include "slotwise/agent/atomic_file.h"
+#include "slotwise/sha256.h"
+
+namespace slotwise::agent {
+namespace {
+
+using v1::AgentState;
+
+// Refusals that a resend cannot change: the campaign is abandoned. The rest
+// (NO_CAPACITY, INTERNAL, unknown codes) are retried with backoff.
+bool IsPermanentRefusal(v1::ErrorCode code) {
+  switch (code) {
+    case v1::MALFORMED:
+    case v1::INVALID_ARGUMENT:
+    case v1::NOT_FOUND:
+    case v1::NOT_IN_CAMPAIGN:
+    case v1::FAILED_PRECONDITION:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Keeps a name usable as one path component (URL paths and versions come
+// from the network).
+std::string SafeFileName(std::string_view name) {
+  std::string out;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-' || c == '+';
+    out += ok ? c : '_';
+  }
+  if (out.empty() || out.front() == '.') out.insert(0, "f");
+  return out.substr(0, 128);
+}
+
+// The URL's last path segment, so an install hook that cares about the
+// file name (e.g. a .deb or .tar.gz) gets the one the node serves.
+std::string_view UrlBaseName(std::string_view url) {
+  url = url.substr(0, url.find_first_of("?#"));
+  const auto scheme = url.find("://");
+  if (scheme != std::string_view::npos) url = url.substr(scheme + 3);
+  const auto slash = url.rfind('/');
+  if (slash == std::string_view::npos) return {};  // host only
+  return url.substr(slash + 1);
+}
+
+std::string ToLower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) {
+    return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  });
+  return s;
+}
+
+std::string Hex64(std::uint64_t v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i) {
+    out[static_cast<std::size_t>(i)] = kHex[v & 0xf];
+    v >>= 4;
+  }
+  return out;
+}
+
+// base * 2^exponent, capped at `cap` (and safe from overflow).
+std::chrono::milliseconds Doubled(std::chrono::milliseconds base, int exponent,
+                                  std::chrono::milliseconds cap) {
+  std::chrono::milliseconds delay = base;
+  for (int i = 0; i < exponent && delay < cap; ++i) delay *= 2;
+  return std::min(delay, cap);
+}
+
+void LogToStderr(std::string_view line) {
+  std::string out(line);
+  out += '\n';
+  // One fwrite per line: stdio locks the stream, so lines of many agents in
+  // one process do not interleave.
+  std::fwrite(out.data(), 1, out.size(), stderr);
+}
+
+}  // namespace
+
+Agent::Agent(AgentConfig config, AgentIo io, AgentOptions options)
+    : config_(std::move(config)),
+      io_(io),
+      options_(std::move(options)),
+      notice_topic_(topics::Terminal(config_.terminal_id, topics::Leaf::kNotice)),
+      reply_topic_(topics::Terminal(config_.terminal_id, topics::Leaf::kReply)) {
+  std::uint64_t seed = options_.random_seed;
+  if (seed == 0) {
+    std::random_device device;
+    seed = (static_cast<std::uint64_t>(device()) << 32) ^ device();
+  }
+  rng_.seed(seed);
+  // Unique across restarts, so a reply to a request of a previous run can
+  // never be taken for an answer to this run's.
+  correlation_prefix_ = Hex64(rng_());
+  state_.set_phase(AgentState::IDLE);
+}
+
+Agent::~Agent() { io_.transport.SetListener(nullptr); }
+
+// ---------------------------------------------------------------------------
+// Threads other than the agent's
+
+void Agent::RequestStop() {
+  stop_.request_stop();
+  { std::lock_guard lock(queue_mutex_); }  // no lost wake-up between check and wait
+  wake_.notify_all();
+}
+
+bool Agent::HasQueuedEvents() const {
+  std::lock_guard lock(queue_mutex_);
+  return !queue_.empty();
+}
+
+void Agent::Enqueue(QueuedEvent event) {
+  {
+    std::lock_guard lock(queue_mutex_);
+    queue_.push_back(std::move(event));
+  }
+  wake_.notify_all();
+}
+
+void Agent::OnConnected(bool session_present) { Enqueue(Connected{session_present}); }
+void Agent::OnConnectFailed(std::string reason) { Enqueue(ConnectFailed{std::move(reason)}); }
+void Agent::OnConnectionLost(std::string cause) { Enqueue(ConnectionLost{std::move(cause)}); }
+void Agent::OnMessage(InboundMessage message) { Enqueue(std::move(message)); }
+
+// ---------------------------------------------------------------------------
+// Running
+
+slotwise::Status Agent::Start() {
+  auto version = ReadVersionFile(config_.version_file);
+  if (!version) return version.error();
+  current_version_ = std::move(*version);
+
+  auto loaded = io_.store.Load();
+  if (!loaded) {
+    if (loaded.error().code != v1::MALFORMED) return loaded.error();
+    Log("starting with no saved state: " + loaded.error().message);
+  } else if (loaded->has_value()) {
+    state_ = std::move(**loaded);
+  }
+  if (state_.phase() == AgentState::PHASE_UNSPECIFIED) state_.set_phase(AgentState::IDLE);
+
+  io_.transport.SetListener(this);
+  Fire(Event::kResumed);
+  if (fatal_) return *fatal_;
+
+  link_ = Link::kConnecting;
+  if (auto connecting = io_.transport.Connect(); !connecting) HandleLinkDown(connecting.error().message);
+  return OkStatus();
+}
+
+void Agent::Step() {
+  std::vector<QueuedEvent> events;
+  {
+    std::lock_guard lock(queue_mutex_);
+    events.swap(queue_);
+  }
+  for (QueuedEvent& event : events) {
+    if (fatal_) return;
+    Handle(event);
+  }
+  if (fatal_) return;
+  RunTimers();
+  // A download or install is not started once a stop was asked for; the
+  // saved phase makes the next run re-check instead.
+  while (work_ && !fatal_ && !stop_.stop_requested()) {
+    const Work work = *work_;
+    work_.reset();
+    RunWork(work);
+  }
+}
+
+std::optional<TimeMs> Agent::NextWakeMs() const {
+  const TimeMs now = io_.clock.NowMs();
+  if (work_) return now;
+  std::optional<TimeMs> next;
+  auto consider = [&](TimeMs t) { next = next ? std::min(*next, t) : t; };
+  if (link_ == Link::kDisconnected && reconnect_at_) consider(*reconnect_at_);
+  if (pending_ && link_ == Link::kConnected) consider(pending_->resend_at);
+  if (inventory_ && link_ == Link::kConnected) consider(inventory_->resend_at);
+  if (state_.phase() == AgentState::WAITING) {
+    consider(std::max(state_.assignment().start_at_ms(), earliest_check_ms_));
+  }
+  return next;
+}
+
+bool Agent::Done() const {
+  if (stop_.stop_requested() || fatal_) return true;
+  if (!options_.exit_when_idle || state_.phase() != AgentState::IDLE) return false;
+  return finished_a_campaign_ || (inventory_acked_ && state_.finished_campaigns_size() > 0);
+}
+
+slotwise::Status Agent::Run() {
+  if (auto started = Start(); !started) return started;
+  while (!Done()) {
+    Step();
+    if (Done()) break;
+    std::chrono::milliseconds sleep = options_.max_sleep;
+    if (const auto wake_at = NextWakeMs()) {
+      const TimeMs until = *wake_at - io_.clock.NowMs();
+      sleep = std::clamp(std::chrono::milliseconds(until), std::chrono::milliseconds(0), options_.max_sleep);
+    }
+    std::unique_lock lock(queue_mutex_);
+    wake_.wait_for(lock, sleep, [&] { return !queue_.empty() || stop_.stop_requested(); });
+  }
+  io_.transport.Disconnect(std::chrono::seconds(2));
+  if (fatal_) return *fatal_;
+  return OkStatus();
+}
+
+void Agent::Handle(QueuedEvent& event) {
+  if (auto* connected = std::get_if<Connected>(&event)) {
+    HandleConnected(connected->session_present);
+  } else if (auto* failed = std::get_if<ConnectFailed>(&event)) {
+    HandleLinkDown(failed->reason);
+  } else if (auto* lost = std::get_if<ConnectionLost>(&event)) {
+    HandleLinkDown(lost->cause);
+  } else if (auto* message = std::get_if<InboundMessage>(&event)) {
+    if (message->topic == notice_topic_) {
+      HandleNotice(*message);
+    } else if (message->topic == reply_topic_) {
+      HandleReply(*message);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The MQTT link
+
+void Agent::HandleConnected(bool session_present) {
+  if (link_ == Link::kConnected) return;
+  link_ = Link::kConnected;
+  connected_at_ = io_.clock.NowMs();
+  reconnect_at_.reset();
+  Log(std::string("connected to ") + config_.broker + (session_present ? " (session resumed)" : " (new session)"));
+  if (!inventory_acked_ && !inventory_) SendInventoryReport();
+  // An unanswered request may have been lost with the old connection.
+  if (inventory_) Transmit(*inventory_);
+  if (pending_) Transmit(*pending_);
+}
+
+void Agent::HandleLinkDown(std::string_view why) {
+  if (link_ == Link::kDisconnected && reconnect_at_) return;  // already scheduled
+  // The backoff restarts only after a connection that lasted: a broker that
+  // accepts and drops at once (e.g. two terminals configured with the same
+  // id, taking the session from each other) must not be hammered.
+  if (link_ == Link::kConnected && io_.clock.NowMs() - connected_at_ >= options_.reconnect_max.count()) {
+    reconnect_attempts_ = 0;
+  }
+  link_ = Link::kDisconnected;
+  const auto ceiling = Doubled(options_.reconnect_min, reconnect_attempts_, options_.reconnect_max);
+  reconnect_attempts_ = std::min(reconnect_attempts_ + 1, 64);
+  // Half fixed, half random: spread out, yet never an immediate retry.
+  std::uniform_int_distribution<long long> spread(0, ceiling.count() / 2);
+  const auto delay = std::chrono::milliseconds(ceiling.count() / 2 + spread(rng_));
+  reconnect_at_ = io_.clock.NowMs() + delay.count();
+  Log(std::string(why) + "; reconnecting in " + std::to_string(delay.count()) + " ms");
+}
+
+// ---------------------------------------------------------------------------
+// Timers
+
+void Agent::RunTimers() {
+  const TimeMs now = io_.clock.NowMs();
+  if (link_ == Link::kDisconnected && reconnect_at_ && now >= *reconnect_at_) {
+    reconnect_at_.reset();
+    link_ = Link::kConnecting;
+    if (auto connecting = io_.transport.Connect(); !connecting) HandleLinkDown(connecting.error().message);
+  }
+  if (link_ == Link::kConnected) {
+    for (auto* request : {&inventory_, &pending_}) {
+      if (*request && now >= (*request)->resend_at) {
+        Log("no reply to " + std::string(topics::LeafName((*request)->leaf)) + " yet, sending it again");
+        Transmit(**request);
+      }
+    }
+  }
+  if (state_.phase() == AgentState::WAITING &&
+      now >= std::max(state_.assignment().start_at_ms(), earliest_check_ms_)) {
+    Fire(Event::kStartTimeReached);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Inbound messages
+
+void Agent::HandleNotice(const InboundMessage& message) {
+  if (message.payload.empty()) {
+    latest_notice_.reset();
+    if (state_.phase() == AgentState::NOTIFIED) {
+      Fire(Event::kNoticeCleared, [](AgentState& s) { s.clear_notice(); });
+    }
+    return;
+  }
+  v1::Notice notice;
+  if (!notice.ParseFromString(message.payload) || notice.campaign_id().empty()) {
+    Log("ignoring a notice that is not a valid Notice");
+    return;
+  }
+  if (IsFinished(notice.campaign_id())) {
+    // The scheduler clears the notice after our final status; until then it
+    // is still retained. Nothing is left to do for it: that also counts as
+    // done for exit_when_idle (a restart after finishing).
+    if (state_.phase() == AgentState::IDLE) finished_a_campaign_ = true;
+    return;
+  }
+  latest_notice_ = notice;
+  const Phase phase = state_.phase();
+  if (phase == AgentState::IDLE ||
+      (phase == AgentState::NOTIFIED && notice.campaign_id() != state_.notice().campaign_id())) {
+    StartNotice(notice);
+  } else if (notice.campaign_id() != state_.notice().campaign_id()) {
+    Log("notice for campaign " + notice.campaign_id() + " kept for later; busy with campaign " +
+        state_.notice().campaign_id());
+  }
+}
+
+void Agent::StartNotice(const v1::Notice& notice) {
+  Fire(Event::kNoticeReceived, [&](AgentState& s) {
+    *s.mutable_notice() = notice;
+    s.clear_assignment();
+    s.clear_download();
+    s.clear_final_status();
+  });
+}
+
+void Agent::HandleReply(const InboundMessage& message) {
+  // Replies to an earlier request (answered late, or answered twice after a
+  // resend) carry other correlation data and are stale by construction.
+  const bool for_inventory = inventory_ && message.correlation_data == inventory_->correlation_data;
+  const bool for_phase = pending_ && message.correlation_data == pending_->correlation_data;
+  if (!for_inventory && !for_phase) return;
+  v1::TerminalReply reply;
+  if (!reply.ParseFromString(message.payload)) {
+    Log("ignoring a reply that is not a valid TerminalReply");
+    return;
+  }
+  if (for_inventory) {
+    // Only informative for the scheduler: an error is logged, not retried.
+    if (reply.has_error()) {
+      Log("inventory report refused: " + v1::ErrorCode_Name(reply.error().code()) + " " +
+          reply.error().message());
+    }
+    inventory_.reset();
+    inventory_acked_ = true;
+    return;
+  }
+  if (reply.has_error()) {
+    HandleErrorReply(reply.error());
+    return;
+  }
+  switch (pending_->leaf) {
+    case topics::Leaf::kReport: HandleAssignmentReply(reply); break;
+    case topics::Leaf::kCheck: HandleCheckReply(reply); break;
+    case topics::Leaf::kStatus: HandleStatusReply(reply); break;
+    default: break;
+  }
+}
+
+void Agent::HandleErrorReply(const v1::Error& error) {
+  const std::string what = std::string(topics::LeafName(pending_->leaf)) + " refused: " +
+                           v1::ErrorCode_Name(error.code()) + " " + error.message();
+  if (!IsPermanentRefusal(error.code())) {
+    Log(what + "; will retry");  // the pending request's resend timer stands
+    return;
+  }
+  Log(what + "; abandoning campaign " + state_.notice().campaign_id());
+  if (latest_notice_ && latest_notice_->campaign_id() == state_.notice().campaign_id()) latest_notice_.reset();
+  Fire(Event::kRequestRefused, [](AgentState& s) {
+    s.clear_notice();
+    s.clear_assignment();
+    s.clear_download();
+    s.clear_final_status();
+  });
+}
+
+void Agent::HandleAssignmentReply(const v1::TerminalReply& reply) {
+  if (!reply.has_assignment()) {
+    Log("report answered without an assignment; will retry");
+    return;
+  }
+  earliest_check_ms_ = 0;
+  Fire(Event::kAssignmentReceived, [&](AgentState& s) { *s.mutable_assignment() = reply.assignment(); });
+}
+
+void Agent::HandleCheckReply(const v1::TerminalReply& reply) {
+  if (!reply.has_check_result()) {
+    Log("check answered without a result; will retry");
+    return;
+  }
+  const v1::CheckResult& result = reply.check_result();
+  const TimeMs now = io_.clock.NowMs();
+  switch (result.verdict()) {
+    case v1::CheckResult::GO:
+      if (result.download().url().empty()) {
+        Log("GO without a download URL; will retry");
+        return;
+      }
+      Fire(Event::kCheckGo, [&](AgentState& s) { *s.mutable_download() = result.download(); });
+      return;
+    case v1::CheckResult::TOO_EARLY: {
+      const TimeMs start_at = result.has_assignment() ? result.assignment().start_at_ms()
+                                                      : state_.assignment().start_at_ms();
+      // Our clock may run ahead of the scheduler's: do not ask again at once.
+      earliest_check_ms_ = start_at <= now ? now + options_.min_recheck_delay.count() : 0;
+      Fire(Event::kCheckTooEarly, [&](AgentState& s) {
+        if (result.has_assignment()) *s.mutable_assignment() = result.assignment();
+      });
+      return;
+    }
+    case v1::CheckResult::RESCHEDULED:
+      if (!result.has_assignment()) {
+        Log("RESCHEDULED without an assignment; will retry");
+        return;
+      }
+      earliest_check_ms_ = 0;
+      Fire(Event::kCheckRescheduled, [&](AgentState& s) { *s.mutable_assignment() = result.assignment(); });
+      return;
+    case v1::CheckResult::ALREADY_CURRENT:
+      Fire(Event::kCheckAlreadyCurrent, [&](AgentState& s) {
+        *s.mutable_final_status() = FinalStatus(v1::Status::SUCCEEDED, current_version_, result.reason());
+      });
+      return;
+    case v1::CheckResult::STAND_DOWN:
+      Fire(Event::kCheckStandDown, [&](AgentState& s) {
+        *s.mutable_final_status() = FinalStatus(v1::Status::STOOD_DOWN, current_version_, result.reason());
+      });
+      return;
+    default:
+      Log("check answered with an unknown verdict; will retry");
+      return;
+  }
+}
+
+void Agent::HandleStatusReply(const v1::TerminalReply& reply) {
+  if (!reply.has_ack()) return;
+  const std::string campaign = state_.notice().campaign_id();
+  finished_a_campaign_ = true;
+  Fire(Event::kFinalStatusAcked, [&](AgentState& s) {
+    s.add_finished_campaigns(campaign);
+    auto* finished = s.mutable_finished_campaigns();
+    const auto excess = finished->size() - static_cast<int>(options_.max_finished_campaigns);
+    if (excess > 0) finished->DeleteSubrange(0, excess);
+    s.clear_notice();
+    s.clear_assignment();
+    s.clear_download();
+    s.clear_final_status();
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Transitions
+
+bool Agent::Fire(Event event, const std::function<void(AgentState&)>& update) {
+  if (fatal_) return false;
+  const Phase from = state_.phase();
+  const std::optional<Phase> to = NextPhase(from, event);
+  if (!to) {
+    Log("ignoring " + std::string(EventName(event)) + " in " + std::string(PhaseName(from)));
+    return false;
+  }
+  AgentState next = state_;
+  if (update) update(next);
+  next.set_phase(*to);
+  // Saved before acting: after power loss the agent resumes from here.
+  if (auto saved = io_.store.Save(next); !saved) {
+    fatal_ = saved.error();
+    Log("cannot save state, stopping: " + saved.error().message);
+    return false;
+  }
+  state_ = std::move(next);
+  if (event == Event::kResumed && from == *to) {
+    Log("resuming in " + std::string(PhaseName(from)));
+  } else {
+    Log(std::string(PhaseName(from)) + " -> " + std::string(PhaseName(*to)));
+  }
+  if (options_.on_transition) options_.on_transition(from, *to, event);
+  Enter(*to);
+  return true;
+}
+
+void Agent::Enter(Phase phase) {
+  // Each phase has at most one outstanding request or job; a new phase
+  // makes the old one's moot.
+  pending_.reset();
+  work_.reset();
+  switch (phase) {
+    case AgentState::IDLE:
+      earliest_check_ms_ = 0;
+      if (latest_notice_ && !IsFinished(latest_notice_->campaign_id())) StartNotice(*latest_notice_);
+      return;
+    case AgentState::NOTIFIED: {
+      v1::Report report;
+      report.set_campaign_id(state_.notice().campaign_id());
+      report.set_current_version(current_version_);
+      report.set_target_version(state_.notice().target_version());
+      report.mutable_location()->set_lat(config_.location.lat);
+      report.mutable_location()->set_lon(config_.location.lon);
+      report.set_system_id(config_.system_id);
+      SendRequest(topics::Leaf::kReport, report);
+      return;
+    }
+    case AgentState::WAITING:
+      return;  // RunTimers fires kStartTimeReached at start_at_ms
+    case AgentState::CHECKING: {
+      v1::Check check;
+      check.set_campaign_id(state_.notice().campaign_id());
+      check.set_current_version(current_version_);
+      check.set_slot(state_.assignment().slot());
+      SendRequest(topics::Leaf::kCheck, check);
+      return;
+    }
+    case AgentState::DOWNLOADING:
+      work_ = Work::kDownload;
+      return;
+    case AgentState::INSTALLING:
+      work_ = Work::kInstall;
+      return;
+    case AgentState::REPORTING:
+      SendRequest(topics::Leaf::kStatus, state_.final_status());
+      return;
+    default:
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Requests
+
+std::string Agent::NewCorrelationData() {
+  return correlation_prefix_ + "-" + std::to_string(++request_sequence_);
+}
+
+void Agent::SendRequest(topics::Leaf leaf, const google::protobuf::MessageLite& message) {
+  pending_ = PendingRequest{leaf, message.SerializeAsString(), NewCorrelationData(), 0, 0};
+  Transmit(*pending_);
+}
+
+void Agent::SendInventoryReport() {
+  v1::Report report;  // no campaign_id: an inventory report
+  report.set_current_version(current_version_);
+  report.mutable_location()->set_lat(config_.location.lat);
+  report.mutable_location()->set_lon(config_.location.lon);
+  report.set_system_id(config_.system_id);
+  inventory_ = PendingRequest{topics::Leaf::kReport, report.SerializeAsString(), NewCorrelationData(), 0, 0};
+}
+
+void Agent::Transmit(PendingRequest& request) {
+  // While disconnected the request waits; HandleConnected sends it.
+  if (link_ != Link::kConnected) return;
+  OutboundMessage out;
+  out.topic = topics::Terminal(config_.terminal_id, request.leaf);
+  out.payload = request.payload;
+  out.response_topic = reply_topic_;
+  out.correlation_data = request.correlation_data;
+  const auto published = io_.transport.Publish(out);
+  ++request.transmissions;
+  const auto backoff = Doubled(options_.reply_timeout, request.transmissions - 1, options_.max_reply_backoff);
+  request.resend_at = io_.clock.NowMs() + Jitter(backoff, 0.2).count();
+  if (!published) Log(published.error().message);
+}
+
+void Agent::SendProgress(v1::Status::State state, std::uint32_t percent) {
+  if (link_ != Link::kConnected) return;  // progress is best effort
+  v1::Status status;
+  status.set_campaign_id(state_.notice().campaign_id());
+  status.set_state(state);
+  status.set_version(current_version_);
+  status.set_progress_percent(percent);
+  OutboundMessage out;
+  out.topic = topics::Terminal(config_.terminal_id, topics::Leaf::kStatus);
+  out.payload = status.SerializeAsString();
+  (void)io_.transport.Publish(out);
+}
+
+v1::Status Agent::FinalStatus(v1::Status::State state, std::string version, std::string detail) const {
+  v1::Status status;
+  status.set_campaign_id(state_.notice().campaign_id());
+  status.set_state(state);
+  status.set_version(std::move(version));
+  status.set_progress_percent(100);
+  status.set_detail(std::move(detail));
+  return status;
+}
+
+// ---------------------------------------------------------------------------
+// Download and install (S11)
+
+void Agent::RunWork(Work work) {
+  switch (work) {
+    case Work::kDownload: Download(); return;
+    case Work::kInstall: Install(); return;
+  }
+}
+
+std::filesystem::path Agent::DownloadPath() const {
+  const v1::Download& d = state_.download();
+  std::string_view base = UrlBaseName(d.url());
+  if (base.empty()) base = d.version();
+  return config_.download_dir / SafeFileName(base);
+}
+
+void Agent::Fail(Event event, std::string detail) {
+  Log(detail);
+  Fire(event, [&](AgentState& s) {
+    *s.mutable_final_status() = FinalStatus(v1::Status::FAILED, current_version_, std::move(detail));
+  });
+}
+
+void Agent::Download() {
+  const v1::Download download = state_.download();
+  if (download.not_after_ms() > 0 && io_.clock.NowMs() >= download.not_after_ms()) {
+    Log("the slot ended before the download could start; checking again");
+    Fire(Event::kDownloadWindowMissed);
+    return;
+  }
+  const std::filesystem::path file = DownloadPath();
+  std::filesystem::path partial = file;
+  partial += ".part";
+  std::error_code ec;
+  std::filesystem::create_directories(config_.download_dir, ec);
+  std::filesystem::remove(partial, ec);
+
+  SendProgress(v1::Status::DOWNLOADING, 0);
+  DownloadRequest request{download.url(), partial, {"X-Slotwise-Terminal: " + config_.terminal_id}};
+  const auto fetched = io_.downloader.Fetch(request, stop_.get_token());
+  if (!fetched) {
+    std::filesystem::remove(partial, ec);
+    if (stop_.stop_requested()) {
+      Log("download interrupted by shutdown; will check again on restart");
+      return;  // the saved phase is still DOWNLOADING
+    }
+    Fail(Event::kDownloadFailed, "download failed: " + fetched.error().message);
+    return;
+  }
+
+  SendProgress(v1::Status::VERIFYING, 100);
+  const auto size = std::filesystem::file_size(partial, ec);
+  if (ec) {
+    Fail(Event::kDownloadFailed, "downloaded file is missing: " + ec.message());
+    return;
+  }
+  if (download.size() != 0 && size != download.size()) {
+    std::filesystem::remove(partial, ec);
+    Fail(Event::kDownloadFailed, "size mismatch: got " + std::to_string(size) + " bytes, expected " +
+                                     std::to_string(download.size()));
+    return;
+  }
+  const auto digest = Sha256FileHex(partial);
+  if (!digest) {
+    std::filesystem::remove(partial, ec);
+    Fail(Event::kDownloadFailed, "cannot hash download: " + digest.error().message);
+    return;
+  }
+  const std::string expected = ToLower(download.sha256());
+  if (expected.empty() || *digest != expected) {
+    std::filesystem::remove(partial, ec);
+    Fail(Event::kDownloadFailed, "sha256 mismatch: got " + *digest + ", expected " +
+                                     (expected.empty() ? std::string("none") : expected));
+    return;
+  }
+  std::filesystem::rename(partial, file, ec);
+  if (ec) {
+    std::filesystem::remove(partial, ec);
+    Fail(Event::kDownloadFailed, "cannot move download into place: " + ec.message());
+    return;
+  }
+  Fire(Event::kDownloadVerified);
+}
+
+void Agent::Install() {
+  const std::filesystem::path file = DownloadPath();
+  const std::string target =
+      state_.download().version().empty() ? state_.notice().target_version() : state_.download().version();
+  std::error_code ec;
+
+  SendProgress(v1::Status::INSTALLING, 0);
+  InstallRequest request{config_.install_command, file, target, config_.install_timeout};
+  const auto installed = io_.installer.Install(request);
+  std::filesystem::remove(file, ec);  // used or not, it is not needed again
+  if (!installed) {
+    Fail(Event::kInstallFailed, "install failed: " + installed.error().message);
+    return;
+  }
+  if (auto recorded = WriteVersionFile(config_.version_file, target); !recorded) {
+    Fail(Event::kInstallFailed, "installed, but cannot record the new version: " + recorded.error().message);
+    return;
+  }
+  current_version_ = target;
+  Fire(Event::kInstallSucceeded, [&](AgentState& s) {
+    *s.mutable_final_status() = FinalStatus(v1::Status::SUCCEEDED, target, "");
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+bool Agent::IsFinished(std::string_view campaign_id) const {
+  const auto& finished = state_.finished_campaigns();
+  return std::find(finished.begin(), finished.end(), campaign_id) != finished.end();
+}
+
+std::chrono::milliseconds Agent::Jitter(std::chrono::milliseconds base, double spread) {
+  std::uniform_real_distribution<double> factor(1.0 - spread, 1.0 + spread);
+  return std::chrono::milliseconds(static_cast<long long>(static_cast<double>(base.count()) * factor(rng_)));
+}
+
+void Agent::Log(std::string_view line) const {
+  std::string full = "agent " + config_.terminal_id + ": ";
+  full += line;
+  if (options_.log) {
+    options_.log(full);
+  } else {
+    LogToStderr(full);
+  }
+}
+
+}  // namespace slotwise::agent

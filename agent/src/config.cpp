@@ -1,0 +1,167 @@
+#include "slotwise/agent/config.h"
+
+#include <array>
+#include <charconv>
+#include <map>
+#include <optional>
+
+#include "slotwise/agent/atomic_file.h"
+#include "slotwise/topics.h"
+
+namespace slotwise::agent {
+namespace {
+
+constexpr std::string_view kBlank = " \t\r";
+
+std::string_view Trim(std::string_view s) {
+  const auto first = s.find_first_not_of(kBlank);
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(kBlank) - first + 1);
+}
+
+struct KeySpec {
+  std::string_view name;
+  bool required;
+};
+
+constexpr std::array<KeySpec, 10> kKeys{{
+    {"broker", true},
+    {"terminal_id", true},
+    {"state_dir", true},
+    {"version_file", true},
+    {"location", true},
+    {"system_id", false},
+    {"install_command", true},
+    {"install_timeout_s", false},
+    {"download_dir", false},
+    {"keepalive_s", false},
+}};
+
+bool IsKnownKey(std::string_view key) {
+  for (const KeySpec& spec : kKeys) {
+    if (spec.name == key) return true;
+  }
+  return false;
+}
+
+struct Setting {
+  std::string value;
+  std::string where;  // "file:line" or "command line", for messages
+};
+
+Error Invalid(const Setting& s, std::string_view key, std::string_view why) {
+  return MakeError(v1::INVALID_ARGUMENT,
+                   s.where + ": " + std::string(key) + " = '" + s.value + "': " + std::string(why));
+}
+
+std::optional<double> ParseDouble(std::string_view s) {
+  s = Trim(s);
+  double v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+std::optional<long> ParseSeconds(std::string_view s, long max) {
+  long v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty() || v < 1 || v > max) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+}  // namespace
+
+Result<AgentConfig> ParseAgentConfig(std::string_view text, std::string_view source_name,
+                                     const ConfigOverrides& overrides) {
+  const std::string source(source_name);
+  std::map<std::string, Setting, std::less<>> settings;
+
+  std::size_t line_number = 0;
+  while (!text.empty()) {
+    ++line_number;
+    const auto newline = text.find('\n');
+    const std::string_view raw = text.substr(0, newline);
+    text = newline == std::string_view::npos ? std::string_view{} : text.substr(newline + 1);
+
+    const std::string_view line = Trim(raw);
+    // Only whole-line comments: install_command is shell and may contain '#'.
+    if (line.empty() || line.front() == '#') continue;
+    const std::string where = source + ":" + std::to_string(line_number);
+    const auto eq = line.find('=');
+    if (eq == std::string_view::npos) {
+      return MakeError(v1::INVALID_ARGUMENT, where + ": expected 'key = value', got '" + std::string(line) + "'");
+    }
+    const std::string key(Trim(line.substr(0, eq)));
+    if (!IsKnownKey(key)) return MakeError(v1::INVALID_ARGUMENT, where + ": unknown key '" + key + "'");
+    if (auto it = settings.find(key); it != settings.end()) {
+      return MakeError(v1::INVALID_ARGUMENT,
+                       where + ": '" + key + "' is already set at " + it->second.where);
+    }
+    settings[key] = Setting{std::string(Trim(line.substr(eq + 1))), where};
+  }
+  for (const auto& [key, value] : overrides) {
+    if (!IsKnownKey(key)) return MakeError(v1::INVALID_ARGUMENT, "command line: unknown key '" + key + "'");
+    settings[key] = Setting{value, "command line"};
+  }
+
+  for (const KeySpec& spec : kKeys) {
+    auto it = settings.find(spec.name);
+    if (spec.required && (it == settings.end() || it->second.value.empty())) {
+      return MakeError(v1::INVALID_ARGUMENT,
+                       source + ": missing required key '" + std::string(spec.name) + "'");
+    }
+  }
+
+  AgentConfig config;
+  for (const auto& [key, setting] : settings) {
+    const std::string& v = setting.value;
+    if (key == "broker") {
+      if (v.find("://") == std::string::npos) return Invalid(setting, key, "expected a URI such as tcp://host:1883");
+      config.broker = v;
+    } else if (key == "terminal_id") {
+      if (!topics::IsValidTerminalId(v)) return Invalid(setting, key, "expected 1-64 characters of [A-Za-z0-9._-]");
+      config.terminal_id = v;
+    } else if (key == "state_dir") {
+      config.state_dir = v;
+    } else if (key == "version_file") {
+      config.version_file = v;
+    } else if (key == "location") {
+      const auto comma = v.find(',');
+      const auto lat = ParseDouble(std::string_view(v).substr(0, comma));
+      const auto lon = comma == std::string::npos ? std::nullopt : ParseDouble(std::string_view(v).substr(comma + 1));
+      if (!lat || !lon) return Invalid(setting, key, "expected 'lat,lon' in decimal degrees");
+      if (*lat < -90 || *lat > 90 || *lon < -180 || *lon > 180) {
+        return Invalid(setting, key, "latitude must be in [-90, 90] and longitude in [-180, 180]");
+      }
+      config.location = LatLon{*lat, *lon};
+    } else if (key == "system_id") {
+      config.system_id = v;
+    } else if (key == "install_command") {
+      config.install_command = v;
+    } else if (key == "install_timeout_s") {
+      const auto s = ParseSeconds(v, 7 * 24 * 3600);
+      if (!s) return Invalid(setting, key, "expected a whole number of seconds, at least 1");
+      config.install_timeout = std::chrono::seconds(*s);
+    } else if (key == "download_dir") {
+      if (v.empty()) return Invalid(setting, key, "must not be empty");
+      config.download_dir = v;
+    } else if (key == "keepalive_s") {
+      // MQTT's keep-alive field is 16 bits.
+      const auto s = ParseSeconds(v, 65535);
+      if (!s) return Invalid(setting, key, "expected a whole number of seconds in [1, 65535]");
+      config.keepalive = std::chrono::seconds(*s);
+    }
+  }
+  if (config.download_dir.empty()) config.download_dir = config.state_dir / "downloads";
+  return config;
+}
+
+Result<AgentConfig> LoadAgentConfig(const std::filesystem::path& file, const ConfigOverrides& overrides) {
+  auto text = ReadWholeFile(file);
+  if (!text) return MakeError(v1::NOT_FOUND, "cannot read config file: " + text.error().message);
+  return ParseAgentConfig(*text, file.string(), overrides);
+}
+
+}  // namespace slotwise::agent

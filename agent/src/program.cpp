@@ -1,0 +1,135 @@
+#include "slotwise/agent/program.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "slotwise/agent/agent.h"
+#include "slotwise/agent/atomic_file.h"
+#include "slotwise/agent/config.h"
+#include "slotwise/agent/downloader.h"
+#include "slotwise/agent/paho_transport.h"
+#include "slotwise/agent/state_store.h"
+#include "slotwise/clock.h"
+#include "slotwise/topics.h"
+
+namespace slotwise::agent {
+namespace {
+
+sigset_t StopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+// Receives SIGINT/SIGTERM with sigwait on a thread of its own and asks the
+// agent to stop: nothing async-signal-unsafe runs in a signal handler, and
+// Paho's and curl's threads never see the signals.
+class SignalThread {
+ public:
+  explicit SignalThread(Agent& agent)
+      : thread_([this, &agent] {
+          const sigset_t set = StopSignals();
+          int signal_number = 0;
+          while (sigwait(&set, &signal_number) == 0) {
+            if (finished_.load()) return;
+            agent.RequestStop();
+            return;
+          }
+        }) {}
+  ~SignalThread() {
+    finished_.store(true);
+    // The thread is in sigwait (or about to be): a directed SIGTERM ends it.
+    pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+  SignalThread(const SignalThread&) = delete;
+  SignalThread& operator=(const SignalThread&) = delete;
+
+ private:
+  std::atomic<bool> finished_{false};
+  std::thread thread_;
+};
+
+void PrintError(const std::string& message) {
+  std::fprintf(stderr, "slotwise-agent: %s\n", message.c_str());
+}
+
+}  // namespace
+
+int RunAgentProgram(int argc, char** argv) {
+  // Before any thread exists, so every later thread inherits the mask.
+  const sigset_t stop_signals = StopSignals();
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  CLI::App app{"slotwise-agent: the Slotwise OTA agent of one payment terminal"};
+  std::string config_path;
+  std::string terminal_id;
+  std::string state_dir;
+  bool exit_when_idle = false;
+  app.add_option("--config", config_path, "configuration file (key = value lines)")->required();
+  app.add_option("--terminal-id", terminal_id, "overrides terminal_id from the configuration file");
+  app.add_option("--state-dir", state_dir, "overrides state_dir from the configuration file");
+  app.add_flag("--exit-when-idle", exit_when_idle,
+               "exit 0 once a campaign's final status is acknowledged and the agent is idle");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+
+  ConfigOverrides overrides;
+  if (!terminal_id.empty()) overrides.emplace_back("terminal_id", terminal_id);
+  if (!state_dir.empty()) overrides.emplace_back("state_dir", state_dir);
+  auto config = LoadAgentConfig(config_path, overrides);
+  if (!config) {
+    PrintError(config.error().message);
+    return kExitUsage;
+  }
+  if (auto version = ReadVersionFile(config->version_file); !version) {
+    PrintError("version_file: " + version.error().message);
+    return kExitUsage;
+  }
+
+  PahoTransportOptions mqtt;
+  mqtt.server_uri = config->broker;
+  mqtt.client_id = config->terminal_id;
+  mqtt.keepalive = config->keepalive;
+  mqtt.subscriptions = {topics::Terminal(config->terminal_id, topics::Leaf::kNotice),
+                        topics::Terminal(config->terminal_id, topics::Leaf::kReply)};
+  auto transport = PahoTransport::Create(std::move(mqtt));
+  if (!transport) {
+    PrintError(transport.error().message);
+    return kExitUsage;
+  }
+
+  SystemClock clock;
+  CurlDownloader downloader;
+  ShellInstaller installer;
+  FileStateStore store(config->state_dir);
+  AgentOptions options;
+  options.exit_when_idle = exit_when_idle;
+  Agent agent(std::move(*config), AgentIo{clock, **transport, downloader, installer, store},
+              std::move(options));
+
+  slotwise::Status result = OkStatus();
+  {
+    SignalThread signals(agent);
+    result = agent.Run();
+  }
+  if (!result) {
+    PrintError(result.error().message);
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace slotwise::agent

@@ -1,0 +1,632 @@
+// The agent's state machine driven end to end with fakes: for a table of
+// scenarios, the chain of phases and the messages sent; then a restart from
+// every phase the happy path saves.
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include "fakes.h"
+#include "slotwise/agent/agent.h"
+#include "slotwise/sha256.h"
+
+namespace slotwise::agent::testing {
+namespace {
+
+using v1::AgentState;
+using v1::CheckResult;
+
+constexpr TimeMs kStartMs = 1'700'000'000'000;
+constexpr const char* kTid = "T001";
+constexpr const char* kUrl = "http://node-1.test/files/pos-2.0.bin?md5=x&expires=9";
+const std::string kFirmware = "firmware image 2.0\n";
+
+std::string Chain(const std::vector<Phase>& phases) {
+  std::string out;
+  for (Phase p : phases) {
+    if (!out.empty()) out += " ";
+    out += PhaseName(p);
+  }
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += " ";
+    out += s;
+  }
+  return out;
+}
+
+std::string NoticeBytes(const std::string& campaign = "C1") {
+  v1::Notice n;
+  n.set_campaign_id(campaign);
+  n.set_target_version("2.0");
+  n.set_window_start_ms(kStartMs);
+  n.set_window_end_ms(kStartMs + 3'600'000);
+  n.set_issued_ms(kStartMs);
+  return n.SerializeAsString();
+}
+
+// One agent with fakes around it. The install command is real (/bin/sh).
+struct Rig {
+  explicit Rig(std::optional<AgentState> saved = std::nullopt, std::string install_command = "true")
+      : clock(kStartMs), scheduler(clock, transport, kTid) {
+    config.broker = "tcp://broker.test:1883";
+    config.terminal_id = kTid;
+    config.state_dir = dir.path() / "state";
+    config.version_file = dir.path() / "version";
+    config.download_dir = dir.path() / "downloads";
+    config.location = LatLon{31.23, 121.47};
+    config.system_id = "pos-os-7";
+    config.install_command = std::move(install_command);
+    config.install_timeout = std::chrono::seconds(10);
+    WriteFile(config.version_file, "1.0\n");
+
+    transport.terminal_id = kTid;
+    transport.retained_notice = NoticeBytes();
+    if (saved) {
+      store = std::make_unique<MemoryStateStore>(*saved);
+      transport.session_present = true;  // a restart: the broker kept the session
+    } else {
+      store = std::make_unique<MemoryStateStore>();
+    }
+    scheduler.download.set_url(kUrl);
+    scheduler.download.set_version("2.0");
+    scheduler.download.set_sha256(Sha256Hex(kFirmware));
+    scheduler.download.set_size(kFirmware.size());
+    downloader.files[kUrl] = kFirmware;
+  }
+
+  Agent& Make() {
+    AgentOptions options;
+    options.exit_when_idle = true;
+    options.random_seed = 42;
+    options.log = [this](std::string_view line) { log << line << "\n"; };
+    options.on_transition = [this](Phase from, Phase to, Event event) {
+      if (phases.empty()) phases.push_back(from);
+      if (event != Event::kResumed || from != to) phases.push_back(to);
+    };
+    agent = std::make_unique<Agent>(config, AgentIo{clock, transport, downloader, installer, *store}, options);
+    return *agent;
+  }
+
+  // Steps the agent, jumping the fake clock to its next timer whenever it
+  // has nothing queued, until it is done or stuck.
+  void RunToEnd(int max_steps = 200) {
+    if (!agent) Make();
+    REQUIRE(agent->Start().ok());
+    Pump(max_steps);
+  }
+  void Pump(int max_steps = 200) {
+    for (int i = 0; i < max_steps && !agent->Done(); ++i) {
+      agent->Step();
+      if (agent->Done() || agent->HasQueuedEvents()) continue;
+      const auto next = agent->NextWakeMs();
+      if (!next) break;
+      clock.Set(std::max(clock.NowMs(), *next));
+    }
+  }
+
+  TempDir dir;
+  AgentConfig config;
+  FakeClock clock;
+  FakeTransport transport;
+  FakeDownloader downloader;
+  ShellInstaller installer;
+  std::unique_ptr<MemoryStateStore> store;
+  FakeScheduler scheduler;
+  std::unique_ptr<Agent> agent;
+  std::vector<Phase> phases;
+  std::ostringstream log;
+};
+
+struct Scenario {
+  const char* name;
+  std::vector<CheckResult::Verdict> verdicts;  // answers to successive checks
+  bool corrupt_download;                       // the node serves other bytes
+  const char* install_command;
+  const char* phases;
+  const char* messages;
+  v1::Status::State final_state;
+  const char* final_version;
+  const char* version_file_after;
+  const char* detail_part;  // in the final status's detail
+};
+
+const Scenario kScenarios[] = {
+    {"happy path", {CheckResult::GO}, false, "true",
+     "IDLE NOTIFIED WAITING CHECKING DOWNLOADING INSTALLING REPORTING IDLE",
+     "report check progress:DOWNLOADING progress:VERIFYING progress:INSTALLING status:SUCCEEDED",
+     v1::Status::SUCCEEDED, "2.0", "2.0", ""},
+    {"TOO_EARLY then GO", {CheckResult::TOO_EARLY, CheckResult::GO}, false, "true",
+     "IDLE NOTIFIED WAITING CHECKING WAITING CHECKING DOWNLOADING INSTALLING REPORTING IDLE",
+     "report check check progress:DOWNLOADING progress:VERIFYING progress:INSTALLING status:SUCCEEDED",
+     v1::Status::SUCCEEDED, "2.0", "2.0", ""},
+    {"RESCHEDULED then GO", {CheckResult::RESCHEDULED, CheckResult::GO}, false, "true",
+     "IDLE NOTIFIED WAITING CHECKING WAITING CHECKING DOWNLOADING INSTALLING REPORTING IDLE",
+     "report check check progress:DOWNLOADING progress:VERIFYING progress:INSTALLING status:SUCCEEDED",
+     v1::Status::SUCCEEDED, "2.0", "2.0", ""},
+    {"STAND_DOWN", {CheckResult::STAND_DOWN}, false, "true",
+     "IDLE NOTIFIED WAITING CHECKING REPORTING IDLE", "report check status:STOOD_DOWN",
+     v1::Status::STOOD_DOWN, "1.0", "1.0", "campaign paused"},
+    {"ALREADY_CURRENT", {CheckResult::ALREADY_CURRENT}, false, "true",
+     "IDLE NOTIFIED WAITING CHECKING REPORTING IDLE", "report check status:SUCCEEDED",
+     v1::Status::SUCCEEDED, "1.0", "1.0", ""},
+    {"sha256 mismatch", {CheckResult::GO}, true, "true",
+     "IDLE NOTIFIED WAITING CHECKING DOWNLOADING REPORTING IDLE",
+     "report check progress:DOWNLOADING progress:VERIFYING status:FAILED",
+     v1::Status::FAILED, "1.0", "1.0", "sha256 mismatch"},
+    {"install command exits 1", {CheckResult::GO}, false, "exit 1",
+     "IDLE NOTIFIED WAITING CHECKING DOWNLOADING INSTALLING REPORTING IDLE",
+     "report check progress:DOWNLOADING progress:VERIFYING progress:INSTALLING status:FAILED",
+     v1::Status::FAILED, "1.0", "1.0", "install command exited with 1"},
+    {"download fails (HTTP 404)", {CheckResult::GO}, false, "true",
+     "IDLE NOTIFIED WAITING CHECKING DOWNLOADING REPORTING IDLE",
+     "report check progress:DOWNLOADING status:FAILED",
+     v1::Status::FAILED, "1.0", "1.0", "HTTP 404"},
+};
+
+TEST_CASE("agent scenarios: phase chain and messages sent") {
+  for (const Scenario& s : kScenarios) {
+    SUBCASE(s.name) {
+      Rig rig(std::nullopt, s.install_command);
+      rig.scheduler.verdicts.assign(s.verdicts.begin(), s.verdicts.end());
+      // Same size, other bytes: only the SHA-256 can tell.
+      if (s.corrupt_download) rig.downloader.files[kUrl] = "firmware image 6.6\n";
+      if (std::string(s.detail_part) == "HTTP 404") rig.downloader.files.clear();
+      rig.RunToEnd();
+      INFO(rig.log.str());
+
+      CHECK(Chain(rig.phases) == s.phases);
+      CHECK(Join(rig.scheduler.received) == s.messages);
+      CHECK(rig.agent->Done());
+      CHECK(rig.agent->phase() == AgentState::IDLE);
+      REQUIRE(rig.store->current().has_value());
+      CHECK(rig.store->current()->phase() == AgentState::IDLE);
+      REQUIRE(rig.store->current()->finished_campaigns_size() == 1);
+      CHECK(rig.store->current()->finished_campaigns(0) == "C1");
+      CHECK(ReadFile(rig.config.version_file) == std::string(s.version_file_after) + "\n");
+      CHECK(rig.agent->current_version() == s.version_file_after);
+
+      // The final status is the last request, and was acknowledged.
+      const OutboundMessage& last = rig.scheduler.requests.back();
+      v1::Status final_status;
+      REQUIRE(final_status.ParseFromString(last.payload));
+      CHECK(final_status.campaign_id() == "C1");
+      CHECK(final_status.state() == s.final_state);
+      CHECK(final_status.version() == s.final_version);
+      CHECK(final_status.detail().find(s.detail_part) != std::string::npos);
+
+      // Every request names the reply topic and has its own correlation data.
+      std::set<std::string> correlations;
+      for (const OutboundMessage& m : rig.scheduler.requests) {
+        CHECK(m.response_topic == "slotwise/v1/t/T001/reply");
+        CHECK_FALSE(m.correlation_data.empty());
+        CHECK(m.correlation_data.size() <= 64);
+        correlations.insert(m.correlation_data);
+      }
+      CHECK(correlations.size() == rig.scheduler.requests.size());
+      // Downloads never stay behind, verified or not.
+      CHECK((!std::filesystem::exists(rig.config.download_dir) ||
+             std::filesystem::is_empty(rig.config.download_dir)));
+    }
+  }
+}
+
+TEST_CASE("the report carries what S7 needs and the download names the terminal") {
+  Rig rig;
+  rig.RunToEnd();
+  v1::Report report;
+  REQUIRE(report.ParseFromString(rig.scheduler.requests.at(0).payload));
+  CHECK(rig.scheduler.requests.at(0).topic == "slotwise/v1/t/T001/report");
+  CHECK(report.campaign_id() == "C1");
+  CHECK(report.current_version() == "1.0");
+  CHECK(report.target_version() == "2.0");
+  CHECK(report.location().lat() == doctest::Approx(31.23));
+  CHECK(report.location().lon() == doctest::Approx(121.47));
+  CHECK(report.system_id() == "pos-os-7");
+
+  v1::Check check;
+  REQUIRE(check.ParseFromString(rig.scheduler.requests.at(1).payload));
+  CHECK(rig.scheduler.requests.at(1).topic == "slotwise/v1/t/T001/check");
+  CHECK(check.campaign_id() == "C1");
+  CHECK(check.current_version() == "1.0");
+  CHECK(check.slot() == rig.store->history().at(2).assignment().slot());  // resume, NOTIFIED, WAITING
+  CHECK(rig.store->history().at(2).phase() == AgentState::WAITING);
+  CHECK(check.slot() != 0);
+
+  REQUIRE(rig.downloader.requests.size() == 1);
+  CHECK(rig.downloader.requests[0].url == kUrl);
+  CHECK(rig.downloader.requests[0].headers == std::vector<std::string>{"X-Slotwise-Terminal: T001"});
+  CHECK(rig.downloader.requests[0].destination.parent_path() == rig.config.download_dir);
+}
+
+TEST_CASE("the check is sent at start_at_ms, not before") {
+  Rig rig;
+  rig.Make();
+  REQUIRE(rig.agent->Start().ok());
+  rig.agent->Step();  // connected, notice -> NOTIFIED, report sent
+  rig.agent->Step();  // assignment -> WAITING
+  REQUIRE(rig.agent->phase() == AgentState::WAITING);
+  const TimeMs start_at = rig.agent->state().assignment().start_at_ms();
+  CHECK(start_at == kStartMs + rig.scheduler.start_delay_ms);
+  CHECK(rig.agent->NextWakeMs() == start_at);
+  rig.clock.Set(start_at - 1);
+  rig.agent->Step();
+  CHECK(rig.agent->phase() == AgentState::WAITING);
+  rig.clock.Set(start_at);
+  rig.agent->Step();
+  CHECK(rig.agent->phase() == AgentState::CHECKING);
+}
+
+TEST_CASE("restart from every saved phase resumes the campaign") {
+  Rig first;
+  first.RunToEnd();
+  REQUIRE(first.agent->Done());
+
+  struct Expected {
+    Phase saved;
+    const char* phases;
+    const char* first_message;
+  };
+  const Expected kRestarts[] = {
+      {AgentState::NOTIFIED, "NOTIFIED WAITING CHECKING DOWNLOADING INSTALLING REPORTING IDLE", "report"},
+      {AgentState::WAITING, "WAITING CHECKING DOWNLOADING INSTALLING REPORTING IDLE", "check"},
+      {AgentState::CHECKING, "CHECKING DOWNLOADING INSTALLING REPORTING IDLE", "check"},
+      // A download or install cut short is not trusted: check again.
+      {AgentState::DOWNLOADING, "DOWNLOADING CHECKING DOWNLOADING INSTALLING REPORTING IDLE", "check"},
+      {AgentState::INSTALLING, "INSTALLING CHECKING DOWNLOADING INSTALLING REPORTING IDLE", "check"},
+      {AgentState::REPORTING, "REPORTING IDLE", "status:SUCCEEDED"},
+  };
+  for (const Expected& e : kRestarts) {
+    SUBCASE(std::string(PhaseName(e.saved)).c_str()) {
+      std::optional<AgentState> saved;
+      for (const AgentState& s : first.store->history()) {
+        if (s.phase() == e.saved) saved = s;
+      }
+      REQUIRE(saved.has_value());
+      Rig rig(saved);
+      rig.RunToEnd();
+      INFO(rig.log.str());
+      CHECK(Chain(rig.phases) == e.phases);
+      REQUIRE_FALSE(rig.scheduler.received.empty());
+      CHECK(rig.scheduler.received.front() == e.first_message);
+      CHECK(rig.scheduler.received.back() == "status:SUCCEEDED");
+      CHECK(rig.agent->Done());
+      CHECK(rig.store->current()->phase() == AgentState::IDLE);
+      CHECK(rig.store->current()->finished_campaigns_size() == 1);
+    }
+  }
+}
+
+TEST_CASE("a restart after the install finished but before REPORTING was saved reports the new version") {
+  Rig first;
+  first.RunToEnd();
+  std::optional<AgentState> installing;
+  for (const AgentState& s : first.store->history()) {
+    if (s.phase() == AgentState::INSTALLING) installing = s;
+  }
+  REQUIRE(installing);
+  Rig rig(installing);
+  WriteFile(rig.config.version_file, "2.0\n");  // the version file was already written
+  rig.scheduler.verdicts = {CheckResult::ALREADY_CURRENT};
+  rig.RunToEnd();
+  CHECK(Chain(rig.phases) == "INSTALLING CHECKING REPORTING IDLE");
+  v1::Status final_status;
+  REQUIRE(final_status.ParseFromString(rig.scheduler.requests.back().payload));
+  CHECK(final_status.state() == v1::Status::SUCCEEDED);
+  CHECK(final_status.version() == "2.0");
+}
+
+TEST_CASE("an unanswered request is resent with the same correlation data and growing backoff") {
+  Rig rig;
+  rig.scheduler.drop_requests = 3;
+  rig.RunToEnd();
+  CHECK(rig.agent->Done());
+  const auto& requests = rig.scheduler.requests;
+  REQUIRE(requests.size() >= 5);
+  for (int i = 0; i < 4; ++i) CHECK(requests[static_cast<std::size_t>(i)].topic == "slotwise/v1/t/T001/report");
+  CHECK(requests[1].correlation_data == requests[0].correlation_data);
+  CHECK(requests[3].correlation_data == requests[0].correlation_data);
+  CHECK(requests[4].correlation_data != requests[0].correlation_data);  // the check
+  CHECK(rig.log.str().find("no reply to report yet") != std::string::npos);
+}
+
+TEST_CASE("resend timing: first after about reply_timeout, then doubling") {
+  Rig rig;
+  rig.scheduler.drop_requests = 100;
+  rig.Make();
+  REQUIRE(rig.agent->Start().ok());
+  std::vector<TimeMs> sent_at;
+  for (int i = 0; i < 40 && rig.scheduler.requests.size() < 4; ++i) {
+    const auto before = rig.scheduler.requests.size();
+    rig.agent->Step();
+    if (rig.scheduler.requests.size() > before) sent_at.push_back(rig.clock.NowMs());
+    rig.clock.Set(*rig.agent->NextWakeMs());
+  }
+  REQUIRE(sent_at.size() == 4);
+  const TimeMs gap1 = sent_at[1] - sent_at[0];
+  const TimeMs gap2 = sent_at[2] - sent_at[1];
+  const TimeMs gap3 = sent_at[3] - sent_at[2];
+  CHECK(gap1 >= 4000);
+  CHECK(gap1 <= 6000);
+  CHECK(gap2 >= 8000);
+  CHECK(gap2 <= 12000);
+  CHECK(gap3 >= 16000);
+  CHECK(gap3 <= 24000);
+}
+
+TEST_CASE("replies with unknown correlation data are ignored") {
+  Rig rig;
+  rig.scheduler.drop_requests = 1;
+  rig.Make();
+  REQUIRE(rig.agent->Start().ok());
+  rig.agent->Step();
+  REQUIRE(rig.agent->phase() == AgentState::NOTIFIED);
+  v1::TerminalReply reply;
+  *reply.mutable_assignment() = rig.scheduler.MakeAssignment("C1");
+  rig.transport.Deliver("slotwise/v1/t/T001/reply", reply.SerializeAsString(), "not-ours");
+  rig.agent->Step();
+  CHECK(rig.agent->phase() == AgentState::NOTIFIED);
+  rig.transport.Deliver("slotwise/v1/t/T001/reply", reply.SerializeAsString(),
+                        rig.scheduler.requests.back().correlation_data);
+  rig.agent->Step();
+  CHECK(rig.agent->phase() == AgentState::WAITING);
+}
+
+TEST_CASE("empty or finished notices start nothing") {
+  SUBCASE("empty retained notice") {
+    Rig rig;
+    rig.transport.retained_notice = std::string();
+    rig.RunToEnd();
+    CHECK(Chain(rig.phases) == "IDLE");
+    CHECK(rig.scheduler.received.empty());
+    CHECK_FALSE(rig.agent->Done());
+  }
+  SUBCASE("a notice withdrawn while reporting") {
+    Rig rig;
+    rig.scheduler.drop_requests = 1;
+    rig.Make();
+    REQUIRE(rig.agent->Start().ok());
+    rig.agent->Step();
+    REQUIRE(rig.agent->phase() == AgentState::NOTIFIED);
+    rig.transport.Deliver("slotwise/v1/t/T001/notice", "");
+    rig.agent->Step();
+    CHECK(rig.agent->phase() == AgentState::IDLE);
+    CHECK_FALSE(rig.agent->NextWakeMs().has_value());  // no resend pending
+  }
+  SUBCASE("a finished campaign's notice, still retained after a restart") {
+    AgentState saved;
+    saved.set_phase(AgentState::IDLE);
+    saved.add_finished_campaigns("C1");
+    Rig rig(saved);
+    rig.transport.session_present = false;  // the retained notice is delivered again
+    rig.RunToEnd();
+    CHECK(rig.scheduler.received.empty());
+    CHECK(rig.agent->Done());  // nothing left to do: --exit-when-idle exits
+  }
+}
+
+TEST_CASE("a notice for another campaign while busy is taken up once idle") {
+  Rig rig;
+  rig.Make();
+  REQUIRE(rig.agent->Start().ok());
+  rig.agent->Step();
+  rig.agent->Step();
+  REQUIRE(rig.agent->phase() == AgentState::WAITING);
+  rig.transport.Deliver("slotwise/v1/t/T001/notice", NoticeBytes("C2"));
+  rig.agent->Step();
+  CHECK(rig.agent->phase() == AgentState::WAITING);
+  CHECK(rig.agent->state().notice().campaign_id() == "C1");
+  rig.downloader.files[kUrl] = kFirmware;
+  for (int i = 0; i < 200 && rig.store->current()->finished_campaigns_size() < 2; ++i) {
+    rig.agent->Step();
+    if (!rig.agent->HasQueuedEvents()) rig.clock.Set(std::max(rig.clock.NowMs(), *rig.agent->NextWakeMs()));
+  }
+  REQUIRE(rig.store->current()->finished_campaigns_size() == 2);
+  CHECK(rig.store->current()->finished_campaigns(1) == "C2");
+}
+
+TEST_CASE("scheduler refusals") {
+  SUBCASE("a permanent refusal abandons the campaign without marking it finished") {
+    Rig rig;
+    v1::Error e;
+    e.set_code(v1::NOT_IN_CAMPAIGN);
+    e.set_message("T001 is not in C1");
+    rig.scheduler.errors.push_back(e);
+    rig.RunToEnd();
+    CHECK(Chain(rig.phases) == "IDLE NOTIFIED IDLE");
+    CHECK(rig.agent->phase() == AgentState::IDLE);
+    CHECK(rig.store->current()->finished_campaigns_size() == 0);
+    CHECK_FALSE(rig.agent->NextWakeMs().has_value());
+  }
+  SUBCASE("NO_CAPACITY is retried") {
+    Rig rig;
+    v1::Error e;
+    e.set_code(v1::NO_CAPACITY);
+    rig.scheduler.errors.push_back(e);
+    rig.RunToEnd();
+    CHECK(rig.agent->Done());
+    CHECK(Join(rig.scheduler.received).starts_with("report report check"));
+  }
+}
+
+TEST_CASE("reconnects back off, and requests wait for the connection") {
+  SUBCASE("refused connects are retried with growing, jittered delays") {
+    Rig rig;
+    rig.transport.refuse_connects = 3;
+    rig.Make();
+    REQUIRE(rig.agent->Start().ok());
+    std::vector<TimeMs> attempts{rig.clock.NowMs()};
+    for (int i = 0; i < 20 && rig.transport.connect_calls < 4; ++i) {
+      const int before = rig.transport.connect_calls;
+      rig.agent->Step();
+      if (rig.transport.connect_calls > before) attempts.push_back(rig.clock.NowMs());
+      if (!rig.agent->HasQueuedEvents()) rig.clock.Set(*rig.agent->NextWakeMs());
+    }
+    REQUIRE(attempts.size() == 4);
+    CHECK(attempts[1] - attempts[0] >= 500);   // reconnect_min 1 s, half of it fixed
+    CHECK(attempts[1] - attempts[0] <= 1000);
+    CHECK(attempts[3] - attempts[2] >= 2000);  // third retry: 4 s ceiling
+    CHECK(attempts[3] - attempts[2] <= 4000);
+    rig.Pump();
+    CHECK(rig.agent->Done());
+  }
+  SUBCASE("the check timer fires while offline; the check goes out on reconnect") {
+    Rig rig;
+    rig.Make();
+    REQUIRE(rig.agent->Start().ok());
+    rig.agent->Step();
+    rig.agent->Step();
+    REQUIRE(rig.agent->phase() == AgentState::WAITING);
+    rig.transport.DropConnection();
+    rig.agent->Step();
+    rig.clock.Set(rig.agent->state().assignment().start_at_ms());
+    rig.agent->Step();
+    CHECK(rig.agent->phase() == AgentState::CHECKING);
+    CHECK(rig.scheduler.received.back() == "report");  // nothing could be sent
+    rig.Pump();
+    CHECK(rig.agent->Done());
+    CHECK(Join(rig.scheduler.received).starts_with("report check progress:DOWNLOADING"));
+    CHECK(rig.transport.connect_calls == 2);
+  }
+}
+
+TEST_CASE("a failed state save stops the agent before it acts") {
+  Rig rig;
+  FailingStateStore failing;
+  AgentOptions options;
+  options.log = [](std::string_view) {};
+  Agent agent(rig.config, AgentIo{rig.clock, rig.transport, rig.downloader, rig.installer, failing}, options);
+  CHECK_FALSE(agent.Start().ok());
+  CHECK(agent.Done());
+  CHECK(rig.scheduler.received.empty());
+}
+
+TEST_CASE("the agent refuses to start without a readable version file") {
+  Rig rig;
+  std::filesystem::remove(rig.config.version_file);
+  rig.Make();
+  const auto started = rig.agent->Start();
+  REQUIRE_FALSE(started.ok());
+  CHECK(started.error().code == v1::NOT_FOUND);
+}
+
+TEST_CASE("transition log lines name the terminal") {
+  Rig rig;
+  rig.RunToEnd();
+  CHECK(rig.log.str().find("agent T001: WAITING -> CHECKING\n") != std::string::npos);
+  CHECK(rig.log.str().find("agent T001: REPORTING -> IDLE\n") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace slotwise::agent::testing
+
+namespace slotwise::agent::testing {
+namespace {
+
+TEST_CASE("an inventory report goes out once per run, after connecting") {
+  Rig rig;
+  rig.transport.retained_notice.reset();
+  rig.Make();
+  REQUIRE(rig.agent->Start().ok());
+  rig.agent->Step();
+  REQUIRE(rig.scheduler.inventory.size() == 1);
+  v1::Report report;
+  REQUIRE(report.ParseFromString(rig.scheduler.inventory[0].payload));
+  CHECK(report.campaign_id().empty());
+  CHECK(report.current_version() == "1.0");
+  CHECK(report.location().lat() == doctest::Approx(31.23));
+  CHECK(report.system_id() == "pos-os-7");
+  CHECK(rig.scheduler.inventory[0].response_topic == "slotwise/v1/t/T001/reply");
+  rig.agent->Step();  // the ack
+  rig.transport.DropConnection();
+  rig.Pump(20);
+  CHECK(rig.transport.connect_calls == 2);
+  CHECK(rig.scheduler.inventory.size() == 1);
+  CHECK_FALSE(rig.agent->NextWakeMs().has_value());
+}
+
+TEST_CASE("a GO that arrives after the slot ended does not start a download") {
+  Rig rig;
+  rig.scheduler.download.set_not_after_ms(kStartMs + 1);  // long gone by check time
+  rig.scheduler.verdicts = {CheckResult::GO, CheckResult::RESCHEDULED};
+  rig.Make();
+  REQUIRE(rig.agent->Start().ok());
+  for (int i = 0; i < 100 && rig.scheduler.received.size() < 4; ++i) {
+    rig.agent->Step();
+    if (!rig.agent->HasQueuedEvents()) rig.clock.Set(std::max(rig.clock.NowMs(), *rig.agent->NextWakeMs()));
+  }
+  CHECK(Join(rig.scheduler.received).starts_with("report check check check"));
+  CHECK(rig.downloader.requests.empty());
+  CHECK(Chain(rig.phases).starts_with("IDLE NOTIFIED WAITING CHECKING DOWNLOADING CHECKING WAITING CHECKING"));
+}
+
+}  // namespace
+}  // namespace slotwise::agent::testing
+
+namespace slotwise::agent::testing {
+namespace {
+
+TEST_CASE("--exit-when-idle after a restart with the campaign already finished") {
+  AgentState saved;
+  saved.set_phase(AgentState::IDLE);
+  saved.add_finished_campaigns("C1");
+  SUBCASE("nothing new: done once the inventory report is answered") {
+    Rig rig(saved);
+    rig.transport.retained_notice.reset();
+    rig.Make();
+    REQUIRE(rig.agent->Start().ok());
+    CHECK_FALSE(rig.agent->Done());
+    rig.agent->Step();  // connected, inventory report sent and answered (queued)
+    rig.agent->Step();
+    CHECK(rig.agent->Done());
+  }
+  SUBCASE("a new campaign's notice arriving on connect is carried out first") {
+    Rig rig(saved);
+    rig.transport.session_present = false;
+    rig.transport.retained_notice = NoticeBytes("C2");
+    rig.RunToEnd();
+    CHECK(rig.agent->Done());
+    CHECK(Join(rig.scheduler.received).ends_with("status:SUCCEEDED"));
+    CHECK(rig.store->current()->finished_campaigns_size() == 2);
+  }
+  SUBCASE("never finished anything: keeps waiting for a notice") {
+    Rig rig;
+    rig.transport.retained_notice.reset();
+    rig.RunToEnd();
+    CHECK_FALSE(rig.agent->Done());
+  }
+}
+
+}  // namespace
+}  // namespace slotwise::agent::testing
+
+namespace slotwise::agent::testing {
+namespace {
+
+TEST_CASE("a connection that drops at once does not reset the reconnect backoff") {
+  Rig rig;
+  rig.transport.retained_notice.reset();
+  rig.Make();
+  REQUIRE(rig.agent->Start().ok());
+  std::vector<TimeMs> gaps;
+  for (int round = 0; round < 4; ++round) {
+    rig.agent->Step();  // connected
+    rig.transport.DropConnection();
+    rig.agent->Step();  // lost: reconnect scheduled
+    const TimeMs dropped_at = rig.clock.NowMs();
+    rig.clock.Set(*rig.agent->NextWakeMs());
+    rig.agent->Step();  // reconnects
+    gaps.push_back(rig.clock.NowMs() - dropped_at);
+  }
+  // Ceilings 1, 2, 4, 8 s, the lower half fixed: as for refused connects.
+  CHECK(gaps[2] >= 2000);
+  CHECK(gaps[3] >= 4000);
+}
+
+}  // namespace
+}  // namespace slotwise::agent::testing

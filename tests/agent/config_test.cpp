@@ -1,0 +1,126 @@
+#include <doctest/doctest.h>
+
+#include "fakes.h"
+#include "slotwise/agent/config.h"
+
+namespace slotwise::agent::testing {
+namespace {
+
+constexpr const char* kGood = R"(# A terminal in Shanghai
+broker = tcp://127.0.0.1:1883
+terminal_id = T001
+
+state_dir = /var/lib/slotwise
+version_file = /etc/pos-version
+   location =  31.23, 121.47
+system_id = pos-os-7
+install_command = /opt/pos/install.sh "$SLOTWISE_FILE" # not a comment: passed to sh
+install_timeout_s = 120
+download_dir = /var/cache/slotwise
+keepalive_s = 15
+)";
+
+constexpr const char* kMinimal =
+    "broker = tcp://b:1883\n"
+    "terminal_id = T9\n"
+    "state_dir = /s\n"
+    "version_file = /v\n"
+    "location = -33.9,18.4\n"
+    "install_command = true\n";
+
+TEST_CASE("config: a complete file") {
+  auto config = ParseAgentConfig(kGood, "agent.conf");
+  REQUIRE(config.ok());
+  CHECK(config->broker == "tcp://127.0.0.1:1883");
+  CHECK(config->terminal_id == "T001");
+  CHECK(config->state_dir == "/var/lib/slotwise");
+  CHECK(config->version_file == "/etc/pos-version");
+  CHECK(config->location.lat == doctest::Approx(31.23));
+  CHECK(config->location.lon == doctest::Approx(121.47));
+  CHECK(config->system_id == "pos-os-7");
+  CHECK(config->install_command == "/opt/pos/install.sh \"$SLOTWISE_FILE\" # not a comment: passed to sh");
+  CHECK(config->install_timeout == std::chrono::seconds(120));
+  CHECK(config->download_dir == "/var/cache/slotwise");
+  CHECK(config->keepalive == std::chrono::seconds(15));
+}
+
+TEST_CASE("config: defaults") {
+  auto config = ParseAgentConfig(kMinimal, "agent.conf");
+  REQUIRE(config.ok());
+  CHECK(config->system_id.empty());
+  CHECK(config->install_timeout == std::chrono::seconds(300));
+  CHECK(config->keepalive == std::chrono::seconds(30));
+  CHECK(config->download_dir == "/s/downloads");
+  CHECK(config->location.lat == doctest::Approx(-33.9));
+}
+
+TEST_CASE("config: command-line overrides replace and complete the file") {
+  auto config = ParseAgentConfig(kGood, "agent.conf", {{"terminal_id", "T777"}, {"state_dir", "/tmp/s"}});
+  REQUIRE(config.ok());
+  CHECK(config->terminal_id == "T777");
+  CHECK(config->state_dir == "/tmp/s");
+  CHECK(config->download_dir == "/var/cache/slotwise");
+
+  std::string without_id = kMinimal;
+  without_id.replace(without_id.find("terminal_id = T9\n"), 17, "");
+  CHECK_FALSE(ParseAgentConfig(without_id, "agent.conf").ok());
+  auto completed = ParseAgentConfig(without_id, "agent.conf", {{"terminal_id", "T5"}});
+  REQUIRE(completed.ok());
+  CHECK(completed->terminal_id == "T5");
+  CHECK(completed->download_dir == "/s/downloads");
+}
+
+TEST_CASE("config: bad files are refused with a message naming the problem") {
+  struct Bad {
+    const char* name;
+    std::string text;
+    const char* message_part;
+  };
+  const std::string m = kMinimal;
+  auto replace = [&](const std::string& from, const std::string& to) {
+    std::string s = m;
+    s.replace(s.find(from), from.size(), to);
+    return s;
+  };
+  const Bad kBad[] = {
+      {"unknown key", m + "colour = blue\n", "agent.conf:7: unknown key 'colour'"},
+      {"missing broker", replace("broker = tcp://b:1883\n", ""), "missing required key 'broker'"},
+      {"missing location", replace("location = -33.9,18.4\n", ""), "missing required key 'location'"},
+      {"missing install_command", replace("install_command = true\n", ""), "missing required key 'install_command'"},
+      {"empty required value", replace("state_dir = /s", "state_dir ="), "missing required key 'state_dir'"},
+      {"duplicate key", m + "broker = tcp://other:1883\n", "'broker' is already set at agent.conf:1"},
+      {"no equals sign", m + "just words\n", "agent.conf:7: expected 'key = value'"},
+      {"bad terminal id", replace("T9", "T 9/x"), "terminal_id"},
+      {"bad location", replace("-33.9,18.4", "somewhere"), "location"},
+      {"latitude out of range", replace("-33.9,18.4", "95,10"), "latitude"},
+      {"bad broker", replace("tcp://b:1883", "b:1883"), "broker"},
+      {"bad timeout", m + "install_timeout_s = soon\n", "install_timeout_s"},
+      {"zero keepalive", m + "keepalive_s = 0\n", "keepalive_s"},
+      {"keepalive too large", m + "keepalive_s = 70000\n", "keepalive_s"},
+  };
+  for (const Bad& bad : kBad) {
+    SUBCASE(bad.name) {
+      auto config = ParseAgentConfig(bad.text, "agent.conf");
+      REQUIRE_FALSE(config.ok());
+      CHECK(config.error().code == v1::INVALID_ARGUMENT);
+      INFO(config.error().message);
+      CHECK(config.error().message.find(bad.message_part) != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("config: unknown override key and missing file") {
+  CHECK_FALSE(ParseAgentConfig(kMinimal, "agent.conf", {{"colour", "blue"}}).ok());
+  auto missing = LoadAgentConfig("/nonexistent/slotwise-agent.conf");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == v1::NOT_FOUND);
+}
+
+TEST_CASE("config: the shipped sample parses") {
+  auto config = LoadAgentConfig(SLOTWISE_AGENT_SAMPLE_CONFIG);
+  INFO((config.ok() ? std::string() : config.error().message));
+  CHECK(config.ok());
+}
+
+}  // namespace
+}  // namespace slotwise::agent::testing

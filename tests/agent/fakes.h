@@ -1,0 +1,219 @@
+// In-memory stand-ins for the agent's outside world, plus a scripted
+// scheduler, so the state machine runs deterministically under a FakeClock.
+// Single-threaded: everything runs on the test's thread.
+#pragma once
+
+#include <stdlib.h>
+
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "slotwise/agent/agent.h"
+#include "slotwise/clock.h"
+#include "slotwise/topics.h"
+
+namespace slotwise::agent::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "slotwise-agent-test-XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline void WriteFile(const std::filesystem::path& path, const std::string& content) {
+  std::ofstream(path, std::ios::binary) << content;
+}
+
+inline std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class FakeTransport final : public Transport {
+ public:
+  void SetListener(TransportListener* listener) override { listener_ = listener; }
+
+  slotwise::Status Connect() override {
+    ++connect_calls;
+    if (refuse_connects > 0) {
+      --refuse_connects;
+      listener_->OnConnectFailed("refused by test");
+      return OkStatus();
+    }
+    connected = true;
+    listener_->OnConnected(session_present);
+    // Like a broker: a new subscription gets the retained notice.
+    if (!session_present && retained_notice) {
+      listener_->OnMessage(InboundMessage{topics::Terminal(terminal_id, topics::Leaf::kNotice),
+                                          *retained_notice, "", true});
+    }
+    session_present = true;
+    return OkStatus();
+  }
+
+  slotwise::Status Publish(const OutboundMessage& message) override {
+    if (!connected) return MakeError(v1::INTERNAL, "not connected");
+    sent.push_back(message);
+    if (on_publish) on_publish(message);
+    return OkStatus();
+  }
+
+  void Disconnect(std::chrono::milliseconds) override { connected = false; }
+
+  void Deliver(const std::string& topic, const std::string& payload, const std::string& correlation = "") {
+    listener_->OnMessage(InboundMessage{topic, payload, correlation, false});
+  }
+  void DropConnection() {
+    connected = false;
+    listener_->OnConnectionLost("dropped by test");
+  }
+
+  std::string terminal_id;
+  std::optional<std::string> retained_notice;
+  bool session_present = false;
+  bool connected = false;
+  int refuse_connects = 0;
+  int connect_calls = 0;
+  std::vector<OutboundMessage> sent;
+  std::function<void(const OutboundMessage&)> on_publish;
+
+ private:
+  TransportListener* listener_ = nullptr;
+};
+
+class FakeDownloader final : public Downloader {
+ public:
+  slotwise::Status Fetch(const DownloadRequest& request, std::stop_token) override {
+    requests.push_back(request);
+    auto it = files.find(request.url);
+    if (it == files.end()) return MakeError(v1::INTERNAL, "GET " + request.url + ": HTTP 404");
+    WriteFile(request.destination, it->second);
+    return OkStatus();
+  }
+  std::map<std::string, std::string> files;  // url -> content
+  std::vector<DownloadRequest> requests;
+};
+
+class FailingStateStore final : public StateStore {
+ public:
+  Result<std::optional<v1::AgentState>> Load() override { return std::optional<v1::AgentState>{}; }
+  slotwise::Status Save(const v1::AgentState&) override { return MakeError(v1::INTERNAL, "disk full"); }
+};
+
+// Answers the agent's requests the way schemas/README.md says the scheduler
+// does, from a script; records what it received.
+class FakeScheduler {
+ public:
+  FakeScheduler(FakeClock& clock, FakeTransport& transport, std::string terminal_id)
+      : clock_(clock), transport_(transport), terminal_id_(std::move(terminal_id)) {
+    transport_.on_publish = [this](const OutboundMessage& m) { Receive(m); };
+  }
+
+  // Script.
+  std::int64_t slot_ms = 1000;
+  std::int64_t start_delay_ms = 2500;      // start_at = now + this, at report time
+  std::deque<v1::CheckResult::Verdict> verdicts;  // empty: GO
+  v1::Download download;
+  int drop_requests = 0;                   // leave the next N requests unanswered
+  std::deque<v1::Error> errors;            // answer the next requests with these
+  // What the agent sent, in order: "report", "check", "status:SUCCEEDED",
+  // "progress:DOWNLOADING", ...
+  std::vector<std::string> received;
+  std::vector<OutboundMessage> requests;   // those with a response topic
+  std::vector<OutboundMessage> inventory;  // inventory reports (always acked)
+
+  v1::Assignment MakeAssignment(const std::string& campaign) const {
+    const TimeMs start_at = clock_.NowMs() + start_delay_ms;
+    v1::Assignment a;
+    a.set_campaign_id(campaign);
+    a.set_target_version(download.version());
+    a.set_node_id("n1");
+    a.set_cluster_id("c1");
+    a.set_slot(start_at / slot_ms);
+    a.set_slot_start_ms(start_at / slot_ms * slot_ms);
+    a.set_slot_end_ms((start_at / slot_ms + 1) * slot_ms);
+    a.set_start_at_ms(start_at);
+    return a;
+  }
+
+ private:
+  void Receive(const OutboundMessage& m) {
+    auto parsed = topics::ParseTerminalTopic(m.topic);
+    if (!parsed || parsed->terminal_id != terminal_id_) {
+      received.push_back("bad-topic:" + m.topic);
+      return;
+    }
+    std::string what(topics::LeafName(parsed->leaf));
+    v1::Status status;
+    if (parsed->leaf == topics::Leaf::kStatus) {
+      status.ParseFromString(m.payload);
+      what = (m.response_topic.empty() ? "progress:" : "status:") + v1::Status::State_Name(status.state());
+    }
+    if (parsed->leaf == topics::Leaf::kReport) {
+      v1::Report report;
+      report.ParseFromString(m.payload);
+      if (report.campaign_id().empty()) {
+        inventory.push_back(m);
+        v1::TerminalReply ack;
+        ack.mutable_ack();
+        transport_.Deliver(m.response_topic, ack.SerializeAsString(), m.correlation_data);
+        return;
+      }
+    }
+    received.push_back(what);
+    if (m.response_topic.empty()) return;
+    requests.push_back(m);
+    if (drop_requests > 0) {
+      --drop_requests;
+      return;
+    }
+    v1::TerminalReply reply;
+    if (!errors.empty()) {
+      *reply.mutable_error() = errors.front();
+      errors.pop_front();
+    } else if (parsed->leaf == topics::Leaf::kReport) {
+      v1::Report report;
+      report.ParseFromString(m.payload);
+      *reply.mutable_assignment() = MakeAssignment(report.campaign_id());
+    } else if (parsed->leaf == topics::Leaf::kCheck) {
+      v1::Check check;
+      check.ParseFromString(m.payload);
+      auto* result = reply.mutable_check_result();
+      result->set_campaign_id(check.campaign_id());
+      const auto verdict = verdicts.empty() ? v1::CheckResult::GO : verdicts.front();
+      if (!verdicts.empty()) verdicts.pop_front();
+      result->set_verdict(verdict);
+      if (verdict == v1::CheckResult::GO) *result->mutable_download() = download;
+      if (verdict == v1::CheckResult::TOO_EARLY || verdict == v1::CheckResult::RESCHEDULED) {
+        *result->mutable_assignment() = MakeAssignment(check.campaign_id());
+      }
+      if (verdict == v1::CheckResult::STAND_DOWN) result->set_reason("campaign paused");
+    } else {
+      reply.mutable_ack();
+    }
+    transport_.Deliver(m.response_topic, reply.SerializeAsString(), m.correlation_data);
+  }
+
+  FakeClock& clock_;
+  FakeTransport& transport_;
+  std::string terminal_id_;
+};
+
+}  // namespace slotwise::agent::testing
