@@ -30,14 +30,15 @@ bool IsPermanentRefusal(v1::ErrorCode code) {
 // Keeps a name usable as one path component (URL paths and versions come
 // from the network).
 std::string SafeFileName(std::string_view name) {
-  std::string out;
+  // A leading '.' would hide the file or make it "." / "..": prefix it.
+  std::string out = (name.empty() || name.front() == '.') ? "f" : "";
   for (char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                     c == '.' || c == '_' || c == '-' || c == '+';
     out += ok ? c : '_';
   }
-  if (out.empty() || out.front() == '.') out.insert(0, "f");
-  return out.substr(0, 128);
+  out.resize(std::min<std::size_t>(out.size(), 128));
+  return out;
 }
 
 // The URL's last path segment, so an install hook that cares about the

@@ -88,15 +88,16 @@ Action AckAction(v1::OperatorRequest req, std::string done) {
   };
 }
 
-// A list command: JSON of the whole reply, or a table.
-template <class Printer>
-Action ListAction(v1::OperatorRequest req, const Globals& g, Printer print_table) {
-  return [req = std::move(req), &g, print_table](OperatorClient& c) {
+// A query command: the reply's body (`Body` picks it out of the
+// OperatorReply) as JSON, or a table.
+template <class Body, class Printer>
+Action QueryAction(v1::OperatorRequest req, const Globals& g, Body body, Printer print_table) {
+  return [req = std::move(req), &g, body, print_table](OperatorClient& c) {
     return Call(c, req, [&](const v1::OperatorReply& r) {
       if (g.json) {
-        std::cout << Json(r) << "\n";
+        std::cout << Json(body(r)) << "\n";
       } else {
-        print_table(r);
+        print_table(body(r));
       }
       return kExitOk;
     });
@@ -205,9 +206,10 @@ void AddClusterCommands(CLI::App& app, Globals& g, Action& action) {
   cluster->add_subcommand("list", "list clusters")->callback([&g, &action] {
     v1::OperatorRequest req;
     req.mutable_list_clusters();
-    action = ListAction(req, g, [](const v1::OperatorReply& r) {
+    action = QueryAction(req, g, [](const v1::OperatorReply& r) -> const auto& { return r.clusters(); },
+                         [](const v1::ClusterList& r) {
       Table t({"CLUSTER", "LAT", "LON", "REGION"});
-      for (const auto& cl : r.clusters().clusters()) {
+      for (const auto& cl : r.clusters()) {
         t.Add({cl.id(), Fixed(cl.location().lat(), 4), Fixed(cl.location().lon(), 4), cl.region()});
       }
       t.Print(std::cout);
@@ -253,9 +255,10 @@ void AddNodeCommands(CLI::App& app, Globals& g, Action& action) {
   node->add_subcommand("list", "list nodes")->callback([&g, &action] {
     v1::OperatorRequest req;
     req.mutable_list_nodes();
-    action = ListAction(req, g, [](const v1::OperatorReply& r) {
+    action = QueryAction(req, g, [](const v1::OperatorReply& r) -> const auto& { return r.nodes(); },
+                         [](const v1::NodeList& r) {
       Table t({"NODE", "CLUSTER", "URL", "PER_SLOT", "STATE"});
-      for (const auto& nd : r.nodes().nodes()) {
+      for (const auto& nd : r.nodes()) {
         t.Add({nd.id(), nd.cluster_id(), nd.base_url(), std::to_string(nd.per_slot()), v1::NodeState_Name(nd.state())});
       }
       t.Print(std::cout);
@@ -294,9 +297,10 @@ void AddVersionCommands(CLI::App& app, Globals& g, Action& action) {
   version->add_subcommand("list", "list versions")->callback([&g, &action] {
     v1::OperatorRequest req;
     req.mutable_list_artifacts();
-    action = ListAction(req, g, [](const v1::OperatorReply& r) {
+    action = QueryAction(req, g, [](const v1::OperatorReply& r) -> const auto& { return r.artifacts(); },
+                         [](const v1::ArtifactList& r) {
       Table t({"VERSION", "PATH", "SIZE", "SHA256"});
-      for (const auto& art : r.artifacts().artifacts()) {
+      for (const auto& art : r.artifacts()) {
         t.Add({art.version(), art.path(), std::to_string(art.size()), art.sha256()});
       }
       t.Print(std::cout);
@@ -364,7 +368,7 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
   windows->callback([wid, &g, &action] {
     v1::OperatorRequest req;
     req.mutable_query_windows()->set_campaign_id(*wid);
-    action = ListAction(req, g, [](const v1::OperatorReply& r) { PrintWindows(r.windows()); });
+    action = QueryAction(req, g, [](const v1::OperatorReply& r) -> const auto& { return r.windows(); }, PrintWindows);
   });
 
   auto* schedule = campaign->add_subcommand("schedule", "S5: choose the window; notices go out (S6)");
@@ -437,9 +441,10 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
   campaign->add_subcommand("list", "list campaigns")->callback([&g, &action] {
     v1::OperatorRequest req;
     req.mutable_list_campaigns();
-    action = ListAction(req, g, [](const v1::OperatorReply& r) {
+    action = QueryAction(req, g, [](const v1::OperatorReply& r) -> const auto& { return r.campaigns(); },
+                         [](const v1::CampaignList& r) {
       Table t({"CAMPAIGN", "VERSION", "STATE", "WINDOW_START_SLOT", "WINDOW_END_SLOT", "CREATED"});
-      for (const auto& c : r.campaigns().campaigns()) {
+      for (const auto& c : r.campaigns()) {
         t.Add({c.id(), c.target_version(), v1::CampaignState_Name(c.state()),
                c.state() == v1::DRAFT ? "-" : std::to_string(c.window_start_slot()),
                c.state() == v1::DRAFT ? "-" : std::to_string(c.window_end_slot()), FormatTime(c.created_ms())});
@@ -454,9 +459,10 @@ void AddTerminalCommands(CLI::App& app, Globals& g, Action& action) {
   terminal->add_subcommand("list", "list terminals")->callback([&g, &action] {
     v1::OperatorRequest req;
     req.mutable_list_terminals();
-    action = ListAction(req, g, [](const v1::OperatorReply& r) {
+    action = QueryAction(req, g, [](const v1::OperatorReply& r) -> const auto& { return r.terminals(); },
+                         [](const v1::TerminalList& r) {
       Table t({"TERMINAL", "ONLINE", "VERSION", "LAT", "LON", "SYSTEM", "LAST_SEEN"});
-      for (const auto& x : r.terminals().terminals()) {
+      for (const auto& x : r.terminals()) {
         const bool loc = x.has_location();
         t.Add({x.id(), x.online() ? "yes" : "no", x.current_version().empty() ? "-" : x.current_version(),
                loc ? Fixed(x.location().lat(), 4) : "-", loc ? Fixed(x.location().lon(), 4) : "-",

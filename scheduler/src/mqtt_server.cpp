@@ -2,6 +2,7 @@
 
 #include <mqtt/async_client.h>
 
+#include <deque>
 #include <iostream>
 #include <thread>
 
@@ -23,27 +24,47 @@ bool Decode(const mqtt::const_message_ptr& msg, Msg& out) {
   return out.ParseFromArray(payload.data(), static_cast<int>(payload.size()));
 }
 
+// Paho's own queue of outgoing messages; past it, messages wait in ours.
+constexpr int kPahoBufferedMessages = 10'000;
+
 class Session {
  public:
   Session(SchedulerService& service, const MqttOptions& options)
       : service_(service),
-        client_(options.broker, options.client_id, mqtt::create_options(MQTTVERSION_5)) {}
+        client_(options.broker, options.client_id,
+                mqtt::create_options(MQTTVERSION_5, kPahoBufferedMessages)) {}
 
   mqtt::async_client& client() { return client_; }
+  bool HasBacklog() const { return !backlog_.empty(); }
 
+  // Queues a message and sends what Paho will take now. A campaign's notices
+  // can outnumber Paho's buffer many times over; what it refuses waits here
+  // in order and goes out on the next Flush().
   void Publish(const std::string& topic, const std::string& payload, bool retain,
                const mqtt::properties& props = {}) {
-    try {
-      auto msg = mqtt::message_ptr_builder()
-                     .topic(topic)
-                     .payload(payload)
-                     .qos(kQos)
-                     .retained(retain)
-                     .properties(mqtt::properties(props))
-                     .finalize();
-      client_.publish(msg);
-    } catch (const mqtt::exception& e) {
-      std::cerr << "scheduler: cannot publish on " << topic << ": " << e.what() << "\n";
+    backlog_.push_back(mqtt::message_ptr_builder()
+                           .topic(topic)
+                           .payload(payload)
+                           .qos(kQos)
+                           .retained(retain)
+                           .properties(mqtt::properties(props))
+                           .finalize());
+    Flush();
+  }
+
+  void Flush() {
+    while (!backlog_.empty()) {
+      try {
+        client_.publish(backlog_.front());
+      } catch (const mqtt::exception& e) {
+        const int rc = e.get_return_code();
+        if (rc == MQTTASYNC_MAX_BUFFERED_MESSAGES || rc == MQTTASYNC_DISCONNECTED || !client_.is_connected()) {
+          return;  // full or offline: try again on the next pass
+        }
+        std::cerr << "scheduler: dropped a message for " << backlog_.front()->get_topic() << ": "
+                  << e.what() << "\n";
+      }
+      backlog_.pop_front();
     }
   }
 
@@ -135,6 +156,7 @@ class Session {
 
   SchedulerService& service_;
   mqtt::async_client client_;
+  std::deque<mqtt::message_ptr> backlog_;
 };
 
 }  // namespace
@@ -193,8 +215,10 @@ Status MqttServer::Run(const std::atomic<bool>& stop, std::chrono::seconds conne
       service_.PendingNotices(notices);
       session.PublishAll(notices);
     }
+    session.Flush();
+    const auto wait = session.HasBacklog() ? std::chrono::milliseconds(5) : std::chrono::milliseconds(200);
     mqtt::const_message_ptr msg;
-    if (client.try_consume_message_for(&msg, std::chrono::milliseconds(200)) && msg) {
+    if (client.try_consume_message_for(&msg, wait) && msg) {
       session.Dispatch(msg);
     }
   }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The Slotwise demo on this machine: installs the Debian packages, builds,
+# then runs S1-S11 on a local stack (docker/localstack.py, see docker/README.md).
+#   docker/demo.sh [--terminals 24] [--slot-seconds 2] [--per-slot 2] [--keep]
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+docker/install-deps.sh
+# build/ is shared with tests/run.sh, which caches SLOTWISE_WERROR=ON: a demo
+# should not fail on a compiler warning, so say what this build wants.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSLOTWISE_WERROR=OFF
+cmake --build build -j"$(nproc)"
+exec python3 docker/localstack.py demo --build-dir build "$@"
