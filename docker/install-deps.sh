@@ -15,6 +15,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev
   nginx
   python3
+  clang libclang-rt-14-dev
 )
 
 missing=()

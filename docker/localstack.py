@@ -31,13 +31,16 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import base64
 import ctypes
 import dataclasses
+import hashlib
 import json
 import math
 import os
 import random
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -52,6 +55,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 SERVICE_USERNAME = "slotwise-scheduler"
 OPERATOR_USERNAME = "slotwise-operator"
+# Broker credentials of this process's stacks (broker-plugin/README.md): the
+# service and operator passwords go into the plugin's password file (written
+# by the real mosquitto_passwd), each terminal gets its own (terminal_password).
+SERVICE_PASSWORD = "svc-" + secrets.token_hex(8)
+OPERATOR_PASSWORD = "op-" + secrets.token_hex(8)
 OLD_VERSION = "1.0.0"
 NEW_VERSION = "2.0.0"
 
@@ -336,11 +344,17 @@ class LocalStack:
         self.broker: Optional[Process] = None
         self.broker_port: Optional[int] = None
         self.scheduler: Optional[Process] = None
+        # nginx secure_link secret shared by the scheduler (which signs download
+        # URLs) and the nodes (which refuse unsigned or expired ones); None when
+        # the scheduler binary cannot sign (then the nodes do not check).
+        self.url_secret: Optional[str] = None
         self.nodes: dict[str, Node] = {}
         self.agents: dict[str, Agent] = {}
         self.clusters: dict[str, tuple[float, float, str]] = {}
         self.versions: dict[str, tuple[Path, str]] = {}  # version -> (file, url path)
         self._stopped = False
+        self.password_file = self.root / "mosquitto.passwd"
+        self._terminal_passwords: dict[str, str] = {}
         _live_stacks.append(self)
 
     # -- binaries ------------------------------------------------------------
@@ -458,6 +472,66 @@ class LocalStack:
                env: Optional[dict] = None) -> Process:
         return Process(name, argv, self.logs / f"{name}.log", cwd or self.root, env)
 
+    # -- broker credentials ----------------------------------------------------
+
+    def password_of(self, username: str) -> str:
+        """The MQTT password of a service, operator or (registered) terminal username."""
+        if username == SERVICE_USERNAME:
+            return SERVICE_PASSWORD
+        if username == OPERATOR_USERNAME:
+            return OPERATOR_PASSWORD
+        return self.terminal_password(username)
+
+    def mqtt_auth_args(self, username: str) -> list[str]:
+        """`-u USER -P PASSWORD` for mosquitto_pub / mosquitto_sub / mosquitto_rr."""
+        return ["-u", username, "-P", self.password_of(username)]
+
+    def write_password_file(self) -> None:
+        """The plugin's password file: service and operator hashed by the real
+        mosquitto_passwd, then every terminal registered so far."""
+        tool = find_tool("mosquitto_passwd")
+        if not tool:
+            raise StackError("missing: mosquitto_passwd (Debian package mosquitto)")
+        for i, (user, password) in enumerate(((SERVICE_USERNAME, SERVICE_PASSWORD),
+                                              (OPERATOR_USERNAME, OPERATOR_PASSWORD))):
+            argv = [tool] + (["-c"] if i == 0 else []) + ["-b", str(self.password_file),
+                                                          user, password]
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            if res.returncode != 0:
+                raise StackError(f"mosquitto_passwd failed: {res.stderr.strip()}")
+        with open(self.password_file, "a") as f:
+            for tid, password in self._terminal_passwords.items():
+                f.write(f"{tid}:{_passwd_hash(password)}\n")
+        self.password_file.chmod(0o644)  # mosquitto may run as user mosquitto
+
+    def terminal_password(self, terminal_id: str) -> str:
+        """The terminal's password; registers the terminal on first use: appends
+        it to the password file and, if the broker runs, makes the plugin reload
+        the file (SIGHUP) and waits until it has."""
+        if terminal_id in self._terminal_passwords:
+            return self._terminal_passwords[terminal_id]
+        password = "t-" + secrets.token_hex(8)
+        self._terminal_passwords[terminal_id] = password
+        if self.password_file.exists():
+            with open(self.password_file, "a") as f:
+                f.write(f"{terminal_id}:{_passwd_hash(password)}\n")
+            if self.broker is not None and self.broker.alive():
+                self._reload_passwords()
+        return password
+
+    def _reload_passwords(self, timeout: float = 15) -> None:
+        assert self.broker is not None
+        expected = f"slotwise: reloaded {2 + len(self._terminal_passwords)} passwords"
+        self.broker.signal(signal.SIGHUP)
+        deadline = _now() + timeout
+        while _now() < deadline:
+            if expected in self.broker.tail(200):
+                return
+            if not self.broker.alive():
+                break
+            time.sleep(0.02)
+        raise StackError(self.broker.describe_failure(f"no '{expected}' after SIGHUP"))
+
     # -- mosquitto -----------------------------------------------------------
 
     def mosquitto_conf(self, port: int) -> str:
@@ -481,10 +555,17 @@ class LocalStack:
             f"plugin {self.plugin}",
             f"plugin_opt_services {SERVICE_USERNAME}",
             f"plugin_opt_operators {OPERATOR_USERNAME}",
+            f"plugin_opt_password_file {self.password_file}",
+            # Generous for agents (they send a few requests per campaign), still
+            # stopping a runaway loop; stats every 5 s on slotwise/v1/stats/broker.
+            "plugin_opt_rate_limit_per_second 20",
+            "plugin_opt_rate_limit_burst 100",
+            "plugin_opt_stats_interval_seconds 5",
         ]
         return "\n".join(lines) + "\n"
 
     def start_broker(self, timeout: float = 15) -> None:
+        self.write_password_file()
         for attempt in range(3):
             port = free_port()
             conf = self.root / "mosquitto.conf"
@@ -520,8 +601,18 @@ class LocalStack:
         argv = [str(self.scheduler_bin), "--broker", self.broker_url, "--db", str(db),
                 "--slot-seconds", slot_arg, "--username", SERVICE_USERNAME,
                 "--client-id", SERVICE_USERNAME]
-        self.log(f"slotwise-scheduler (slot {slot_arg}s, db {db})")
-        self.scheduler = self._spawn("scheduler", argv)
+        env = None
+        if self.url_secret is None:
+            helptext = subprocess.run([str(self.scheduler_bin), "--help"], capture_output=True,
+                                      text=True, timeout=10).stdout
+            if "--url-secret" in helptext:
+                self.url_secret = os.urandom(16).hex()
+        if self.url_secret:
+            env = dict(os.environ, SLOTWISE_URL_SECRET=self.url_secret)
+        self.log(f"slotwise-scheduler (slot {slot_arg}s, db {db}, "
+                 f"{'signed' if self.url_secret else 'unsigned'} download URLs)")
+        env = dict(env or os.environ, SLOTWISE_SCHEDULER_PASSWORD=SERVICE_PASSWORD)
+        self.scheduler = self._spawn("scheduler", argv, env=env)
         deadline = _now() + timeout
         last = None
         while _now() < deadline:
@@ -551,7 +642,8 @@ class LocalStack:
             username: Optional[str] = None) -> subprocess.CompletedProcess:
         """Run `slotwise ARGS`; with check, a non-zero exit raises StackError."""
         argv = self.cli_argv(*args, timeout=timeout, username=username)
-        env = dict(os.environ, SLOTWISE_BROKER=self.broker_url)
+        env = dict(os.environ, SLOTWISE_BROKER=self.broker_url,
+                   SLOTWISE_PASSWORD=self.password_of(username or OPERATOR_USERNAME))
         wall = (timeout or 10) + 20
         try:
             res = subprocess.run(argv, env=env, cwd=str(self.root), capture_output=True,
@@ -580,7 +672,8 @@ class LocalStack:
         """Run a long CLI command (e.g. `campaign status --wait`), echoing each line."""
         argv = self.cli_argv(*args)
         echo = echo or (lambda s: print(s, flush=True))
-        env = dict(os.environ, SLOTWISE_BROKER=self.broker_url)
+        env = dict(os.environ, SLOTWISE_BROKER=self.broker_url,
+                   SLOTWISE_PASSWORD=OPERATOR_PASSWORD)
         with open(self.logs / "cli.log", "a") as logf:
             logf.write(f"$ slotwise {' '.join(args)}\n")
             proc = subprocess.Popen(argv, env=env, cwd=str(self.root), stdout=subprocess.PIPE,
@@ -655,7 +748,7 @@ http {{
         root {self.artifacts};
         add_header X-Slotwise-Node {node_id} always;
 
-        location / {{
+        location / {{{self._secure_link_conf()}
             try_files $uri =404;
         }}
         # live load, for a scheduler that lowers capacity under load
@@ -666,6 +759,17 @@ http {{
     }}
 }}
 """
+
+    def _secure_link_conf(self) -> str:
+        """nginx secure_link: only URLs the scheduler signed (md5 of expires + uri +
+        secret, base64url) and not yet expired are served."""
+        if not self.url_secret:
+            return ""
+        return f"""
+            secure_link $arg_md5,$arg_expires;
+            secure_link_md5 "$secure_link_expires${{uri}}{self.url_secret}";
+            if ($secure_link = "") {{ return 403; }}
+            if ($secure_link = "0") {{ return 410; }}"""
 
     def start_node(self, node_id: str, cluster: str, per_slot: int, timeout: float = 15) -> Node:
         node_dir = self.root / "nodes" / node_id
@@ -695,6 +799,8 @@ http {{
         node = self.start_node(node_id, cluster, per_slot)
         args = ["node", "add", node_id, "--cluster", cluster, "--url", node.url,
                 "--per-slot", str(per_slot)]
+        if self.url_secret is not None:  # a scheduler build that polls stub_status
+            args += ["--status-url", f"{node.url}/nginx_status"]
         if bandwidth_bps:
             args += ["--bandwidth-bps", str(bandwidth_bps)]
         self.cli(*args)
@@ -707,9 +813,23 @@ http {{
         path.write_bytes(random.Random(f"{seed}-{version}").randbytes(size))
         return path, "/" + name
 
+    def signing_keys(self) -> tuple[Path, Path]:
+        """The operator's Ed25519 key pair (made once per stack): the private key
+        signs versions (`slotwise version add --sign-key`), the public key goes
+        into every agent's config (`public_key_file`)."""
+        private, public = self.root / "signing-key.pem", self.root / "signing-key.pub"
+        if not public.exists():
+            subprocess.run([find_tool("openssl") or "openssl", "genpkey", "-algorithm", "ed25519",
+                            "-out", str(private)], check=True, capture_output=True)
+            subprocess.run([find_tool("openssl") or "openssl", "pkey", "-in", str(private), "-pubout",
+                            "-out", str(public)], check=True, capture_output=True)
+        return private, public
+
     def add_version(self, version: str = NEW_VERSION, size: int = 256 * 1024) -> tuple[Path, str]:
         path, url_path = self.make_artifact(version, size)
-        self.cli("version", "add", version, "--file", str(path), "--path", url_path)
+        private_key, _ = self.signing_keys()
+        self.cli("version", "add", version, "--file", str(path), "--path", url_path,
+                 "--sign-key", str(private_key))
         self.versions[version] = (path, url_path)
         self.log(f"S1 version {version}: {url_path} ({size} bytes, served by every node)")
         return path, url_path
@@ -718,7 +838,11 @@ http {{
 
     def start_agent(self, terminal_id: str, lat: float, lon: float,
                     version: str = OLD_VERSION, system_id: Optional[str] = None,
-                    exit_when_idle: bool = False, install_command: Optional[str] = None) -> Agent:
+                    exit_when_idle: bool = False, install_command: Optional[str] = None,
+                    extra_config: Optional[dict[str, str]] = None,
+                    argv_prefix: Optional[list[str]] = None) -> Agent:
+        """`extra_config`: more `key = value` lines (agent/slotwise-agent.conf.sample);
+        `argv_prefix`: e.g. a shell that sets limits, then `exec "$@"`."""
         adir = self.root / "agents" / terminal_id
         for sub in ("state", "downloads", "installed"):
             (adir / sub).mkdir(parents=True, exist_ok=True)
@@ -735,14 +859,16 @@ http {{
             "# generated by docker/localstack.py",
             f"broker = {self.broker_url}",
             f"terminal_id = {terminal_id}",
+            f"password = {self.terminal_password(terminal_id)}",
             f"state_dir = {adir / 'state'}",
             f"version_file = {version_file}",
             f"location = {lat:.6f},{lon:.6f}",
             f"system_id = {system_id or 'pos-linux-' + terminal_id.lower()}",
             f"install_command = {install_command}",
             f"download_dir = {adir / 'downloads'}",
-        ]) + "\n")
-        argv = [str(self.agent_bin), "--config", str(config)]
+            f"public_key_file = {self.signing_keys()[1]}",
+        ] + [f"{k} = {v}" for k, v in (extra_config or {}).items()]) + "\n")
+        argv = (argv_prefix or []) + [str(self.agent_bin), "--config", str(config)]
         if exit_when_idle:
             argv.append("--exit-when-idle")
         proc = self._spawn(f"agent-{terminal_id}", argv, cwd=adir)
@@ -904,6 +1030,15 @@ def install_signal_handlers() -> None:
             signal.signal(signal.SIGHUP, handler)
     except (ValueError, OSError):  # not the main thread
         pass
+
+
+def _passwd_hash(password: str, iterations: int = 101) -> str:
+    """A mosquitto_passwd-format $7$ hash (PBKDF2-HMAC-SHA512, 12-byte salt),
+    for terminals registered while the stack runs (faster than a process each)."""
+    salt = secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return f"$7${iterations}${b64(salt)}${b64(digest)}"
 
 
 def find_tool(name: str) -> Optional[str]:

@@ -6,6 +6,7 @@
 
 #include "slotwise/agent/atomic_file.h"
 #include "slotwise/sha256.h"
+#include "slotwise/signature.h"
 
 namespace slotwise::agent {
 namespace {
@@ -77,6 +78,36 @@ std::chrono::milliseconds Doubled(std::chrono::milliseconds base, int exponent,
   return std::min(delay, cap);
 }
 
+// Dot-separated comparison. Each part is a number, optionally followed by
+// a suffix: numbers compare as numbers (1.10 > 1.9), then a part without a
+// suffix beats one with (2.0 > 2.0-rc1), then suffixes compare as text.
+// Parts with no leading number compare as text. A missing part counts as
+// empty, so 2.0 == 2.0 and 2.0.1 > 2.0.
+int CompareVersions(std::string_view a, std::string_view b) {
+  auto split = [](std::string_view part) {
+    const auto digits = std::min(part.find_first_not_of("0123456789"), part.size());
+    std::string_view number = part.substr(0, digits);
+    number = number.substr(std::min(number.find_first_not_of('0'), number.size()));
+    return std::pair{number, part.substr(digits)};
+  };
+  while (!a.empty() || !b.empty()) {
+    const auto da = a.find('.');
+    const auto db = b.find('.');
+    const std::string_view pa = a.substr(0, da);
+    const std::string_view pb = b.substr(0, db);
+    a = da == std::string_view::npos ? std::string_view{} : a.substr(da + 1);
+    b = db == std::string_view::npos ? std::string_view{} : b.substr(db + 1);
+    const auto [na, sa] = split(pa);
+    const auto [nb, sb] = split(pb);
+    if (na.size() != nb.size()) return na.size() < nb.size() ? -1 : 1;
+    if (na != nb) return na < nb ? -1 : 1;
+    if (sa == sb) continue;
+    if (sa.empty() != sb.empty()) return sa.empty() ? 1 : -1;
+    return sa < sb ? -1 : 1;
+  }
+  return 0;
+}
+
 void LogToStderr(std::string_view line) {
   std::string out(line);
   out += '\n';
@@ -99,6 +130,7 @@ Agent::Agent(AgentConfig config, AgentIo io, AgentOptions options)
     seed = (static_cast<std::uint64_t>(device()) << 32) ^ device();
   }
   rng_.seed(seed);
+  if (io_.busy == nullptr) own_busy_ = std::make_unique<ShellBusyCheck>(config_.busy_file, config_.busy_command);
   // Unique across restarts, so a reply to a request of a previous run can
   // never be taken for an answer to this run's.
   correlation_prefix_ = Hex64(rng_());
@@ -141,6 +173,15 @@ slotwise::Status Agent::Start() {
   auto version = ReadVersionFile(config_.version_file);
   if (!version) return version.error();
   current_version_ = std::move(*version);
+  if (!config_.public_key_file.empty()) {
+    auto pem = ReadWholeFile(config_.public_key_file);
+    if (!pem) return MakeError(v1::INVALID_ARGUMENT, "public_key_file: " + pem.error().message);
+    if (auto key = CheckEd25519PublicKey(*pem); !key) {
+      return MakeError(v1::INVALID_ARGUMENT, "public_key_file " + config_.public_key_file.string() + ": " +
+                                                 key.error().message);
+    }
+    public_key_pem_ = std::move(*pem);
+  }
 
   auto loaded = io_.store.Load();
   if (!loaded) {
@@ -174,7 +215,7 @@ void Agent::Step() {
   RunTimers();
   // A download or install is not started once a stop was asked for; the
   // saved phase makes the next run re-check instead.
-  while (work_ && !fatal_ && !stop_.stop_requested()) {
+  while (work_ && !fatal_ && !stop_.stop_requested() && io_.clock.NowMs() >= work_at_) {
     const Work work = *work_;
     work_.reset();
     RunWork(work);
@@ -183,7 +224,7 @@ void Agent::Step() {
 
 std::optional<TimeMs> Agent::NextWakeMs() const {
   const TimeMs now = io_.clock.NowMs();
-  if (work_) return now;
+  if (work_) return std::max(now, work_at_);
   std::optional<TimeMs> next;
   auto consider = [&](TimeMs t) { next = next ? std::min(*next, t) : t; };
   if (link_ == Link::kDisconnected && reconnect_at_) consider(*reconnect_at_);
@@ -261,11 +302,14 @@ void Agent::HandleLinkDown(std::string_view why) {
   link_ = Link::kDisconnected;
   const auto ceiling = Doubled(options_.reconnect_min, reconnect_attempts_, options_.reconnect_max);
   reconnect_attempts_ = std::min(reconnect_attempts_ + 1, 64);
-  // Half fixed, half random: spread out, yet never an immediate retry.
-  std::uniform_int_distribution<long long> spread(0, ceiling.count() / 2);
-  const auto delay = std::chrono::milliseconds(ceiling.count() / 2 + spread(rng_));
+  // Full jitter: anywhere up to the ceiling, so a fleet that lost the broker
+  // at one instant comes back spread over the whole interval.
+  const long long floor = std::min(options_.reconnect_floor.count(), ceiling.count());
+  std::uniform_int_distribution<long long> spread(floor, ceiling.count());
+  const auto delay = std::chrono::milliseconds(spread(rng_));
   reconnect_at_ = io_.clock.NowMs() + delay.count();
-  Log(std::string(why) + "; reconnecting in " + std::to_string(delay.count()) + " ms");
+  Log(std::string(why) + "; reconnecting in " + std::to_string(delay.count()) + " ms (ceiling " +
+      std::to_string(ceiling.count()) + " ms)");
 }
 
 // ---------------------------------------------------------------------------
@@ -332,6 +376,9 @@ void Agent::StartNotice(const v1::Notice& notice) {
     s.clear_assignment();
     s.clear_download();
     s.clear_final_status();
+    s.set_download_attempts(0);
+    s.set_verify_failures(0);
+    s.set_rechecks(0);
   });
 }
 
@@ -407,7 +454,10 @@ void Agent::HandleCheckReply(const v1::TerminalReply& reply) {
         Log("GO without a download URL; will retry");
         return;
       }
-      Fire(Event::kCheckGo, [&](AgentState& s) { *s.mutable_download() = result.download(); });
+      Fire(Event::kCheckGo, [&](AgentState& s) {
+        *s.mutable_download() = result.download();
+        s.set_download_attempts(0);
+      });
       return;
     case v1::CheckResult::TOO_EARLY: {
       const TimeMs start_at = result.has_assignment() ? result.assignment().start_at_ms()
@@ -495,6 +545,8 @@ void Agent::Enter(Phase phase) {
   // makes the old one's moot.
   pending_.reset();
   work_.reset();
+  work_at_ = std::exchange(next_work_at_, 0);
+  busy_logged_ = false;
   switch (phase) {
     case AgentState::IDLE:
       earliest_check_ms_ = 0;
@@ -618,56 +670,185 @@ void Agent::Fail(Event event, std::string detail) {
   });
 }
 
+std::filesystem::path Agent::PartialPath() const {
+  // Named after the content, so a resumed download only ever appends to
+  // bytes of the same artifact.
+  std::filesystem::path partial = DownloadPath();
+  partial += "." + ToLower(state_.download().sha256()).substr(0, 16) + ".part";
+  return partial;
+}
+
+slotwise::Status Agent::CheckManifest(const v1::Download& download) const {
+  if (!public_key_pem_.empty()) {
+    const std::string manifest = ArtifactManifest(download.version(), download.sha256(), download.size());
+    if (auto verified = VerifyEd25519(public_key_pem_, manifest, download.signature()); !verified) {
+      return MakeError(v1::FAILED_PRECONDITION, "signature check failed: " + verified.error().message);
+    }
+  }
+  if (!download.version().empty() && !download.allow_downgrade() &&
+      CompareVersions(download.version(), current_version_) < 0) {
+    return MakeError(v1::FAILED_PRECONDITION, "refusing to downgrade from " + current_version_ + " to " +
+                                                  download.version() + " (the campaign does not allow it)");
+  }
+  return OkStatus();
+}
+
+bool Agent::IsBusy() {
+  BusyCheck& check = io_.busy != nullptr ? *io_.busy : *own_busy_;
+  const bool busy = check.IsBusy();
+  if (busy && !busy_logged_) {
+    Log("terminal busy (payment in progress); deferring " + std::string(PhaseName(state_.phase())));
+  }
+  busy_logged_ = busy;
+  return busy;
+}
+
+void Agent::Retry(std::string detail, std::chrono::milliseconds delay, std::uint32_t attempts,
+                  bool verify_failed) {
+  Log(detail + "; fetching again in " + std::to_string(delay.count()) + " ms");
+  next_work_at_ = io_.clock.NowMs() + delay.count();
+  Fire(Event::kDownloadRetry, [&](AgentState& s) {
+    if (verify_failed) s.set_verify_failures(s.verify_failures() + 1);
+    s.set_download_attempts(attempts);
+  });
+}
+
+void Agent::Recheck(std::string detail) {
+  if (state_.rechecks() >= config_.max_rechecks) {
+    Fail(Event::kDownloadFailed, detail + " (gave up after " + std::to_string(state_.rechecks()) +
+                                     " new checks)");
+    return;
+  }
+  Log(detail + "; asking the scheduler again");
+  Fire(Event::kDownloadRefused, [](AgentState& s) {
+    s.set_rechecks(s.rechecks() + 1);
+    s.set_download_attempts(0);
+  });
+}
+
 void Agent::Download() {
   const v1::Download download = state_.download();
-  if (download.not_after_ms() > 0 && io_.clock.NowMs() >= download.not_after_ms()) {
+  const TimeMs now = io_.clock.NowMs();
+  const std::filesystem::path file = DownloadPath();
+  const std::filesystem::path partial = PartialPath();
+  std::error_code ec;
+  std::filesystem::create_directories(config_.download_dir, ec);
+
+  if (auto ok = CheckManifest(download); !ok) {
+    Fail(Event::kDownloadFailed, ok.error().message);
+    return;
+  }
+  // A file verified by a run that was cut short during the install is
+  // verified again like any partial download, never trusted as it is.
+  if (!std::filesystem::exists(partial, ec) && std::filesystem::exists(file, ec)) {
+    std::filesystem::rename(file, partial, ec);
+  }
+  std::uint64_t have = std::filesystem::exists(partial, ec) ? std::filesystem::file_size(partial, ec) : 0;
+  if (ec) have = 0;
+  if (download.size() != 0 && have > download.size()) {
+    std::filesystem::remove(partial, ec);
+    have = 0;
+  }
+  // The slot bounds when a download may start, not when a resumed one may
+  // go on: bytes on disk (or an attempt of this GO) mean it has started.
+  const bool started = have > 0 || state_.download_attempts() > 0;
+  if (!started && download.not_after_ms() > 0 && now >= download.not_after_ms()) {
     Log("the slot ended before the download could start; checking again");
     Fire(Event::kDownloadWindowMissed);
     return;
   }
-  const std::filesystem::path file = DownloadPath();
-  std::filesystem::path partial = file;
-  partial += ".part";
-  std::error_code ec;
-  std::filesystem::create_directories(config_.download_dir, ec);
-  std::filesystem::remove(partial, ec);
-
-  SendProgress(v1::Status::DOWNLOADING, 0);
-  DownloadRequest request{download.url(), partial, {"X-Slotwise-Terminal: " + config_.terminal_id}};
-  const auto fetched = io_.downloader.Fetch(request, stop_.get_token());
-  if (!fetched) {
-    std::filesystem::remove(partial, ec);
-    if (stop_.stop_requested()) {
-      Log("download interrupted by shutdown; will check again on restart");
-      return;  // the saved phase is still DOWNLOADING
-    }
-    Fail(Event::kDownloadFailed, "download failed: " + fetched.error().message);
+  if (IsBusy()) {
+    work_ = Work::kDownload;
+    work_at_ = now + std::chrono::duration_cast<std::chrono::milliseconds>(config_.busy_retry).count();
     return;
+  }
+  const std::uint64_t remaining = download.size() > have ? download.size() - have : 0;
+  const auto space = std::filesystem::space(config_.download_dir, ec);
+  if (!ec && space.available < remaining + config_.min_free_bytes) {
+    std::filesystem::remove(partial, ec);
+    Fail(Event::kDownloadFailed, "not enough disk space in " + config_.download_dir.string() + ": need " +
+                                     std::to_string(remaining + config_.min_free_bytes) + " bytes, " +
+                                     std::to_string(space.available) + " available");
+    return;
+  }
+
+  const std::uint64_t total = download.size();
+  progress_sent_ = total > 0 ? static_cast<std::uint32_t>(have * 10 / total) * 10 : 0;
+  SendProgress(v1::Status::DOWNLOADING, progress_sent_);
+  if (total == 0 || have < total) {
+    if (have > 0) Log("resuming the download at byte " + std::to_string(have));
+    DownloadRequest request;
+    request.url = download.url();
+    request.destination = partial;
+    request.headers = {"X-Slotwise-Terminal: " + config_.terminal_id};
+    request.resume_from = have;
+    request.max_bytes_per_second = config_.download_rate_limit_kbps * 1024;
+    request.on_progress = [this, total](std::uint64_t bytes, std::uint64_t) {
+      if (total == 0) return;
+      // About every 10%: a fleet's progress must not flood the broker.
+      const auto percent = static_cast<std::uint32_t>(std::min<std::uint64_t>(bytes * 10 / total, 10) * 10);
+      if (percent > progress_sent_ && percent < 100) {
+        progress_sent_ = percent;
+        SendProgress(v1::Status::DOWNLOADING, percent);
+      }
+    };
+    const auto fetched = io_.downloader.Fetch(request, stop_.get_token());
+    if (!fetched) {
+      if (stop_.stop_requested()) {
+        Log("download interrupted by shutdown; it resumes after the next check");
+        return;  // the saved phase is still DOWNLOADING; the .part stays
+      }
+      const std::string why = "download failed: " + fetched.error().message;
+      switch (fetched.error().code) {
+        case v1::NOT_FOUND:
+          Recheck(why);
+          return;
+        case v1::INVALID_ARGUMENT:
+          std::filesystem::remove(partial, ec);  // the terminal needs its disk back
+          Fail(Event::kDownloadFailed, why);
+          return;
+        default:
+          break;
+      }
+      // A cut that still brought bytes is progress: only attempts in a row
+      // that brought nothing count towards the bound.
+      const std::uint64_t now_have = std::filesystem::file_size(partial, ec);
+      const bool progressed = !ec && now_have > have;
+      const std::uint32_t attempts = progressed ? 1 : state_.download_attempts() + 1;
+      if (attempts >= config_.download_attempts) {
+        Recheck(why + " (" + std::to_string(attempts) + " attempts)");
+        return;
+      }
+      // Full jitter: terminals cut off by one node failure do not all come
+      // back at the same instant.
+      const auto ceiling = Doubled(options_.download_retry_min, static_cast<int>(attempts) - 1,
+                                   options_.download_retry_max);
+      std::uniform_int_distribution<long long> spread(0, ceiling.count());
+      Retry(why, std::chrono::milliseconds(spread(rng_)), attempts, false);
+      return;
+    }
   }
 
   SendProgress(v1::Status::VERIFYING, 100);
   const auto size = std::filesystem::file_size(partial, ec);
+  std::string mismatch;
   if (ec) {
-    Fail(Event::kDownloadFailed, "downloaded file is missing: " + ec.message());
-    return;
+    mismatch = "downloaded file is missing: " + ec.message();
+  } else if (download.size() != 0 && size != download.size()) {
+    mismatch = "size mismatch: got " + std::to_string(size) + " bytes, expected " + std::to_string(download.size());
+  } else if (const auto digest = Sha256FileHex(partial); !digest) {
+    mismatch = "cannot hash download: " + digest.error().message;
+  } else if (const std::string expected = ToLower(download.sha256()); expected.empty() || *digest != expected) {
+    mismatch = "sha256 mismatch: got " + *digest + ", expected " + (expected.empty() ? std::string("none") : expected);
   }
-  if (download.size() != 0 && size != download.size()) {
+  if (!mismatch.empty()) {
+    // What is on disk is wrong somewhere: none of it can be resumed from.
     std::filesystem::remove(partial, ec);
-    Fail(Event::kDownloadFailed, "size mismatch: got " + std::to_string(size) + " bytes, expected " +
-                                     std::to_string(download.size()));
-    return;
-  }
-  const auto digest = Sha256FileHex(partial);
-  if (!digest) {
-    std::filesystem::remove(partial, ec);
-    Fail(Event::kDownloadFailed, "cannot hash download: " + digest.error().message);
-    return;
-  }
-  const std::string expected = ToLower(download.sha256());
-  if (expected.empty() || *digest != expected) {
-    std::filesystem::remove(partial, ec);
-    Fail(Event::kDownloadFailed, "sha256 mismatch: got " + *digest + ", expected " +
-                                     (expected.empty() ? std::string("none") : expected));
+    if (state_.verify_failures() + 1 >= config_.verify_attempts) {
+      Fail(Event::kDownloadFailed, mismatch + " (" + std::to_string(state_.verify_failures() + 1) + " downloads)");
+      return;
+    }
+    Retry(mismatch, options_.download_retry_min, 0, true);
     return;
   }
   std::filesystem::rename(partial, file, ec);
@@ -676,7 +857,7 @@ void Agent::Download() {
     Fail(Event::kDownloadFailed, "cannot move download into place: " + ec.message());
     return;
   }
-  Fire(Event::kDownloadVerified);
+  Fire(Event::kDownloadVerified, [](AgentState& s) { s.set_download_attempts(0); });
 }
 
 void Agent::Install() {
@@ -684,6 +865,16 @@ void Agent::Install() {
   const std::string target =
       state_.download().version().empty() ? state_.notice().target_version() : state_.download().version();
   std::error_code ec;
+  if (auto ok = CheckManifest(state_.download()); !ok) {
+    std::filesystem::remove(file, ec);
+    Fail(Event::kInstallFailed, ok.error().message);
+    return;
+  }
+  if (IsBusy()) {
+    work_ = Work::kInstall;
+    work_at_ = io_.clock.NowMs() + std::chrono::duration_cast<std::chrono::milliseconds>(config_.busy_retry).count();
+    return;
+  }
 
   SendProgress(v1::Status::INSTALLING, 0);
   InstallRequest request{config_.install_command, file, target, config_.install_timeout};

@@ -24,17 +24,31 @@ struct KeySpec {
   bool required;
 };
 
-constexpr std::array<KeySpec, 10> kKeys{{
+constexpr std::array<KeySpec, 24> kKeys{{
     {"broker", true},
     {"terminal_id", true},
     {"state_dir", true},
     {"version_file", true},
-    {"location", true},
+    {"location", false},  // or location_command
     {"system_id", false},
     {"install_command", true},
     {"install_timeout_s", false},
     {"download_dir", false},
     {"keepalive_s", false},
+    {"password", false},
+    {"tls_ca_file", false},
+    {"tls_cert_file", false},
+    {"tls_key_file", false},
+    {"public_key_file", false},
+    {"location_command", false},
+    {"busy_file", false},
+    {"busy_command", false},
+    {"busy_retry_s", false},
+    {"download_rate_limit_kbps", false},
+    {"download_attempts", false},
+    {"verify_attempts", false},
+    {"max_rechecks", false},
+    {"min_free_mb", false},
 }};
 
 bool IsKnownKey(std::string_view key) {
@@ -71,7 +85,24 @@ std::optional<long> ParseSeconds(std::string_view s, long max) {
   return v;
 }
 
+std::optional<std::uint64_t> ParseCount(std::string_view s, std::uint64_t min, std::uint64_t max) {
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty() || v < min || v > max) {
+    return std::nullopt;
+  }
+  return v;
+}
+
 }  // namespace
+
+std::optional<LatLon> ParseLatLon(std::string_view v) {
+  const auto comma = v.find(',');
+  const auto lat = ParseDouble(v.substr(0, comma));
+  const auto lon = comma == std::string_view::npos ? std::nullopt : ParseDouble(v.substr(comma + 1));
+  if (!lat || !lon || *lat < -90 || *lat > 90 || *lon < -180 || *lon > 180) return std::nullopt;
+  return LatLon{*lat, *lon};
+}
 
 Result<AgentConfig> ParseAgentConfig(std::string_view text, std::string_view source_name,
                                      const ConfigOverrides& overrides) {
@@ -128,14 +159,12 @@ Result<AgentConfig> ParseAgentConfig(std::string_view text, std::string_view sou
     } else if (key == "version_file") {
       config.version_file = v;
     } else if (key == "location") {
-      const auto comma = v.find(',');
-      const auto lat = ParseDouble(std::string_view(v).substr(0, comma));
-      const auto lon = comma == std::string::npos ? std::nullopt : ParseDouble(std::string_view(v).substr(comma + 1));
-      if (!lat || !lon) return Invalid(setting, key, "expected 'lat,lon' in decimal degrees");
-      if (*lat < -90 || *lat > 90 || *lon < -180 || *lon > 180) {
-        return Invalid(setting, key, "latitude must be in [-90, 90] and longitude in [-180, 180]");
+      const auto where = ParseLatLon(v);
+      if (!where) {
+        return Invalid(setting, key,
+                       "expected 'lat,lon' in decimal degrees, latitude in [-90, 90], longitude in [-180, 180]");
       }
-      config.location = LatLon{*lat, *lon};
+      config.location = *where;
     } else if (key == "system_id") {
       config.system_id = v;
     } else if (key == "install_command") {
@@ -152,7 +181,54 @@ Result<AgentConfig> ParseAgentConfig(std::string_view text, std::string_view sou
       const auto s = ParseSeconds(v, 65535);
       if (!s) return Invalid(setting, key, "expected a whole number of seconds in [1, 65535]");
       config.keepalive = std::chrono::seconds(*s);
+    } else if (key == "password") {
+      config.password = v;
+    } else if (key == "tls_ca_file") {
+      config.tls_ca_file = v;
+    } else if (key == "tls_cert_file") {
+      config.tls_cert_file = v;
+    } else if (key == "tls_key_file") {
+      config.tls_key_file = v;
+    } else if (key == "public_key_file") {
+      config.public_key_file = v;
+    } else if (key == "location_command") {
+      config.location_command = v;
+    } else if (key == "busy_file") {
+      config.busy_file = v;
+    } else if (key == "busy_command") {
+      config.busy_command = v;
+    } else if (key == "busy_retry_s") {
+      const auto s = ParseSeconds(v, 24 * 3600);
+      if (!s) return Invalid(setting, key, "expected a whole number of seconds, at least 1");
+      config.busy_retry = std::chrono::seconds(*s);
+    } else if (key == "download_rate_limit_kbps") {
+      const auto n = ParseCount(v, 0, 1u << 30);
+      if (!n) return Invalid(setting, key, "expected KiB/s, 0 = unlimited");
+      config.download_rate_limit_kbps = *n;
+    } else if (key == "download_attempts") {
+      const auto n = ParseCount(v, 1, 1000);
+      if (!n) return Invalid(setting, key, "expected a whole number in [1, 1000]");
+      config.download_attempts = static_cast<std::uint32_t>(*n);
+    } else if (key == "verify_attempts") {
+      const auto n = ParseCount(v, 1, 100);
+      if (!n) return Invalid(setting, key, "expected a whole number in [1, 100]");
+      config.verify_attempts = static_cast<std::uint32_t>(*n);
+    } else if (key == "max_rechecks") {
+      const auto n = ParseCount(v, 0, 1000);
+      if (!n) return Invalid(setting, key, "expected a whole number in [0, 1000]");
+      config.max_rechecks = static_cast<std::uint32_t>(*n);
+    } else if (key == "min_free_mb") {
+      const auto n = ParseCount(v, 0, 1u << 30);
+      if (!n) return Invalid(setting, key, "expected a whole number of MiB");
+      config.min_free_bytes = *n * 1024 * 1024;
     }
+  }
+  if (!settings.contains("location") && config.location_command.empty()) {
+    return MakeError(v1::INVALID_ARGUMENT, source + ": missing required key 'location' (or 'location_command')");
+  }
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    return MakeError(v1::INVALID_ARGUMENT,
+                     source + ": tls_cert_file and tls_key_file must be set together");
   }
   if (config.download_dir.empty()) config.download_dir = config.state_dir / "downloads";
   return config;

@@ -3,6 +3,7 @@
 #include <mqtt/async_client.h>
 
 #include <atomic>
+#include <mutex>
 #include <utility>
 
 namespace slotwise::agent {
@@ -76,6 +77,15 @@ class PahoTransport::SubscribeListener final : public mqtt::iaction_listener {
 };
 
 Result<std::unique_ptr<PahoTransport>> PahoTransport::Create(PahoTransportOptions options) {
+  // OpenSSL 3 initialises itself on first use; Paho's own eager init (error
+  // strings, locks) would make every waiting agent pay for TLS it may never
+  // use. Paho reads this flag at its first client creation only.
+  static std::once_flag paho_init;
+  std::call_once(paho_init, [] {
+    MQTTAsync_init_options init = MQTTAsync_init_options_initializer;
+    init.do_openssl_init = 0;
+    MQTTAsync_global_init(&init);
+  });
   try {
     // nullptr persistence = none: no files in the working directory, and
     // nothing Paho-specific to recover; the agent's own state is what counts.
@@ -147,6 +157,20 @@ slotwise::Status PahoTransport::Connect() {
                                      .user_name(options_.client_id)
                                      .automatic_reconnect(false)
                                      .finalize();
+    if (!options_.password.empty()) opts.set_password(options_.password);
+    const std::string& uri = options_.server_uri;
+    const bool tls_uri = uri.starts_with("ssl://") || uri.starts_with("mqtts://") || uri.starts_with("wss://");
+    // A TLS URI always gets ssl options (Paho refuses it without them); with
+    // no tls_ca_file the system's default trust store verifies the broker.
+    if (tls_uri || !options_.tls_ca_file.empty() || !options_.tls_cert_file.empty()) {
+      auto ssl = mqtt::ssl_options_builder().enable_server_cert_auth(true);
+      if (!options_.tls_ca_file.empty()) ssl.trust_store(options_.tls_ca_file);
+      if (!options_.tls_cert_file.empty()) {
+        ssl.key_store(options_.tls_cert_file);
+        ssl.private_key(options_.tls_key_file);
+      }
+      opts.set_ssl(ssl.finalize());
+    }
     // Set on this object, last: Paho C++ 1.2.0's connect_options copy and
     // move leave the C struct's connectProperties pointing at the source
     // object's properties, so properties given to the builder would dangle

@@ -63,6 +63,24 @@ void PrintError(const std::string& message) {
   std::fprintf(stderr, "slotwise-agent: %s\n", message.c_str());
 }
 
+// The first line the command prints, as `lat,lon`.
+Result<LatLon> RunLocationCommand(const std::string& command) {
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return MakeError(v1::INVALID_ARGUMENT, "cannot run '" + command + "'");
+  std::string line;
+  char buffer[256];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) {
+    if (line.empty()) line = buffer;
+  }
+  const int status = ::pclose(pipe);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  const auto where = ParseLatLon(line);
+  if (status != 0 || !where) {
+    return MakeError(v1::INVALID_ARGUMENT, "'" + command + "' did not print 'lat,lon' (got '" + line + "')");
+  }
+  return *where;
+}
+
 }  // namespace
 
 int RunAgentProgram(int argc, char** argv) {
@@ -94,6 +112,14 @@ int RunAgentProgram(int argc, char** argv) {
     PrintError(config.error().message);
     return kExitUsage;
   }
+  if (!config->location_command.empty()) {
+    auto where = RunLocationCommand(config->location_command);
+    if (!where) {
+      PrintError("location_command: " + where.error().message);
+      return kExitUsage;
+    }
+    config->location = *where;
+  }
   if (auto version = ReadVersionFile(config->version_file); !version) {
     PrintError("version_file: " + version.error().message);
     return kExitUsage;
@@ -103,6 +129,10 @@ int RunAgentProgram(int argc, char** argv) {
   mqtt.server_uri = config->broker;
   mqtt.client_id = config->terminal_id;
   mqtt.keepalive = config->keepalive;
+  mqtt.password = config->password;
+  mqtt.tls_ca_file = config->tls_ca_file.string();
+  mqtt.tls_cert_file = config->tls_cert_file.string();
+  mqtt.tls_key_file = config->tls_key_file.string();
   mqtt.subscriptions = {topics::Terminal(config->terminal_id, topics::Leaf::kNotice),
                         topics::Terminal(config->terminal_id, topics::Leaf::kReply)};
   auto transport = PahoTransport::Create(std::move(mqtt));

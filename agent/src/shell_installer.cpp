@@ -107,4 +107,13 @@ slotwise::Status ShellInstaller::Install(const InstallRequest& request) {
   return MakeError(v1::INTERNAL, "install command ended abnormally");
 }
 
+bool ShellBusyCheck::IsBusy() {
+  std::error_code ec;
+  if (!file_.empty() && std::filesystem::exists(file_, ec)) return true;
+  if (command_.empty()) return false;
+  // Exit 0 = busy; a command that fails or hangs counts as not busy, or a
+  // broken check would block every upgrade forever.
+  return shell_.Install(InstallRequest{command_, {}, {}, std::chrono::seconds(10)}).ok();
+}
+
 }  // namespace slotwise::agent

@@ -30,6 +30,12 @@ constexpr std::array kTable{
     // Never start a download outside the slot: the node's capacity in the
     // next slot belongs to other terminals. The check gets a new slot.
     Transition{S::DOWNLOADING, Event::kDownloadWindowMissed, S::CHECKING},
+    // A cut connection or a corrupted file: the phase is saved again with
+    // the attempt counted, and the fetch resumes from what is on disk.
+    Transition{S::DOWNLOADING, Event::kDownloadRetry, S::DOWNLOADING},
+    // An expired or refused URL is not a failure: the scheduler may hand
+    // out a fresh URL or another node (bounded by AgentConfig::max_rechecks).
+    Transition{S::DOWNLOADING, Event::kDownloadRefused, S::CHECKING},
     Transition{S::INSTALLING, Event::kInstallSucceeded, S::REPORTING},
     Transition{S::INSTALLING, Event::kInstallFailed, S::REPORTING},
     Transition{S::REPORTING, Event::kFinalStatusAcked, S::IDLE},
@@ -81,6 +87,8 @@ std::string_view EventName(Event event) {
     case Event::kDownloadVerified: return "download-verified";
     case Event::kDownloadFailed: return "download-failed";
     case Event::kDownloadWindowMissed: return "download-window-missed";
+    case Event::kDownloadRetry: return "download-retry";
+    case Event::kDownloadRefused: return "download-refused";
     case Event::kInstallSucceeded: return "install-succeeded";
     case Event::kInstallFailed: return "install-failed";
     case Event::kFinalStatusAcked: return "final-status-acked";

@@ -11,6 +11,7 @@
 #include "plugin_context.h"
 #include "slotwise/broker/acl.h"
 #include "slotwise/broker/identity.h"
+#include "slotwise/broker/validate.h"
 
 namespace slotwise::broker {
 namespace {
@@ -29,7 +30,7 @@ std::optional<Access> ToAccess(int access) {
 
 int OnAclCheck(int /*event*/, void* event_data, void* userdata) {
   auto* ed = static_cast<mosquitto_evt_acl_check*>(event_data);
-  const auto& ctx = *static_cast<const PluginContext*>(userdata);
+  auto& ctx = *static_cast<PluginContext*>(userdata);
   try {
     // Read the identity from the client itself: the event carries no
     // username, and this is what BASIC_AUTH judged at connect.
@@ -40,6 +41,11 @@ int OnAclCheck(int /*event*/, void* event_data, void* userdata) {
 
     const Role role = ctx.config.RoleOf(username);
     if (IsAllowed(role, username, client_id, ed->topic, *access)) return MOSQ_ERR_SUCCESS;
+    // A terminal publishing outside its own upstream topics (e.g. as another
+    // terminal) is an edge rejection like a malformed payload: count it.
+    if (role == Role::kTerminal && *access == Access::kWrite) {
+      ctx.stats.CountReject(Reject::kNotAuthorized);
+    }
 
     // Debug level: a misbehaving client must not be able to flood the log.
     mosquitto_log_printf(MOSQ_LOG_DEBUG, "slotwise: denied %s of '%s' to %s '%s'",

@@ -1,9 +1,12 @@
 // MOSQ_EVT_BASIC_AUTH: the connect hook. mosquitto 2.0.11 has no CONNECT
 // event; BASIC_AUTH runs for every CONNECT before CONNACK (also anonymous
 // ones) and again for every held client on SIGHUP. The decision itself is the
-// pure Authenticate() (identity.h); this file adapts and logs it.
+// pure Authenticate() (identity.h); this file adapts and logs it. A TLS
+// client certificate's CN (certificate.cpp) can stand for a terminal's
+// username and password.
 // Runs on the broker's main thread only.
 #include <exception>
+#include <optional>
 #include <string>
 
 #include "mosquitto_api.h"
@@ -20,10 +23,14 @@ int OnBasicAuth(int /*event*/, void* event_data, void* userdata) {
     const char* address = mosquitto_client_address(ed->client);
     ConnectRequest request;
     if (ed->username) request.username = ed->username;
+    if (ed->password) request.password = ed->password;
     request.client_id = client_id ? client_id : "";
+    const std::optional<std::string> cn = CertificateCommonName(ed->client);
+    if (cn) request.certificate_cn = *cn;
 
-    auto identity = Authenticate(ctx.config, request);
+    auto identity = Authenticate(ctx.config, ctx.passwords, request);
     if (!identity) {
+      ++ctx.stats.auth_refused;
       mosquitto_log_printf(MOSQ_LOG_NOTICE,
                            "slotwise: refused client '%s' (username '%s', from %s): %s",
                            ForLog(request.client_id).c_str(),
@@ -31,7 +38,15 @@ int OnBasicAuth(int /*event*/, void* event_data, void* userdata) {
                            address ? address : "?", identity.error().message.c_str());
       return MOSQ_ERR_AUTH;
     }
-    // Passwords are deliberately not checked yet (a later issue adds them).
+    if (identity->username_from_certificate) {
+      // The access rules key on the username: give the connection its id.
+      const int rc = mosquitto_set_username(ed->client, identity->terminal_id.c_str());
+      if (rc != MOSQ_ERR_SUCCESS) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "slotwise: cannot set username of '%s': %s",
+                             identity->terminal_id.c_str(), mosquitto_strerror(rc));
+        return MOSQ_ERR_AUTH;
+      }
+    }
     if (identity->role == Role::kTerminal) {
       PresenceOnTerminalAccepted(ctx, ed->client, identity->terminal_id);
     } else {

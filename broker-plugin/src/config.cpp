@@ -2,6 +2,10 @@
 #include "slotwise/broker/config.h"
 
 #include <algorithm>
+#include <exception>
+#include <iterator>
+#include <sstream>
+#include <string>
 
 namespace slotwise::broker {
 namespace {
@@ -71,31 +75,124 @@ Result<std::vector<std::string>> ParseUsernameList(std::string_view option,
   return names;
 }
 
+namespace {
+
+Result<double> ParseNumber(std::string_view key, std::string_view raw, double min, double max) {
+  const std::string value(Trim(raw));
+  std::size_t used = 0;
+  double number = 0;
+  try {
+    number = std::stod(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (value.empty() || used != value.size() || !(number >= min && number <= max)) {
+    std::ostringstream msg;
+    msg << "plugin_opt_" << key << ": '" << value << "' is not a number in [" << min << ", "
+        << max << "]";
+    return Invalid(msg.str());
+  }
+  return number;
+}
+
+Result<std::uint64_t> ParseWhole(std::string_view key, std::string_view raw, std::uint64_t min,
+                                 std::uint64_t max) {
+  auto number = ParseNumber(key, raw, static_cast<double>(min), static_cast<double>(max));
+  if (!number) return number.error();
+  if (*number != static_cast<double>(static_cast<std::uint64_t>(*number))) {
+    return Invalid("plugin_opt_" + std::string(key) + ": '" + std::string(Trim(raw)) +
+                   "' is not a whole number");
+  }
+  return static_cast<std::uint64_t>(*number);
+}
+
+}  // namespace
+
+std::string_view TerminalAuthName(TerminalAuth mode) {
+  switch (mode) {
+    case TerminalAuth::kPassword: return "password";
+    case TerminalAuth::kCertificate: return "certificate";
+    case TerminalAuth::kPasswordOrCertificate: return "password_or_certificate";
+    case TerminalAuth::kUsernameOnly: return "username_only";
+  }
+  return "unknown";
+}
+
 Result<PluginConfig> ParseConfig(const std::vector<Option>& options) {
+  static constexpr std::string_view kKnown[] = {
+      kOptServices,         kOptOperators,          kOptPasswordFile,
+      kOptTerminalAuth,     kOptMaxPayloadBytes,    kOptRatePerSecond,
+      kOptRateBurst,        kOptFloodDisconnectAfter, kOptFloodWindowSeconds,
+      kOptStatsIntervalSeconds, kOptStatsTopic};
   PluginConfig config;
-  bool seen_services = false;
-  bool seen_operators = false;
+  std::set<std::string, std::less<>> seen;
   for (const Option& opt : options) {
-    bool* seen = nullptr;
-    std::set<std::string, std::less<>>* target = nullptr;
-    if (opt.key == kOptServices) {
-      seen = &seen_services;
-      target = &config.services;
-    } else if (opt.key == kOptOperators) {
-      seen = &seen_operators;
-      target = &config.operators;
-    } else {
-      return Invalid("unknown option plugin_opt_" + std::string(opt.key) +
-                     " (known: plugin_opt_services, plugin_opt_operators)");
+    if (std::find(std::begin(kKnown), std::end(kKnown), opt.key) == std::end(kKnown)) {
+      std::string known;
+      for (const auto k : kKnown) known += (known.empty() ? "" : ", ") + ("plugin_opt_" + std::string(k));
+      return Invalid("unknown option plugin_opt_" + std::string(opt.key) + " (known: " + known +
+                     ")");
     }
-    if (*seen) {
+    if (!seen.emplace(opt.key).second) {
       return Invalid("plugin_opt_" + std::string(opt.key) + " is given more than once");
     }
-    *seen = true;
-    auto names = ParseUsernameList(opt.key, opt.value);
-    if (!names) return names.error();
-    target->clear();
-    target->insert(names->begin(), names->end());
+    const std::string_view key = opt.key;
+    if (key == kOptServices || key == kOptOperators) {
+      auto names = ParseUsernameList(key, opt.value);
+      if (!names) return names.error();
+      auto& target = key == kOptServices ? config.services : config.operators;
+      target.clear();
+      target.insert(names->begin(), names->end());
+    } else if (key == kOptPasswordFile) {
+      config.password_file = std::string(Trim(opt.value));
+    } else if (key == kOptTerminalAuth) {
+      const std::string_view v = Trim(opt.value);
+      bool found = false;
+      for (const auto mode : {TerminalAuth::kPassword, TerminalAuth::kCertificate,
+                              TerminalAuth::kPasswordOrCertificate, TerminalAuth::kUsernameOnly}) {
+        if (v == TerminalAuthName(mode)) {
+          config.terminal_auth = mode;
+          found = true;
+        }
+      }
+      if (!found) {
+        return Invalid("plugin_opt_terminal_auth: '" + std::string(v) +
+                       "' is not one of password, certificate, password_or_certificate, "
+                       "username_only");
+      }
+    } else if (key == kOptMaxPayloadBytes) {
+      auto n = ParseWhole(key, opt.value, 1, 268'435'455);
+      if (!n) return n.error();
+      config.max_payload_bytes = static_cast<std::size_t>(*n);
+    } else if (key == kOptRatePerSecond) {
+      auto n = ParseNumber(key, opt.value, 0.001, 1'000'000);
+      if (!n) return n.error();
+      config.rate_per_second = *n;
+    } else if (key == kOptRateBurst) {
+      auto n = ParseWhole(key, opt.value, 1, 1'000'000);
+      if (!n) return n.error();
+      config.rate_burst = static_cast<std::uint32_t>(*n);
+    } else if (key == kOptFloodDisconnectAfter) {
+      auto n = ParseWhole(key, opt.value, 0, 1'000'000'000);
+      if (!n) return n.error();
+      config.flood_disconnect_after = static_cast<std::uint32_t>(*n);
+    } else if (key == kOptFloodWindowSeconds) {
+      auto n = ParseNumber(key, opt.value, 0.001, 86'400);
+      if (!n) return n.error();
+      config.flood_window_ms = static_cast<std::int64_t>(*n * 1000.0);
+    } else if (key == kOptStatsIntervalSeconds) {
+      auto n = ParseNumber(key, opt.value, 0, 86'400);
+      if (!n) return n.error();
+      config.stats_interval_ms = static_cast<std::int64_t>(*n * 1000.0);
+    } else if (key == kOptStatsTopic) {
+      const std::string_view v = Trim(opt.value);
+      if (!v.starts_with("slotwise/") || v.size() <= 9 ||
+          v.find_first_of("+#") != std::string_view::npos || !IsUsableUsername(v)) {
+        return Invalid("plugin_opt_stats_topic: '" + std::string(v) +
+                       "' must be a topic name under slotwise/ without wildcards or spaces");
+      }
+      config.stats_topic = std::string(v);
+    }
   }
   if (config.services.empty()) {
     return Invalid("plugin_opt_services must name at least one username");
@@ -105,6 +202,9 @@ Result<PluginConfig> ParseConfig(const std::vector<Option>& options) {
       return Invalid("username '" + name +
                      "' is in both plugin_opt_services and plugin_opt_operators");
     }
+  }
+  if (config.password_file.empty()) {
+    return Invalid("plugin_opt_password_file is required (mosquitto_passwd format)");
   }
   return config;
 }

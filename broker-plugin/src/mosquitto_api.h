@@ -8,4 +8,5 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 // clang-format on

@@ -1,5 +1,6 @@
 // The plugin's entry points (mosquitto plugin API version 5): negotiate the
-// version, parse plugin_opt_* once, register one callback per concern, and
+// version, parse plugin_opt_* once, load the password file, register one
+// callback per concern, and
 // undo it all at cleanup. No policy lives here.
 // mosquitto calls these on its main thread, once each per load.
 #include <exception>
@@ -8,6 +9,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include <google/protobuf/stubs/logging.h>
 
 #include "mosquitto_api.h"
 #include "plugin_context.h"
@@ -27,6 +30,7 @@ constexpr Registration kCallbacks[] = {
     {MOSQ_EVT_DISCONNECT, slotwise::broker::OnDisconnect},
     {MOSQ_EVT_RELOAD, slotwise::broker::OnReload},
     {MOSQ_EVT_TICK, slotwise::broker::OnTick},
+    {MOSQ_EVT_MESSAGE, slotwise::broker::OnMessage},
 };
 
 void UnregisterFirst(const PluginContext& ctx, std::size_t count) {
@@ -73,9 +77,23 @@ SLOTWISE_PLUGIN_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t* identifi
       return MOSQ_ERR_INVAL;
     }
 
+    auto passwords = slotwise::broker::PasswordFile::Load(config->password_file);
+    if (!passwords) {
+      mosquitto_log_printf(MOSQ_LOG_ERR, "slotwise: plugin init failed: %s",
+                           passwords.error().message.c_str());
+      return MOSQ_ERR_INVAL;
+    }
+    // A client can make protobuf log (e.g. invalid UTF-8 in a string field);
+    // those messages are dropped and counted, they must not flood the log.
+    google::protobuf::SetLogHandler(nullptr);
+
     auto ctx = std::make_unique<PluginContext>();
     ctx->plugin_id = identifier;
     ctx->config = std::move(*config);
+    ctx->passwords = std::move(*passwords);
+    ctx->limiter = slotwise::broker::RateLimiter(slotwise::broker::RateLimitOptions{
+        ctx->config.rate_per_second, ctx->config.rate_burst,
+        ctx->config.flood_disconnect_after, ctx->config.flood_window_ms});
     for (std::size_t i = 0; i < std::size(kCallbacks); ++i) {
       const int rc = mosquitto_callback_register(identifier, kCallbacks[i].event,
                                                  kCallbacks[i].callback, nullptr, ctx.get());
@@ -87,9 +105,14 @@ SLOTWISE_PLUGIN_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t* identifi
         return rc;
       }
     }
-    mosquitto_log_printf(MOSQ_LOG_INFO, "slotwise: plugin ready (services: %s; operators: %s)",
-                         JoinNames(ctx->config.services).c_str(),
-                         JoinNames(ctx->config.operators).c_str());
+    mosquitto_log_printf(
+        MOSQ_LOG_INFO,
+        "slotwise: plugin ready (services: %s; operators: %s; %zu passwords; terminal_auth %s; "
+        "rate %g/s burst %u)",
+        JoinNames(ctx->config.services).c_str(), JoinNames(ctx->config.operators).c_str(),
+        ctx->passwords.size(),
+        std::string(slotwise::broker::TerminalAuthName(ctx->config.terminal_auth)).c_str(),
+        ctx->config.rate_per_second, ctx->config.rate_burst);
     *userdata = ctx.release();
     return MOSQ_ERR_SUCCESS;
   } catch (const std::exception& e) {

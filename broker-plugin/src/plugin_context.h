@@ -6,10 +6,15 @@
 // thread, so nothing here is locked. Do not call into it from other threads.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "slotwise/broker/config.h"
+#include "slotwise/broker/passwords.h"
 #include "slotwise/broker/presence.h"
+#include "slotwise/broker/rate_limit.h"
+#include "slotwise/broker/stats.h"
 #include "slotwise/clock.h"
 
 struct mosquitto;               // the broker's connection; used only as a key
@@ -22,7 +27,17 @@ struct PluginContext {
   // own, so nothing of it may live in globals.
   mosquitto_plugin_id_t* plugin_id = nullptr;
   PluginConfig config;
+  // Loaded at init from config.password_file, reloaded on SIGHUP (a file
+  // that no longer parses keeps the previous one and logs an error).
+  PasswordFile passwords;
   PresenceTracker presence;
+  RateLimiter limiter{RateLimitOptions{}};
+  Stats stats;
+  TimeMs next_stats_ms = 0;
+  TimeMs next_prune_ms = 0;
+  // Client ids of flooders, disconnected on the next TICK: kicking a client
+  // from inside its own PUBLISH handling would free it under the broker.
+  std::vector<std::string> pending_kicks;
   SystemClock clock;
   // Whether MOSQ_EVT_TICK is delivered at all: it never is with
   // per_listener_settings true, and then a SIGHUP pass could never end.
@@ -36,6 +51,14 @@ int OnAclCheck(int event, void* event_data, void* userdata);    // acl_check.cpp
 int OnDisconnect(int event, void* event_data, void* userdata);  // presence_events.cpp
 int OnReload(int event, void* event_data, void* userdata);      // presence_events.cpp
 int OnTick(int event, void* event_data, void* userdata);        // presence_events.cpp
+int OnMessage(int event, void* event_data, void* userdata);     // message_check.cpp
+
+// Periodic work run from OnTick (message_check.cpp): disconnect flooders,
+// publish stats when due, prune idle rate-limit buckets.
+void MessageWorkOnTick(PluginContext& ctx);
+
+// The CN of the client's verified TLS certificate, if any (certificate.cpp).
+std::optional<std::string> CertificateCommonName(const struct mosquitto* client);
 
 // Called by OnBasicAuth when a terminal connection is accepted
 // (presence_events.cpp): records it and publishes online if it is new.

@@ -59,8 +59,23 @@ int OnDisconnect(int /*event*/, void* event_data, void* userdata) {
 
 int OnReload(int /*event*/, void* /*event_data*/, void* userdata) {
   auto& ctx = *static_cast<PluginContext*>(userdata);
-  // plugin_opt_* are not re-read by mosquitto on SIGHUP, so there is nothing
-  // to reload; only mark the re-authentication pass that follows.
+  // plugin_opt_* are not re-read by mosquitto on SIGHUP, but the password
+  // file is: re-read it before the re-authentication pass that follows. A
+  // file that no longer parses keeps the previous passwords (fail safe:
+  // nobody is locked out by a half-written file).
+  try {
+    auto passwords = PasswordFile::Load(ctx.config.password_file);
+    if (passwords) {
+      ctx.passwords = std::move(*passwords);
+      mosquitto_log_printf(MOSQ_LOG_INFO, "slotwise: reloaded %zu passwords",
+                           ctx.passwords.size());
+    } else {
+      mosquitto_log_printf(MOSQ_LOG_ERR, "slotwise: password file not reloaded: %s",
+                           passwords.error().message.c_str());
+    }
+  } catch (const std::exception& e) {
+    mosquitto_log_printf(MOSQ_LOG_ERR, "slotwise: password file not reloaded: %s", e.what());
+  }
   if (ctx.tick_seen) {
     ctx.presence.BeginReauthPass();
   } else {
@@ -80,6 +95,11 @@ int OnTick(int /*event*/, void* /*event_data*/, void* userdata) {
   auto& ctx = *static_cast<PluginContext*>(userdata);
   ctx.tick_seen = true;
   if (ctx.presence.in_reauth_pass()) ctx.presence.EndReauthPass();
+  try {
+    MessageWorkOnTick(ctx);
+  } catch (const std::exception& e) {
+    mosquitto_log_printf(MOSQ_LOG_ERR, "slotwise: tick work failed: %s", e.what());
+  }
   return MOSQ_ERR_SUCCESS;
 }
 

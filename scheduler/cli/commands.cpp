@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <ctime>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -15,6 +16,7 @@
 
 #include "operator_client.h"
 #include "slotwise/sha256.h"
+#include "slotwise/signature.h"
 #include "table.h"
 
 namespace slotwise::cli {
@@ -233,6 +235,8 @@ void AddNodeCommands(CLI::App& app, Globals& g, Action& action) {
       ->required()->check(CLI::Range(1u, 1'000'000u));
   add->add_option_function<std::uint64_t>("--bandwidth-bps", [n](std::uint64_t v) { n->set_bandwidth_bps(v); },
                                           "upstream bandwidth in bits/s");
+  add->add_option_function<std::string>("--status-url", [n](const std::string& v) { n->set_status_url(v); },
+                                        "nginx stub_status URL polled for live load, e.g. http://10.0.0.5:8080/status");
   add->callback([n, &action] {
     v1::OperatorRequest req;
     *req.mutable_add_node()->mutable_node() = *n;
@@ -272,14 +276,18 @@ void AddVersionCommands(CLI::App& app, Globals& g, Action& action) {
   auto* add = version->add_subcommand("add", "register a version file (sha256 and size are computed here)");
   auto a = std::make_shared<v1::Artifact>();
   auto file = std::make_shared<std::string>();
+  auto sign_key = std::make_shared<std::string>();
   add->add_option_function<std::string>("version", [a](const std::string& v) { a->set_version(v); }, "version")
       ->required();
   add->add_option("--file", *file, "the version file, as the nodes serve it")->required()->check(CLI::ExistingFile);
   add->add_option_function<std::string>("--path", [a](const std::string& v) { a->set_path(v); },
                                         "URL path of the file on every node, e.g. /fw/2.0.0.bin")
       ->required();
-  add->callback([a, file, &action] {
-    action = [a, file](OperatorClient& c) {
+  add->add_option("--sign-key", *sign_key,
+                  "Ed25519 private key (PEM) that signs the manifest (schemas/README.md, Artifact signatures)")
+      ->check(CLI::ExistingFile);
+  add->callback([a, file, sign_key, &action] {
+    action = [a, file, sign_key](OperatorClient& c) {
       auto digest = Sha256FileHex(*file);
       if (!digest) {
         std::cerr << "slotwise: " << digest.error().message << "\n";
@@ -287,6 +295,16 @@ void AddVersionCommands(CLI::App& app, Globals& g, Action& action) {
       }
       a->set_sha256(*digest);
       a->set_size(std::filesystem::file_size(*file));
+      if (!sign_key->empty()) {
+        std::ifstream key_in(*sign_key);
+        const std::string pem((std::istreambuf_iterator<char>(key_in)), std::istreambuf_iterator<char>());
+        auto signature = SignEd25519(pem, ArtifactManifest(a->version(), a->sha256(), a->size()));
+        if (!signature) {
+          std::cerr << "slotwise: --sign-key " << *sign_key << ": " << signature.error().message << "\n";
+          return kExitUsage;
+        }
+        a->set_signature(*signature);
+      }
       v1::OperatorRequest req;
       *req.mutable_add_artifact()->mutable_artifact() = *a;
       return AckAction(req, "version " + a->version() + " added (" + std::to_string(a->size()) +
@@ -318,12 +336,14 @@ void PrintWindows(const v1::WindowList& w) {
   }
   d.Print(std::cout);
   std::cout << "\n";
-  Table t({"WINDOW", "START_SLOT", "END_SLOT", "START", "EXPECTED_COMPLETION", "SLOTS", "VS_LOWER_BOUND", "PEAK"});
+  Table t({"WINDOW", "START_SLOT", "END_SLOT", "START", "EXPECTED_COMPLETION", "SLOTS", "VS_LOWER_BOUND", "PEAK",
+           "FILL_CAP"});
   for (const auto& x : w.windows()) {
     const double ratio = w.lower_bound_slots() ? static_cast<double>(x.slots_used()) / w.lower_bound_slots() : 0;
     t.Add({x.label(), std::to_string(x.start_slot()), std::to_string(x.end_slot()), FormatTime(x.start_ms()),
            FormatTime(x.expected_completion_ms()), std::to_string(x.slots_used()), Fixed(ratio, 2),
-           Fixed(100 * x.peak_utilisation(), 0) + "%"});
+           Fixed(100 * x.peak_utilisation(), 0) + "%",
+           x.max_utilisation() > 0 ? Fixed(100 * x.max_utilisation(), 0) + "%" : "-"});
   }
   t.Print(std::cout);
 }
@@ -344,7 +364,26 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
   auto* f_opt = create->add_option("--terminals-file", *terminals_file, "file with one terminal id per line")
                     ->check(CLI::ExistingFile);
   t_opt->excludes(f_opt);
+  create->add_option_function<std::uint32_t>("--max-failures", [cc](std::uint32_t v) { cc->set_max_failures(v); },
+                                             "FAILED terminals after which the campaign pauses itself (0 = never)");
+  create->add_option_function<std::uint32_t>("--max-retries", [cc](std::uint32_t v) { cc->set_max_retries(v); },
+                                             "new attempts a terminal gets after a failure");
+  create->add_flag_callback("--allow-downgrade", [cc] { cc->set_allow_downgrade(true); },
+                            "let agents install the target version where it is older than theirs");
+  auto hours = std::make_shared<std::string>();
+  create->add_option("--hours", *hours,
+                     "allowed hours in each terminal's local time, HH:MM-HH:MM (e.g. 01:00-05:00)");
   create->callback([=, &action] {
+    if (!hours->empty()) {
+      int h1 = 0, m1 = 0, h2 = 0, m2 = 0;
+      char tail = 0;
+      if (std::sscanf(hours->c_str(), "%d:%d-%d:%d%c", &h1, &m1, &h2, &m2, &tail) != 4 || h1 < 0 || h1 > 23 ||
+          h2 < 0 || h2 > 23 || m1 < 0 || m1 > 59 || m2 < 0 || m2 > 59) {
+        throw CLI::ValidationError("--hours", "expected HH:MM-HH:MM");
+      }
+      cc->set_allowed_from_minute(static_cast<std::uint32_t>(h1 * 60 + m1));
+      cc->set_allowed_to_minute(static_cast<std::uint32_t>(h2 * 60 + m2));
+    }
     if (terminals->empty() && terminals_file->empty()) {
       throw CLI::ValidationError("--terminals or --terminals-file", "one of them is required");
     }
@@ -364,10 +403,13 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
 
   auto* windows = campaign->add_subcommand("windows", "S3-S4: candidate windows with room for the campaign");
   auto wid = std::make_shared<std::string>();
+  auto deadline_ms = std::make_shared<std::int64_t>(0);
   windows->add_option("id", *wid, "campaign id")->required();
-  windows->callback([wid, &g, &action] {
+  windows->add_option("--deadline-ms", *deadline_ms, "every terminal done by then (Unix ms); 0 = none");
+  windows->callback([wid, deadline_ms, &g, &action] {
     v1::OperatorRequest req;
     req.mutable_query_windows()->set_campaign_id(*wid);
+    req.mutable_query_windows()->set_deadline_ms(*deadline_ms);
     action = QueryAction(req, g, [](const v1::OperatorReply& r) -> const auto& { return r.windows(); }, PrintWindows);
   });
 
@@ -376,6 +418,7 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
   auto label = std::make_shared<std::string>();
   auto start = std::make_shared<std::int64_t>(0);
   auto end = std::make_shared<std::int64_t>(0);
+  auto utilisation = std::make_shared<double>(0);
   schedule->add_option("id", *sid, "campaign id")->required();
   auto* l_opt = schedule->add_option("--window", *label, "a window label from `campaign windows`, e.g. earliest");
   auto* s_opt = schedule->add_option("--start-slot", *start, "first slot of the window");
@@ -399,6 +442,7 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
             if (w.label() == *label) {
               first = w.start_slot();
               last = w.end_slot();
+              *utilisation = w.max_utilisation();
               found = true;
             }
           }
@@ -415,6 +459,7 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
       s->set_campaign_id(*sid);
       s->set_start_slot(first);
       s->set_end_slot(last);
+      s->set_max_utilisation(*utilisation);
       return AckAction(req, "campaign " + *sid + " scheduled in slots [" + std::to_string(first) + ", " +
                                 std::to_string(last) + "); notices sent")(c);
     };
@@ -437,6 +482,31 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
       });
     };
   });
+
+  struct Control {
+    const char* name;
+    const char* help;
+    const char* done;
+    void (*fill)(v1::OperatorRequest&, const std::string&);
+  };
+  static const Control kControls[] = {
+      {"pause", "pause: checks stand down, bookings not started on are released", "paused",
+       [](v1::OperatorRequest& r, const std::string& id) { r.mutable_pause_campaign()->set_campaign_id(id); }},
+      {"resume", "resume a paused campaign; notices go out again", "resumed",
+       [](v1::OperatorRequest& r, const std::string& id) { r.mutable_resume_campaign()->set_campaign_id(id); }},
+      {"cancel", "cancel: every booking released, every notice cleared", "cancelled",
+       [](v1::OperatorRequest& r, const std::string& id) { r.mutable_cancel_campaign()->set_campaign_id(id); }},
+  };
+  for (const Control& control : kControls) {
+    auto* sub = campaign->add_subcommand(control.name, control.help);
+    auto id = std::make_shared<std::string>();
+    sub->add_option("id", *id, "campaign id")->required();
+    sub->callback([id, &control, &action] {
+      v1::OperatorRequest req;
+      control.fill(req, *id);
+      action = AckAction(req, "campaign " + *id + " " + control.done);
+    });
+  }
 
   campaign->add_subcommand("list", "list campaigns")->callback([&g, &action] {
     v1::OperatorRequest req;

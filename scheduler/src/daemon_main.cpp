@@ -5,8 +5,10 @@
 #include <atomic>
 #include <csignal>
 #include <iostream>
+#include <memory>
 
 #include "slotwise/clock.h"
+#include "slotwise/scheduler/load_poller.h"
 #include "slotwise/scheduler/mqtt_server.h"
 #include "slotwise/scheduler/service.h"
 #include "slotwise/scheduler/store.h"
@@ -24,6 +26,13 @@ int main(int argc, char** argv) {
   std::int64_t slot_seconds = 600;
   std::int64_t lead_slots = 1;
   int connect_timeout_s = 30;
+  std::int64_t no_show_grace_s = 0;
+  std::int64_t offline_grace_s = 60;
+  std::int64_t download_allowance_s = 3600;
+  std::string url_secret;
+  int poll_ms = 1000;
+  double max_fallback_km = 0;
+  int live_slots = 2;
   app.add_option("--broker", mqtt.broker, "MQTT broker URL")->capture_default_str();
   app.add_option("--client-id", mqtt.client_id, "MQTT client id")->capture_default_str();
   app.add_option("--username", mqtt.username, "MQTT username (a service user of the broker plugin)")
@@ -38,6 +47,34 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--connect-timeout", connect_timeout_s, "seconds to wait for the broker at start-up")
       ->capture_default_str();
+  app.add_option("--no-show-grace", no_show_grace_s,
+                 "seconds after a slot's end before an unchecked booking is released")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{86400}))
+      ->capture_default_str();
+  app.add_option("--offline-grace", offline_grace_s,
+                 "seconds a terminal may be offline before it loses its bookings")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{86400 * 7}))
+      ->capture_default_str();
+  app.add_option("--url-secret", url_secret,
+                 "nginx secure_link secret: download URLs are signed (md5 of expires + uri + secret)")
+      ->envname("SLOTWISE_URL_SECRET");
+  app.add_option("--download-allowance", download_allowance_s,
+                 "seconds a signed URL stays valid after the end of its slot")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{86400 * 7}))
+      ->capture_default_str();
+  app.add_option("--max-batch", mqtt.max_batch, "most requests stored in one synced write (group commit)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
+      ->capture_default_str();
+  app.add_option("--poll-ms", poll_ms, "how often each node's status URL is polled (ms); 0 = never")
+      ->check(CLI::Range(0, 3'600'000))
+      ->capture_default_str();
+  app.add_option("--live-slots", live_slots, "slots from now whose capacity live load lowers")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  app.add_option("--max-fallback-km", max_fallback_km,
+                 "a terminal falls back from its nearest cluster only this far (0 = any distance)")
+      ->check(CLI::Range(0.0, 40'000.0))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   auto store = OpenRocksDbStore(db_path);
@@ -46,13 +83,36 @@ int main(int argc, char** argv) {
     return 1;
   }
   slotwise::SystemClock clock;
-  SchedulerService service(**store, clock, ServiceOptions{slot_seconds * 1000, lead_slots});
+  ServiceOptions options;
+  options.slot_ms = slot_seconds * 1000;
+  options.lead_slots = lead_slots;
+  options.no_show_grace_ms = no_show_grace_s * 1000;
+  options.offline_grace_ms = offline_grace_s * 1000;
+  options.url_secret = url_secret;
+  options.download_allowance_ms = download_allowance_s * 1000;
+  options.live_slots = live_slots;
+  options.max_fallback_km = max_fallback_km;
+  SchedulerService service(**store, clock, options);
   if (auto s = service.Load(); !s) {
     std::cerr << "slotwise-scheduler: " << s.error().message << "\n";
     return 1;
   }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
+  std::unique_ptr<LoadPoller> poller;
+  if (poll_ms > 0) {
+    poller = std::make_unique<LoadPoller>(std::chrono::milliseconds(poll_ms),
+                                          std::chrono::milliseconds(std::min(poll_ms, 2000)));
+    mqtt.on_tick = [&service, &poller] {
+      for (const auto& o : poller->Take()) {
+        if (auto moved = service.ObserveNodeLoad(o.node_id, o.active_connections); moved > 0) {
+          std::cerr << "slotwise-scheduler: node " << o.node_id << " does not answer; moved " << moved
+                    << " bookings\n";
+        }
+      }
+      poller->SetTargets(service.StatusUrls());
+    };
+  }
   MqttServer server(service, mqtt);
   if (auto s = server.Run(g_stop, std::chrono::seconds(connect_timeout_s)); !s) {
     std::cerr << "slotwise-scheduler: " << s.error().message << "\n";

@@ -31,6 +31,7 @@ class Session {
  public:
   Session(SchedulerService& service, const MqttOptions& options)
       : service_(service),
+        on_tick_(options.on_tick),
         client_(options.broker, options.client_id,
                 mqtt::create_options(MQTTVERSION_5, kPahoBufferedMessages)) {}
 
@@ -72,9 +73,15 @@ class Session {
     for (const auto& p : out) Publish(p.topic, p.payload, p.retain);
   }
 
-  // Sends `reply` to the requester's response topic, if it named one.
-  template <class Reply>
-  void Answer(const mqtt::const_message_ptr& request, const Reply& reply) {
+  // A reply waiting for its batch to be durable.
+  struct PendingReply {
+    mqtt::const_message_ptr request;
+    std::string payload;     // serialized reply
+    std::string on_failure;  // serialized error reply, if the commit fails
+  };
+
+  // Sends `payload` to the requester's response topic, if it named one.
+  void Answer(const mqtt::const_message_ptr& request, const std::string& payload) {
     const auto& props = request->get_properties();
     const std::string response_topic = Property(props, mqtt::property::RESPONSE_TOPIC);
     if (response_topic.empty()) return;
@@ -83,12 +90,13 @@ class Session {
       out.add(mqtt::property(mqtt::property::CORRELATION_DATA,
                              Property(props, mqtt::property::CORRELATION_DATA)));
     }
-    Publish(response_topic, reply.SerializeAsString(), false, out);
+    Publish(response_topic, payload, false, out);
   }
 
-  void Dispatch(const mqtt::const_message_ptr& msg) {
+  // Handles one message inside the current batch; its reply and
+  // publications wait in `replies` and `out` until the batch is durable.
+  void Dispatch(const mqtt::const_message_ptr& msg, std::vector<PendingReply>& replies, Outbox& out) {
     const std::string& topic = msg->get_topic();
-    Outbox out;
     if (topic == topics::kOperatorRequest) {
       v1::OperatorRequest req;
       v1::OperatorReply reply;
@@ -98,15 +106,48 @@ class Session {
         reply = service_.HandleOperator(req, out);
       }
       LogRefusal("operator", reply);
-      Answer(msg, reply);
+      v1::OperatorReply failed;
+      *failed.mutable_error() = MakeError(v1::INTERNAL, "the scheduler could not store the change").ToProto();
+      replies.push_back({msg, reply.SerializeAsString(), failed.SerializeAsString()});
     } else if (auto t = topics::ParseTerminalTopic(topic); t && topics::IsUpstream(t->leaf)) {
       const v1::TerminalReply reply = DispatchTerminal(*t, msg, out);
       LogRefusal(t->terminal_id, reply);
-      Answer(msg, reply);
+      v1::TerminalReply failed;
+      *failed.mutable_error() = MakeError(v1::INTERNAL, "the scheduler could not store the change").ToProto();
+      replies.push_back({msg, reply.SerializeAsString(), failed.SerializeAsString()});
     } else if (auto tid = topics::ParsePresenceTopic(topic)) {
       v1::Presence presence;
       if (Decode(msg, presence)) service_.HandlePresence(*tid, presence);
     }
+  }
+
+  // Group commit: handles `first` and whatever else is queued (up to
+  // `max_batch` messages) plus a tick when due, commits once (one synced
+  // write), then sends every reply and publication.
+  void HandleBatch(mqtt::const_message_ptr first, mqtt::async_client& client, std::size_t max_batch,
+                   bool tick) {
+    std::vector<PendingReply> replies;
+    Outbox out;
+    service_.BeginBatch();
+    if (tick) {
+      if (on_tick_) on_tick_();
+      service_.Tick(out);
+    }
+    std::size_t handled = 0;
+    for (mqtt::const_message_ptr msg = std::move(first); msg;) {
+      Dispatch(msg, replies, out);
+      if (++handled >= max_batch) break;
+      msg = nullptr;
+      if (!client.try_consume_message(&msg)) break;
+    }
+    const auto committed = service_.CommitBatch();
+    if (!committed) {
+      std::cerr << "scheduler: could not store a batch of " << handled
+                << " requests: " << committed.error().message << "\n";
+      for (const auto& r : replies) Answer(r.request, r.on_failure);
+      return;
+    }
+    for (const auto& r : replies) Answer(r.request, r.payload);
     PublishAll(out);
   }
 
@@ -155,6 +196,7 @@ class Session {
   }
 
   SchedulerService& service_;
+  std::function<void()> on_tick_;
   mqtt::async_client client_;
   std::deque<mqtt::message_ptr> backlog_;
 };
@@ -202,6 +244,7 @@ Status MqttServer::Run(const std::atomic<bool>& stop, std::chrono::seconds conne
   }
   std::cerr << "scheduler: connected to " << options_.broker << " as " << options_.client_id << "\n";
 
+  auto next_tick = std::chrono::steady_clock::now();
   while (!stop) {
     if (connected.exchange(false)) {
       // Subscribing again is harmless, and the broker may have lost both the
@@ -218,9 +261,11 @@ Status MqttServer::Run(const std::atomic<bool>& stop, std::chrono::seconds conne
     session.Flush();
     const auto wait = session.HasBacklog() ? std::chrono::milliseconds(5) : std::chrono::milliseconds(200);
     mqtt::const_message_ptr msg;
-    if (client.try_consume_message_for(&msg, wait) && msg) {
-      session.Dispatch(msg);
-    }
+    if (!client.try_consume_message_for(&msg, wait)) msg = nullptr;
+    const auto now = std::chrono::steady_clock::now();
+    const bool tick = now >= next_tick;
+    if (tick) next_tick = now + options_.tick_interval;
+    if (msg || tick) session.HandleBatch(std::move(msg), client, options_.max_batch, tick);
   }
 
   try {

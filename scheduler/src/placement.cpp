@@ -1,6 +1,7 @@
 #include "slotwise/scheduler/placement.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 namespace slotwise::scheduler {
@@ -10,39 +11,55 @@ struct Candidate {
   const NodeCapacity* node = nullptr;
   const ClusterCapacity* cluster = nullptr;
   std::uint32_t booked = 0;
+  std::uint32_t capacity = 0;
 };
 
-// True when a is the better node: lower booked/per_slot, then id.
+// True when a is the better node: lower booked/capacity, then id.
 bool LessLoaded(const Candidate& a, const Candidate& b) {
-  const auto lhs = static_cast<std::uint64_t>(a.booked) * b.node->per_slot;
-  const auto rhs = static_cast<std::uint64_t>(b.booked) * a.node->per_slot;
+  const auto lhs = static_cast<std::uint64_t>(a.booked) * b.capacity;
+  const auto rhs = static_cast<std::uint64_t>(b.booked) * a.capacity;
   if (lhs != rhs) return lhs < rhs;
   return a.node->id < b.node->id;
 }
 
-// The least-loaded node with room in `slot` among the given clusters.
-std::optional<Candidate> BestNodeInSlot(const std::vector<const ClusterCapacity*>& pool,
-                                        const CapacityLedger& ledger, Slot slot) {
+struct PoolNode {
+  const NodeCapacity* node;
+  const ClusterCapacity* cluster;
+  const std::map<Slot, std::uint32_t>* slots;  // the node's bookings (looked up once)
+};
+
+// The least-loaded node with room in `slot` among the given nodes.
+std::optional<Candidate> BestNodeInSlot(const Topology& topology, const std::vector<PoolNode>& pool,
+                                        Slot slot) {
   std::optional<Candidate> best;
-  for (const ClusterCapacity* cluster : pool) {
-    for (const NodeCapacity& node : cluster->nodes) {
-      const std::uint32_t booked = ledger.Booked(node.id, slot);
-      if (booked >= node.per_slot) continue;
-      Candidate c{&node, cluster, booked};
-      if (!best || LessLoaded(c, *best)) best = c;
+  for (const PoolNode& p : pool) {
+    const std::uint32_t capacity = topology.Capacity(*p.node, slot);
+    std::uint32_t booked = 0;
+    if (p.slots) {
+      auto it = p.slots->find(slot);
+      if (it != p.slots->end()) booked = it->second;
     }
+    if (booked >= capacity) continue;
+    Candidate c{p.node, p.cluster, booked, capacity};
+    if (!best || LessLoaded(c, *best)) best = c;
   }
   return best;
 }
 
-std::optional<Placement> BookEarliest(const std::vector<const ClusterCapacity*>& pool,
-                                      CapacityLedger& ledger, Slot first, Slot end) {
+std::optional<Placement> BookEarliest(const Topology& topology,
+                                      const std::vector<const ClusterCapacity*>& clusters,
+                                      CapacityLedger& ledger, Slot first, Slot end, const SlotFilter& allowed) {
+  std::vector<PoolNode> pool;
+  for (const ClusterCapacity* cluster : clusters) {
+    for (const NodeCapacity& node : cluster->nodes) pool.push_back({&node, cluster, ledger.NodeSlots(node.id)});
+  }
   for (Slot slot = first; slot < end; ++slot) {
-    auto best = BestNodeInSlot(pool, ledger, slot);
+    if (allowed && !allowed(slot)) continue;
+    auto best = BestNodeInSlot(topology, pool, slot);
     if (!best) continue;
-    auto index = ledger.Book(best->node->id, slot, best->node->per_slot);
+    auto index = ledger.Book(best->node->id, slot, best->capacity);
     if (!index) continue;  // cannot happen: BestNodeInSlot saw room
-    return Placement{best->node->id, best->cluster->id, slot, *index, best->node->per_slot};
+    return Placement{best->node->id, best->cluster->id, slot, *index, best->capacity};
   }
   return std::nullopt;
 }
@@ -51,7 +68,14 @@ std::optional<Placement> BookEarliest(const std::vector<const ClusterCapacity*>&
 
 Topology Topology::FromRegistry(const std::map<std::string, v1::Cluster>& clusters,
                                 const std::map<std::string, v1::Node>& nodes) {
+  return FromRegistry(clusters, nodes, {}, 0);
+}
+
+Topology Topology::FromRegistry(const std::map<std::string, v1::Cluster>& clusters,
+                                const std::map<std::string, v1::Node>& nodes,
+                                const std::map<std::string, LiveLoad>& live, Slot near_end) {
   Topology t;
+  t.near_end_ = near_end;
   std::map<std::string, ClusterCapacity> by_id;
   for (const auto& [id, c] : clusters) {
     by_id[id] = ClusterCapacity{id, LatLon{c.location().lat(), c.location().lon()}, {}, 0};
@@ -60,13 +84,43 @@ Topology Topology::FromRegistry(const std::map<std::string, v1::Cluster>& cluste
     if (n.state() != v1::ACTIVE || n.per_slot() == 0) continue;
     auto c = by_id.find(n.cluster_id());
     if (c == by_id.end()) continue;
-    c->second.nodes.push_back(NodeCapacity{id, n.per_slot()});
+    std::uint32_t near = n.per_slot();
+    if (auto l = live.find(id); l != live.end()) {
+      if (!l->second.reachable) continue;  // down until it answers again
+      near -= std::min(near, l->second.foreign);
+    }
+    c->second.nodes.push_back(NodeCapacity{id, n.per_slot(), near});
     c->second.per_slot += n.per_slot();
   }
   for (auto& [id, c] : by_id) {
     if (c.per_slot == 0) continue;
     t.per_slot_ += c.per_slot;
     t.clusters_.push_back(std::move(c));
+  }
+  return t;
+}
+
+bool SlotInHours(const SlotGrid& grid, Slot slot, int utc_offset_minutes, std::uint32_t from_minute,
+                 std::uint32_t to_minute) {
+  if (from_minute == to_minute) return true;
+  constexpr std::int64_t kDay = 24 * 60;
+  const std::int64_t local_minutes = grid.Start(slot) / 60'000 + utc_offset_minutes;
+  const auto minute = static_cast<std::uint32_t>(((local_minutes % kDay) + kDay) % kDay);
+  return from_minute < to_minute ? (minute >= from_minute && minute < to_minute)
+                                 : (minute >= from_minute || minute < to_minute);
+}
+
+Topology Topology::Capped(double utilisation) const {
+  Topology t = *this;
+  if (utilisation <= 0 || utilisation >= 1) return t;
+  auto cap = [&](std::uint32_t c) {
+    return static_cast<std::uint32_t>(std::floor(static_cast<double>(c) * utilisation + 1e-9));
+  };
+  for (auto& cluster : t.clusters_) {
+    for (auto& node : cluster.nodes) {
+      node.per_slot = cap(node.per_slot);
+      node.near_per_slot = cap(node.near_per_slot);
+    }
   }
   return t;
 }
@@ -89,14 +143,20 @@ std::optional<std::size_t> Topology::NearestCluster(LatLon where) const {
 }
 
 std::optional<Placement> PlaceTerminal(const Topology& topology, CapacityLedger& ledger,
-                                       std::optional<LatLon> where, Slot first, Slot end) {
+                                       std::optional<LatLon> where, Slot first, Slot end,
+                                       double max_fallback_km, const SlotFilter& allowed) {
   if (!where) {
     std::vector<const ClusterCapacity*> pool;
     for (const auto& c : topology.clusters()) pool.push_back(&c);
-    return BookEarliest(pool, ledger, first, end);
+    return BookEarliest(topology, pool, ledger, first, end, allowed);
   }
-  for (std::size_t i : topology.ByDistance(*where)) {
-    if (auto p = BookEarliest({&topology.clusters()[i]}, ledger, first, end)) return p;
+  const auto order = topology.ByDistance(*where);
+  for (std::size_t i : order) {
+    if (max_fallback_km > 0 && i != order.front() &&
+        DistanceKm(*where, topology.clusters()[i].location) > max_fallback_km) {
+      break;  // farther ones are farther still
+    }
+    if (auto p = BookEarliest(topology, {&topology.clusters()[i]}, ledger, first, end, allowed)) return p;
   }
   return std::nullopt;
 }

@@ -1,5 +1,7 @@
 #include "slotwise/scheduler/service.h"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <cctype>
 #include <set>
@@ -75,6 +77,37 @@ std::string_view CampaignStateName(v1::CampaignState s) {
   return v1::CampaignState_Name(s);
 }
 
+// nginx secure_link's token: base64url(md5(text)) without padding.
+std::string SecureLinkToken(const std::string& text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), digest, &len, EVP_md5(), nullptr);
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned int i = 0; i < len; ++i) {
+    acc = (acc << 8) | digest[i];
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += kAlphabet[(acc >> bits) & 0x3f];
+    }
+  }
+  if (bits > 0) out += kAlphabet[(acc << (6 - bits)) & 0x3f];
+  return out;
+}
+
+// The path part of an http(s) URL ("" for none).
+std::string UrlPath(const std::string& url) {
+  const auto scheme = url.find("://");
+  const auto slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  return slash == std::string::npos ? std::string() : url.substr(slash);
+}
+
+bool Unfinished(const v1::TerminalProgress& p) { return !IsFinal(p.state()); }
+
 }  // namespace
 
 SchedulerService::SchedulerService(Store& store, const Clock& clock, ServiceOptions options)
@@ -82,7 +115,37 @@ SchedulerService::SchedulerService(Store& store, const Clock& clock, ServiceOpti
 
 Status SchedulerService::Persist(const WriteBatch& batch) {
   if (batch.empty()) return OkStatus();
+  if (staging_) {
+    staged_.Append(batch);
+    return OkStatus();
+  }
   return store_.Write(batch);
+}
+
+void SchedulerService::BeginBatch() { staging_ = true; }
+
+Status SchedulerService::CommitBatch() {
+  staging_ = false;
+  if (staged_.empty()) return OkStatus();
+  WriteBatch batch;
+  std::swap(batch, staged_);
+  auto s = store_.Write(batch);
+  if (!s) {
+    // Memory ran ahead of the store: go back to what is durable.
+    ClearState();
+    if (auto l = Load(); !l) return l;
+  }
+  return s;
+}
+
+void SchedulerService::ClearState() {
+  clusters_.clear();
+  nodes_.clear();
+  artifacts_.clear();
+  campaigns_.clear();
+  terminals_.clear();
+  topology_ = Topology();
+  ledger_ = CapacityLedger();
 }
 
 Status SchedulerService::Load() {
@@ -137,7 +200,7 @@ Status SchedulerService::Load() {
     if (!ps) return ps;
   }
   if (corrupt) return MakeError(v1::INTERNAL, "a record in the store could not be parsed");
-  topology_ = Topology::FromRegistry(clusters_, nodes_);
+  RebuildTopology();
   return OkStatus();
 }
 
@@ -158,6 +221,9 @@ v1::OperatorReply SchedulerService::HandleOperator(const v1::OperatorRequest& re
     case R::kQueryWindows: return QueryWindows(request.query_windows());
     case R::kScheduleCampaign: return ScheduleCampaign(request.schedule_campaign(), out);
     case R::kGetCampaign: return GetCampaign(request.get_campaign());
+    case R::kPauseCampaign: return PauseCampaign(request.pause_campaign());
+    case R::kResumeCampaign: return ResumeCampaign(request.resume_campaign(), out);
+    case R::kCancelCampaign: return CancelCampaign(request.cancel_campaign(), out);
     case R::kListCampaigns: return ListCampaigns();
     case R::kListTerminals: return ListTerminals();
     case R::COMMAND_NOT_SET: break;
@@ -176,7 +242,7 @@ v1::OperatorReply SchedulerService::AddCluster(const v1::AddCluster& req) {
   b.Put(keys::Of(keys::kCluster, c.id()), c.SerializeAsString());
   if (auto s = Persist(b); !s) return Refuse(s.error());
   clusters_[c.id()] = c;
-  topology_ = Topology::FromRegistry(clusters_, nodes_);
+  RebuildTopology();
   return AckReply();
 }
 
@@ -192,6 +258,10 @@ v1::OperatorReply SchedulerService::AddNode(const v1::AddNode& req) {
   if (n.per_slot() == 0 || n.per_slot() > kMaxPerSlot) {
     return Refuse(v1::INVALID_ARGUMENT, "per_slot must be between 1 and " + std::to_string(kMaxPerSlot));
   }
+  if (!n.status_url().empty() && !n.status_url().starts_with("http://") &&
+      !n.status_url().starts_with("https://")) {
+    return Refuse(v1::INVALID_ARGUMENT, "node status url must begin with http:// or https://");
+  }
   if (nodes_.contains(n.id())) return Refuse(v1::ALREADY_EXISTS, "node " + n.id() + " already exists");
   while (n.base_url().ends_with('/')) n.mutable_base_url()->pop_back();
   if (n.state() == v1::NODE_STATE_UNSPECIFIED) n.set_state(v1::ACTIVE);
@@ -199,7 +269,7 @@ v1::OperatorReply SchedulerService::AddNode(const v1::AddNode& req) {
   b.Put(keys::Of(keys::kNode, n.id()), n.SerializeAsString());
   if (auto s = Persist(b); !s) return Refuse(s.error());
   nodes_[n.id()] = n;
-  topology_ = Topology::FromRegistry(clusters_, nodes_);
+  RebuildTopology();
   return AckReply();
 }
 
@@ -215,7 +285,7 @@ v1::OperatorReply SchedulerService::SetNodeState(const v1::SetNodeState& req) {
   b.Put(keys::Of(keys::kNode, n.id()), n.SerializeAsString());
   if (auto s = Persist(b); !s) return Refuse(s.error());
   it->second = n;
-  topology_ = Topology::FromRegistry(clusters_, nodes_);
+  RebuildTopology();
   return AckReply();
 }
 
@@ -254,9 +324,17 @@ v1::OperatorReply SchedulerService::CreateCampaign(const v1::CreateCampaign& req
   CampaignRecord record;
   record.campaign.set_id(req.id());
   record.campaign.set_target_version(req.target_version());
+  record.campaign.set_allow_downgrade(req.allow_downgrade());
   *record.campaign.mutable_terminal_ids() = req.terminal_ids();
   record.campaign.set_state(v1::DRAFT);
   record.campaign.set_created_ms(clock_.NowMs());
+  if (req.allowed_from_minute() >= 24 * 60 || req.allowed_to_minute() >= 24 * 60) {
+    return Refuse(v1::INVALID_ARGUMENT, "allowed hours must be minutes of the day, 0-1439");
+  }
+  record.campaign.set_allowed_from_minute(req.allowed_from_minute());
+  record.campaign.set_allowed_to_minute(req.allowed_to_minute());
+  record.campaign.set_max_failures(req.max_failures());
+  record.campaign.set_max_retries(req.max_retries());
   WriteBatch b;
   b.Put(keys::Of(keys::kCampaign, req.id()), record.campaign.SerializeAsString());
   for (const auto& t : req.terminal_ids()) {
@@ -281,6 +359,19 @@ v1::OperatorReply SchedulerService::QueryWindows(const v1::QueryWindows& req) {
   const TimeMs not_before = std::max(now, req.not_before_ms());
   WindowRequest wr;
   wr.earliest_start = std::max(grid_.SlotAt(not_before), grid_.SlotAt(now) + options_.lead_slots);
+  wr.max_fallback_km = options_.max_fallback_km;
+  wr.allowed_from_minute = it->second.campaign.allowed_from_minute();
+  wr.allowed_to_minute = it->second.campaign.allowed_to_minute();
+  wr.slot_ms = grid_.slot_ms();
+  if (req.deadline_ms() != 0) {
+    if (req.deadline_ms() <= now) return Refuse(v1::INVALID_ARGUMENT, "the deadline is in the past");
+    const Slot last_end = grid_.SlotAt(req.deadline_ms());  // slots that end by the deadline
+    if (last_end <= wr.earliest_start) {
+      return Refuse(v1::NO_CAPACITY, "no whole slot between the earliest start and the deadline");
+    }
+    wr.horizon = last_end - wr.earliest_start;
+    wr.spread_to_horizon = true;
+  }
   for (const auto& t : it->second.campaign.terminal_ids()) {
     auto info = terminals_.find(t);
     if (info != terminals_.end() && info->second.has_location()) {
@@ -288,6 +379,7 @@ v1::OperatorReply SchedulerService::QueryWindows(const v1::QueryWindows& req) {
     } else {
       wr.terminals.push_back(std::nullopt);
     }
+    wr.utc_offset_minutes.push_back(info != terminals_.end() ? info->second.utc_offset_minutes() : 0);
   }
   const WindowPlan plan = PlanWindows(topology_, ledger_, wr);
   v1::OperatorReply r;
@@ -312,6 +404,7 @@ v1::OperatorReply SchedulerService::QueryWindows(const v1::QueryWindows& req) {
     w->set_expected_completion_ms(grid_.End(c.completion));
     w->set_slots_used(c.slots_used);
     w->set_peak_utilisation(c.peak_utilisation);
+    w->set_max_utilisation(c.max_utilisation);
   }
   if (plan.candidates.empty()) {
     return Refuse(v1::NO_CAPACITY, "no window within the planning horizon has room for the campaign");
@@ -336,8 +429,12 @@ v1::OperatorReply SchedulerService::ScheduleCampaign(const v1::ScheduleCampaign&
     return Refuse(v1::INVALID_ARGUMENT, "the window must end after it starts and span at most " +
                                             std::to_string(kMaxWindowSlots) + " slots");
   }
+  if (!(req.max_utilisation() >= 0 && req.max_utilisation() <= 1)) {
+    return Refuse(v1::INVALID_ARGUMENT, "max_utilisation must be between 0 and 1");
+  }
   v1::Campaign c = record.campaign;
   c.set_state(v1::SCHEDULED);
+  c.set_max_utilisation(req.max_utilisation());
   c.set_window_start_slot(req.start_slot());
   c.set_window_end_slot(req.end_slot());
   WriteBatch b;
@@ -369,6 +466,128 @@ v1::OperatorReply SchedulerService::GetCampaign(const v1::GetCampaign& req) cons
     }
   }
   return r;
+}
+
+Status SchedulerService::Pause(CampaignRecord& record, const std::string& reason) {
+  WriteBatch b;
+  std::vector<v1::TerminalProgress*> released;
+  for (auto& [tid, p] : record.progress) {
+    if (!p.assigned() || p.checked_in() || !Unfinished(p)) continue;
+    released.push_back(&p);
+  }
+  v1::Campaign c = record.campaign;
+  c.set_state(v1::PAUSED);
+  c.set_paused_reason(reason);
+  b.Put(keys::Of(keys::kCampaign, c.id()), c.SerializeAsString());
+  const TimeMs now = clock_.NowMs();
+  for (auto* p : released) {
+    v1::TerminalProgress copy = *p;
+    copy.set_assigned(false);
+    copy.clear_node_id();
+    copy.clear_slot();
+    copy.clear_start_at_ms();
+    copy.set_updated_ms(now);
+    b.Put(keys::Progress(c.id(), p->terminal_id()), copy.SerializeAsString());
+  }
+  if (auto s = Persist(b); !s) return s;
+  record.campaign = std::move(c);
+  for (auto* p : released) {
+    ReleaseBooking(*p);
+    p->set_updated_ms(now);
+  }
+  return OkStatus();
+}
+
+v1::OperatorReply SchedulerService::PauseCampaign(const v1::PauseCampaign& req) {
+  auto it = campaigns_.find(req.campaign_id());
+  if (it == campaigns_.end()) return Refuse(v1::NOT_FOUND, "unknown campaign '" + req.campaign_id() + "'");
+  const auto state = it->second.campaign.state();
+  if (state == v1::PAUSED) return AckReply();  // idempotent
+  if (state != v1::SCHEDULED) {
+    return Refuse(v1::FAILED_PRECONDITION, "only a SCHEDULED campaign can be paused; " + req.campaign_id() +
+                                               " is " + std::string(CampaignStateName(state)));
+  }
+  if (auto s = Pause(it->second, "paused by the operator"); !s) return Refuse(s.error());
+  return AckReply();
+}
+
+v1::OperatorReply SchedulerService::ResumeCampaign(const v1::ResumeCampaign& req, Outbox& out) {
+  auto it = campaigns_.find(req.campaign_id());
+  if (it == campaigns_.end()) return Refuse(v1::NOT_FOUND, "unknown campaign '" + req.campaign_id() + "'");
+  CampaignRecord& record = it->second;
+  const auto state = record.campaign.state();
+  if (state == v1::SCHEDULED) return AckReply();  // idempotent
+  if (state != v1::PAUSED) {
+    return Refuse(v1::FAILED_PRECONDITION, "only a PAUSED campaign can be resumed; " + req.campaign_id() +
+                                               " is " + std::string(CampaignStateName(state)));
+  }
+  const Slot now_slot = grid_.SlotAt(clock_.NowMs());
+  if (record.campaign.window_end_slot() <= now_slot + 1) {
+    return Refuse(v1::FAILED_PRECONDITION, "the campaign's window is over; create a new campaign");
+  }
+  v1::Campaign c = record.campaign;
+  c.set_state(v1::SCHEDULED);
+  c.clear_paused_reason();
+  WriteBatch b;
+  b.Put(keys::Of(keys::kCampaign, c.id()), c.SerializeAsString());
+  // Terminals that stood down while paused get their work back.
+  std::vector<v1::TerminalProgress*> revived;
+  for (auto& [tid, p] : record.progress) {
+    if (p.state() != v1::Status::STOOD_DOWN) continue;
+    v1::TerminalProgress copy = p;
+    copy.set_state(v1::Status::STATE_UNSPECIFIED);
+    copy.set_updated_ms(clock_.NowMs());
+    b.Put(keys::Progress(c.id(), tid), copy.SerializeAsString());
+    revived.push_back(&p);
+  }
+  if (auto s = Persist(b); !s) return Refuse(s.error());
+  record.campaign = std::move(c);
+  for (auto* p : revived) {
+    p->set_state(v1::Status::STATE_UNSPECIFIED);
+    p->set_updated_ms(clock_.NowMs());
+  }
+  for (const auto& [tid, p] : record.progress) {
+    if (Unfinished(p)) NoticeFor(record, tid, out);
+  }
+  return AckReply();
+}
+
+v1::OperatorReply SchedulerService::CancelCampaign(const v1::CancelCampaign& req, Outbox& out) {
+  auto it = campaigns_.find(req.campaign_id());
+  if (it == campaigns_.end()) return Refuse(v1::NOT_FOUND, "unknown campaign '" + req.campaign_id() + "'");
+  CampaignRecord& record = it->second;
+  const auto state = record.campaign.state();
+  if (state == v1::CANCELLED) return AckReply();  // idempotent
+  if (state == v1::DONE) return Refuse(v1::FAILED_PRECONDITION, "campaign " + req.campaign_id() + " is DONE");
+  v1::Campaign c = record.campaign;
+  c.set_state(v1::CANCELLED);
+  WriteBatch b;
+  b.Put(keys::Of(keys::kCampaign, c.id()), c.SerializeAsString());
+  std::vector<v1::TerminalProgress*> released;
+  for (auto& [tid, p] : record.progress) {
+    if (!p.assigned()) continue;
+    v1::TerminalProgress copy = p;
+    copy.set_assigned(false);
+    copy.clear_node_id();
+    copy.clear_slot();
+    copy.clear_start_at_ms();
+    copy.set_updated_ms(clock_.NowMs());
+    b.Put(keys::Progress(c.id(), tid), copy.SerializeAsString());
+    released.push_back(&p);
+  }
+  if (auto s = Persist(b); !s) return Refuse(s.error());
+  const bool had_notices = state != v1::DRAFT;
+  record.campaign = std::move(c);
+  for (auto* p : released) {
+    ReleaseBooking(*p);
+    p->set_updated_ms(clock_.NowMs());
+  }
+  if (had_notices) {
+    for (const auto& [tid, p] : record.progress) {
+      if (Unfinished(p)) out.push_back(Publication{topics::Terminal(tid, topics::Leaf::kNotice), "", true});
+    }
+  }
+  return AckReply();
 }
 
 v1::OperatorReply SchedulerService::ListClusters() const {
@@ -426,19 +645,96 @@ void SchedulerService::ReleaseBooking(v1::TerminalProgress& progress) {
   progress.clear_node_id();
   progress.clear_slot();
   progress.clear_start_at_ms();
+  progress.set_checked_in(false);
 }
 
-Status SchedulerService::Assign(CampaignRecord& record, v1::TerminalProgress& progress) {
+void SchedulerService::RebuildTopology() {
+  topology_ = Topology::FromRegistry(clusters_, nodes_, live_,
+                                     grid_.SlotAt(clock_.NowMs()) + options_.live_slots);
+}
+
+std::map<std::string, std::string> SchedulerService::StatusUrls() const {
+  std::map<std::string, std::string> urls;
+  for (const auto& [id, n] : nodes_) {
+    if (!n.status_url().empty() && n.state() != v1::DOWN) urls.emplace(id, n.status_url());
+  }
+  return urls;
+}
+
+std::size_t SchedulerService::ObserveNodeLoad(const std::string& node_id,
+                                              std::optional<std::uint32_t> active_connections) {
+  if (!nodes_.contains(node_id)) return 0;
+  LiveLoad& live = live_[node_id];
+  const bool was_reachable = live.reachable;
+  if (!active_connections) {
+    live.reachable = false;
+    RebuildTopology();
+    return was_reachable ? MoveBookingsOff(node_id) : 0;
+  }
+  // Our own downloads show up as connections too (and the stub_status
+  // request itself): only what they do not explain lowers the capacity.
+  const Slot now = grid_.SlotAt(clock_.NowMs());
+  const std::uint64_t ours = 1ull + ledger_.Booked(node_id, now) + ledger_.Booked(node_id, now - 1);
+  live.reachable = true;
+  live.foreign = static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(*active_connections > ours ? *active_connections - ours : 0, UINT32_MAX));
+  RebuildTopology();
+  return 0;
+}
+
+std::size_t SchedulerService::MoveBookingsOff(const std::string& node_id) {
+  const TimeMs now = clock_.NowMs();
+  WriteBatch b;
+  std::vector<std::pair<v1::TerminalProgress*, v1::TerminalProgress>> moved;  // (live, before)
+  for (auto& [cid, record] : campaigns_) {
+    if (record.campaign.state() != v1::SCHEDULED) continue;
+    for (auto& [tid, p] : record.progress) {
+      if (!p.assigned() || p.node_id() != node_id || p.checked_in() || grid_.End(p.slot()) <= now) continue;
+      const v1::TerminalProgress before = p;
+      // Keep the terminal's time where another node has room then.
+      if (!Assign(record, p, before.slot())) {
+        ReleaseBooking(p);  // no room: it gets a new slot at its check
+        p.set_updated_ms(now);
+      }
+      b.Put(keys::Progress(cid, tid), p.SerializeAsString());
+      moved.emplace_back(&p, before);
+    }
+  }
+  if (moved.empty()) return 0;
+  if (auto s = Persist(b); !s) {
+    for (auto& [p, before] : moved) {
+      ReleaseBooking(*p);
+      if (before.assigned()) ledger_.Restore(before.node_id(), before.slot());
+      *p = before;
+    }
+    return 0;
+  }
+  return moved.size();
+}
+
+Status SchedulerService::Assign(CampaignRecord& record, v1::TerminalProgress& progress, Slot not_before) {
   std::optional<LatLon> where;
   auto info = terminals_.find(progress.terminal_id());
   if (info != terminals_.end() && info->second.has_location()) {
     where = LatLon{info->second.location().lat(), info->second.location().lon()};
   }
-  const Slot first = std::max(record.campaign.window_start_slot(), grid_.SlotAt(clock_.NowMs()) + 1);
+  const Slot first = std::max({record.campaign.window_start_slot(), grid_.SlotAt(clock_.NowMs()) + 1, not_before});
   const Slot end = record.campaign.window_end_slot();
   v1::TerminalProgress old = progress;
   ReleaseBooking(progress);
-  auto placement = PlaceTerminal(topology_, ledger_, where, first, end);
+  const double cap = record.campaign.max_utilisation();
+  SlotFilter allowed;
+  if (record.campaign.allowed_from_minute() != record.campaign.allowed_to_minute()) {
+    const int offset = info != terminals_.end() ? info->second.utc_offset_minutes() : 0;
+    allowed = [this, offset, &record](Slot s) {
+      return SlotInHours(grid_, s, offset, record.campaign.allowed_from_minute(),
+                         record.campaign.allowed_to_minute());
+    };
+  }
+  auto placement =
+      cap > 0 && cap < 1
+          ? PlaceTerminal(topology_.Capped(cap), ledger_, where, first, end, options_.max_fallback_km, allowed)
+          : PlaceTerminal(topology_, ledger_, where, first, end, options_.max_fallback_km, allowed);
   if (!placement) {
     // Put the old booking back so a refusal changes nothing.
     if (old.assigned()) ledger_.Restore(old.node_id(), old.slot());
@@ -450,6 +746,7 @@ Status SchedulerService::Assign(CampaignRecord& record, v1::TerminalProgress& pr
   progress.set_node_id(placement->node_id);
   progress.set_slot(placement->slot);
   progress.set_start_at_ms(grid_.SpreadStart(placement->slot, placement->index, placement->per_slot));
+  progress.set_checked_in(false);
   progress.set_updated_ms(clock_.NowMs());
   return OkStatus();
 }
@@ -476,6 +773,12 @@ v1::TerminalReply SchedulerService::HandleReport(std::string_view terminal_id, c
   v1::TerminalInfo info = terminals_[std::string(terminal_id)];
   info.set_id(std::string(terminal_id));
   if (report.has_location()) *info.mutable_location() = report.location();
+  if (report.has_utc_offset_minutes()) {
+    if (report.utc_offset_minutes() < -14 * 60 || report.utc_offset_minutes() > 14 * 60) {
+      return RefuseTerminal(MakeError(v1::INVALID_ARGUMENT, "utc_offset_minutes must be within +-14 h"));
+    }
+    info.set_utc_offset_minutes(report.utc_offset_minutes());
+  }
   info.set_current_version(report.current_version());
   info.set_system_id(report.system_id());
   info.set_online(true);
@@ -567,15 +870,37 @@ v1::TerminalReply SchedulerService::HandleCheck(std::string_view terminal_id, co
   if (node == nodes_.end() || artifact == artifacts_.end()) {
     return RefuseTerminal(MakeError(v1::INTERNAL, "booking names a node or version that is gone"));
   }
+  if (!progress->checked_in()) {
+    // Checked in: Tick() must not take this booking away as a no-show.
+    v1::TerminalProgress updated = *progress;
+    updated.set_checked_in(true);
+    updated.set_updated_ms(now);
+    WriteBatch b;
+    b.Put(keys::Progress(record->campaign.id(), terminal_id), updated.SerializeAsString());
+    if (auto s = Persist(b); !s) return RefuseTerminal(s.error());
+    *progress = std::move(updated);
+  }
   result->set_verdict(v1::CheckResult::GO);
   auto* d = result->mutable_download();
-  d->set_url(node->second.base_url() + artifact->second.path());
+  d->set_url(DownloadUrl(node->second, artifact->second, progress->slot()));
   d->set_version(artifact->second.version());
   d->set_sha256(artifact->second.sha256());
   d->set_size(artifact->second.size());
+  d->set_signature(artifact->second.signature());
+  d->set_allow_downgrade(record->campaign.allow_downgrade());
   d->set_not_before_ms(grid_.Start(progress->slot()));
   d->set_not_after_ms(grid_.End(progress->slot()));
   return r;
+}
+
+std::string SchedulerService::DownloadUrl(const v1::Node& node, const v1::Artifact& artifact,
+                                          Slot slot) const {
+  std::string url = node.base_url() + artifact.path();
+  if (options_.url_secret.empty()) return url;
+  const std::int64_t expires = (grid_.End(slot) + options_.download_allowance_ms + 999) / 1000;
+  const std::string uri = UrlPath(node.base_url()) + artifact.path();
+  const std::string token = SecureLinkToken(std::to_string(expires) + uri + options_.url_secret);
+  return url + "?md5=" + token + "&expires=" + std::to_string(expires);
 }
 
 v1::TerminalReply SchedulerService::HandleStatus(std::string_view terminal_id, const v1::Status& status,
@@ -597,6 +922,21 @@ v1::TerminalReply SchedulerService::HandleStatus(std::string_view terminal_id, c
   updated.set_version(status.version());
   updated.set_detail(status.detail());
   updated.set_updated_ms(clock_.NowMs());
+  // A failure with retries left: the terminal gets its work back and a new
+  // slot when it reports again.
+  const bool retry = status.state() == v1::Status::FAILED && !IsFinal(progress->state()) &&
+                     record->campaign.state() == v1::SCHEDULED &&
+                     progress->attempts() < record->campaign.max_retries();
+  if (retry) {
+    updated.set_state(v1::Status::STATE_UNSPECIFIED);
+    updated.set_attempts(progress->attempts() + 1);
+    updated.set_detail("attempt " + std::to_string(updated.attempts()) + " failed: " + status.detail());
+    updated.set_assigned(false);
+    updated.clear_node_id();
+    updated.clear_slot();
+    updated.clear_start_at_ms();
+    updated.set_checked_in(false);
+  }
 
   WriteBatch b;
   b.Put(keys::Progress(record->campaign.id(), terminal_id), updated.SerializeAsString());
@@ -616,11 +956,28 @@ v1::TerminalReply SchedulerService::HandleStatus(std::string_view terminal_id, c
     b.Put(keys::Of(keys::kCampaign, campaign.id()), campaign.SerializeAsString());
   }
   if (auto s = Persist(b); !s) return RefuseTerminal(s.error());
+  if (retry && progress->assigned()) ledger_.Release(progress->node_id(), progress->slot());
   *progress = std::move(updated);
   terminals_[info.id()] = std::move(info);
   record->campaign = std::move(campaign);
-  if (IsFinal(status.state())) {
+  if (retry) {
+    NoticeFor(*record, std::string(terminal_id), out);
+  } else if (IsFinal(status.state())) {
     out.push_back(Publication{topics::Terminal(terminal_id, topics::Leaf::kNotice), "", true});
+  }
+  // The failure threshold pauses the campaign by itself.
+  if (status.state() == v1::Status::FAILED && !retry && record->campaign.state() == v1::SCHEDULED &&
+      record->campaign.max_failures() > 0) {
+    const auto failed = static_cast<std::uint32_t>(std::count_if(
+        record->progress.begin(), record->progress.end(),
+        [](const auto& kv) { return kv.second.state() == v1::Status::FAILED; }));
+    if (failed >= record->campaign.max_failures()) {
+      if (auto s = Pause(*record, std::to_string(failed) + " terminals failed (threshold " +
+                                      std::to_string(record->campaign.max_failures()) + ")");
+          !s) {
+        return RefuseTerminal(s.error());
+      }
+    }
   }
   return AckTerminal();
 }
@@ -633,6 +990,41 @@ void SchedulerService::HandlePresence(std::string_view terminal_id, const v1::Pr
   WriteBatch b;
   b.Put(keys::Of(keys::kTerminal, terminal_id), info.SerializeAsString());
   if (Persist(b)) terminals_[info.id()] = std::move(info);
+}
+
+std::size_t SchedulerService::Tick(Outbox&) {
+  const TimeMs now = clock_.NowMs();
+  RebuildTopology();  // the near slots move with time
+  WriteBatch b;
+  std::vector<v1::TerminalProgress*> released;
+  for (auto& [cid, record] : campaigns_) {
+    if (record.campaign.state() != v1::SCHEDULED) continue;
+    for (auto& [tid, p] : record.progress) {
+      if (!p.assigned() || p.checked_in() || p.state() != v1::Status::STATE_UNSPECIFIED) continue;
+      bool release = now >= grid_.End(p.slot()) + options_.no_show_grace_ms;
+      if (!release) {
+        auto info = terminals_.find(tid);
+        release = info != terminals_.end() && !info->second.online() &&
+                  now - info->second.last_seen_ms() >= options_.offline_grace_ms;
+      }
+      if (!release) continue;
+      v1::TerminalProgress copy = p;
+      copy.set_assigned(false);
+      copy.clear_node_id();
+      copy.clear_slot();
+      copy.clear_start_at_ms();
+      copy.set_updated_ms(now);
+      b.Put(keys::Progress(cid, tid), copy.SerializeAsString());
+      released.push_back(&p);
+    }
+  }
+  if (released.empty()) return 0;
+  if (auto s = Persist(b); !s) return 0;
+  for (auto* p : released) {
+    ReleaseBooking(*p);
+    p->set_updated_ms(now);
+  }
+  return released.size();
 }
 
 void SchedulerService::NoticeFor(const CampaignRecord& record, const std::string& terminal_id,

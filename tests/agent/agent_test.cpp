@@ -10,6 +10,8 @@
 #include "fakes.h"
 #include "slotwise/agent/agent.h"
 #include "slotwise/sha256.h"
+#include "slotwise/signature.h"
+#include "test_keys.h"
 
 namespace slotwise::agent::testing {
 namespace {
@@ -89,7 +91,8 @@ struct Rig {
       if (phases.empty()) phases.push_back(from);
       if (event != Event::kResumed || from != to) phases.push_back(to);
     };
-    agent = std::make_unique<Agent>(config, AgentIo{clock, transport, downloader, installer, *store}, options);
+    agent = std::make_unique<Agent>(config, AgentIo{clock, transport, downloader, installer, *store, &busy},
+                                    options);
     return *agent;
   }
 
@@ -115,6 +118,7 @@ struct Rig {
   FakeClock clock;
   FakeTransport transport;
   FakeDownloader downloader;
+  FakeBusyCheck busy;
   ShellInstaller installer;
   std::unique_ptr<MemoryStateStore> store;
   FakeScheduler scheduler;
@@ -156,16 +160,19 @@ const Scenario kScenarios[] = {
      "IDLE NOTIFIED WAITING CHECKING REPORTING IDLE", "report check status:SUCCEEDED",
      v1::Status::SUCCEEDED, "1.0", "1.0", ""},
     {"sha256 mismatch", {CheckResult::GO}, true, "true",
-     "IDLE NOTIFIED WAITING CHECKING DOWNLOADING REPORTING IDLE",
-     "report check progress:DOWNLOADING progress:VERIFYING status:FAILED",
+     // Deleted and fetched again, verify_attempts (3) times in all.
+     "IDLE NOTIFIED WAITING CHECKING DOWNLOADING DOWNLOADING DOWNLOADING REPORTING IDLE",
+     "report check progress:DOWNLOADING progress:VERIFYING progress:DOWNLOADING progress:VERIFYING "
+     "progress:DOWNLOADING progress:VERIFYING status:FAILED",
      v1::Status::FAILED, "1.0", "1.0", "sha256 mismatch"},
     {"install command exits 1", {CheckResult::GO}, false, "exit 1",
      "IDLE NOTIFIED WAITING CHECKING DOWNLOADING INSTALLING REPORTING IDLE",
      "report check progress:DOWNLOADING progress:VERIFYING progress:INSTALLING status:FAILED",
      v1::Status::FAILED, "1.0", "1.0", "install command exited with 1"},
+    // A refused URL asks the scheduler again (max_rechecks = 1 here).
     {"download fails (HTTP 404)", {CheckResult::GO}, false, "true",
-     "IDLE NOTIFIED WAITING CHECKING DOWNLOADING REPORTING IDLE",
-     "report check progress:DOWNLOADING status:FAILED",
+     "IDLE NOTIFIED WAITING CHECKING DOWNLOADING CHECKING DOWNLOADING REPORTING IDLE",
+     "report check progress:DOWNLOADING check progress:DOWNLOADING status:FAILED",
      v1::Status::FAILED, "1.0", "1.0", "HTTP 404"},
 };
 
@@ -176,7 +183,10 @@ TEST_CASE("agent scenarios: phase chain and messages sent") {
       rig.scheduler.verdicts.assign(s.verdicts.begin(), s.verdicts.end());
       // Same size, other bytes: only the SHA-256 can tell.
       if (s.corrupt_download) rig.downloader.files[kUrl] = "firmware image 6.6\n";
-      if (std::string(s.detail_part) == "HTTP 404") rig.downloader.files.clear();
+      if (std::string(s.detail_part) == "HTTP 404") {
+        rig.downloader.files.clear();
+        rig.config.max_rechecks = 1;
+      }
       rig.RunToEnd();
       INFO(rig.log.str());
 
@@ -468,10 +478,13 @@ TEST_CASE("reconnects back off, and requests wait for the connection") {
       if (!rig.agent->HasQueuedEvents()) rig.clock.Set(*rig.agent->NextWakeMs());
     }
     REQUIRE(attempts.size() == 4);
-    CHECK(attempts[1] - attempts[0] >= 500);   // reconnect_min 1 s, half of it fixed
+    // Full jitter: anywhere in [reconnect_floor, ceiling]; the ceiling
+    // doubles from reconnect_min (1 s).
+    CHECK(attempts[1] - attempts[0] >= 100);
     CHECK(attempts[1] - attempts[0] <= 1000);
-    CHECK(attempts[3] - attempts[2] >= 2000);  // third retry: 4 s ceiling
-    CHECK(attempts[3] - attempts[2] <= 4000);
+    CHECK(attempts[3] - attempts[2] >= 100);
+    CHECK(attempts[3] - attempts[2] <= 4000);  // third retry: 4 s ceiling
+    CHECK(rig.log.str().find("(ceiling 4000 ms)") != std::string::npos);
     rig.Pump();
     CHECK(rig.agent->Done());
   }
@@ -623,9 +636,222 @@ TEST_CASE("a connection that drops at once does not reset the reconnect backoff"
     rig.agent->Step();  // reconnects
     gaps.push_back(rig.clock.NowMs() - dropped_at);
   }
-  // Ceilings 1, 2, 4, 8 s, the lower half fixed: as for refused connects.
-  CHECK(gaps[2] >= 2000);
-  CHECK(gaps[3] >= 4000);
+  // Ceilings 1, 2, 4, 8 s (full jitter below them): as for refused connects.
+  CHECK(gaps[2] <= 4000);
+  CHECK(gaps[3] <= 8000);
+  CHECK(rig.log.str().find("(ceiling 8000 ms)") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace slotwise::agent::testing
+
+namespace slotwise::agent::testing {
+namespace {
+
+v1::Status FinalStatusOf(const Rig& rig) {
+  v1::Status status;
+  if (!rig.scheduler.requests.empty()) status.ParseFromString(rig.scheduler.requests.back().payload);
+  return status;
+}
+
+int Count(const std::vector<std::string>& items, const std::string& what) {
+  return static_cast<int>(std::count(items.begin(), items.end(), what));
+}
+
+// A larger image, so cuts and progress steps have room.
+const std::string kBigFirmware = [] {
+  std::string s;
+  for (int i = 0; i < 1000; ++i) s += "firmware 2.0 block " + std::to_string(i) + "\n";
+  return s;
+}();
+
+void UseBigFirmware(Rig& rig) {
+  rig.downloader.files[kUrl] = kBigFirmware;
+  rig.scheduler.download.set_sha256(Sha256Hex(kBigFirmware));
+  rig.scheduler.download.set_size(kBigFirmware.size());
+}
+
+TEST_CASE("download faults: the connection cut every few bytes resumes, never refetching what is on disk") {
+  Rig rig;
+  UseBigFirmware(rig);
+  rig.downloader.cut_every = kBigFirmware.size() / 4 + 1;  // 4 responses
+  rig.config.download_attempts = 10;
+  rig.RunToEnd();
+  INFO(rig.log.str());
+  CHECK(FinalStatusOf(rig).state() == v1::Status::SUCCEEDED);
+  CHECK(rig.downloader.bytes_served == kBigFirmware.size());
+  REQUIRE(rig.downloader.requests.size() == 4);
+  std::uint64_t expected_from = 0;
+  for (const DownloadRequest& r : rig.downloader.requests) {
+    CHECK(r.resume_from == expected_from);
+    expected_from += rig.downloader.cut_every;
+  }
+  CHECK(Chain(rig.phases) ==
+        "IDLE NOTIFIED WAITING CHECKING DOWNLOADING DOWNLOADING DOWNLOADING DOWNLOADING INSTALLING REPORTING IDLE");
+  // Progress about every 10%, not per chunk.
+  CHECK(Count(rig.scheduler.received, "progress:DOWNLOADING") <= 11);
+  CHECK(rig.store->current()->download_attempts() == 0);
+}
+
+TEST_CASE("download faults: a restart in DOWNLOADING keeps the partial file and resumes after the check") {
+  Rig first;
+  UseBigFirmware(first);
+  first.downloader.cut_every = kBigFirmware.size() / 2 + 1;
+  first.config.download_attempts = 1;  // the first cut sends it back to the check...
+  first.config.max_rechecks = 0;       // ...which is not allowed: FAILED; we only want its saved state
+  first.Make();
+  std::optional<AgentState> downloading;
+  first.RunToEnd();
+  for (const AgentState& s : first.store->history()) {
+    if (s.phase() == AgentState::DOWNLOADING && !downloading) downloading = s;
+  }
+  REQUIRE(downloading);
+  // Simulate the power loss: the partial file is what the first run left.
+  Rig rig(downloading);
+  UseBigFirmware(rig);
+  rig.config.download_dir = first.config.download_dir;
+  const std::string half = kBigFirmware.substr(0, kBigFirmware.size() / 2 + 1);
+  std::filesystem::create_directories(rig.config.download_dir);
+  WriteFile(rig.config.download_dir / ("pos-2.0.bin." + Sha256Hex(kBigFirmware).substr(0, 16) + ".part"), half);
+  rig.RunToEnd();
+  INFO(rig.log.str());
+  CHECK(FinalStatusOf(rig).state() == v1::Status::SUCCEEDED);
+  REQUIRE(rig.downloader.requests.size() == 1);
+  CHECK(rig.downloader.requests[0].resume_from == half.size());
+  CHECK(rig.downloader.bytes_served == kBigFirmware.size() - half.size());
+}
+
+TEST_CASE("download faults: table of outcomes") {
+  struct Case {
+    const char* name;
+    std::function<void(Rig&)> setup;
+    v1::Status::State final_state;
+    const char* detail_part;
+    bool installed;
+  };
+  const std::string pem_public = std::string(kTestPublicKeyPem);
+  const std::string other_public = std::string(kOtherPublicKeyPem);
+  auto sign = [](Rig& rig) {
+    const v1::Download& d = rig.scheduler.download;
+    auto sig = SignEd25519(kTestPrivateKeyPem, ArtifactManifest(d.version(), d.sha256(), d.size()));
+    REQUIRE(sig.ok());
+    rig.scheduler.download.set_signature(*sig);
+  };
+  auto with_key = [&](Rig& rig, const std::string& pem) {
+    WriteFile(rig.dir.path() / "key.pub", pem);
+    rig.config.public_key_file = rig.dir.path() / "key.pub";
+  };
+  const Case kCases[] = {
+      {"expired URL (403) then a fresh one", [](Rig& r) { r.downloader.refuse = 1; }, v1::Status::SUCCEEDED, "", true},
+      {"expired URL every time: bounded, then FAILED",
+       [](Rig& r) {
+         r.downloader.refuse = 100;
+         r.config.max_rechecks = 2;
+       },
+       v1::Status::FAILED, "HTTP 403", false},
+      {"node down twice, then up", [](Rig& r) { r.downloader.node_down = 2; }, v1::Status::SUCCEEDED, "", true},
+      {"node down for good: asks again, then FAILED",
+       [](Rig& r) {
+         r.downloader.node_down = 1000;
+         r.config.download_attempts = 2;
+         r.config.max_rechecks = 1;
+       },
+       v1::Status::FAILED, "connect", false},
+      {"corrupted once, then good",
+       [](Rig& r) {
+         r.downloader.files[kUrl] = "firmware image 6.6\n";
+         r.downloader.on_fetch = [&r](int n) {
+           if (n == 2) r.downloader.files[kUrl] = kFirmware;
+         };
+       },
+       v1::Status::SUCCEEDED, "", true},
+      {"good signature", [&](Rig& r) { sign(r); with_key(r, pem_public); }, v1::Status::SUCCEEDED, "", true},
+      {"wrong signature (other key)", [&](Rig& r) { sign(r); with_key(r, other_public); }, v1::Status::FAILED,
+       "signature", false},
+      {"unsigned artifact with a key configured", [&](Rig& r) { with_key(r, pem_public); }, v1::Status::FAILED,
+       "not signed", false},
+      {"downgrade refused",
+       [](Rig& r) {
+         WriteFile(r.config.version_file, "3.1\n");
+       },
+       v1::Status::FAILED, "refusing to downgrade", false},
+      {"downgrade allowed by the campaign",
+       [](Rig& r) {
+         WriteFile(r.config.version_file, "3.1\n");
+         r.scheduler.download.set_allow_downgrade(true);
+       },
+       v1::Status::SUCCEEDED, "", true},
+      {"a release after its release candidate is not a downgrade",
+       [](Rig& r) { WriteFile(r.config.version_file, "2.0-rc1\n"); }, v1::Status::SUCCEEDED, "", true},
+      {"1.10 is newer than 1.9",
+       [](Rig& r) {
+         WriteFile(r.config.version_file, "1.10\n");
+         r.scheduler.download.set_version("1.9");
+       },
+       v1::Status::FAILED, "refusing to downgrade from 1.10 to 1.9", false},
+      {"not enough disk space", [](Rig& r) { r.config.min_free_bytes = std::uint64_t{1} << 62; }, v1::Status::FAILED,
+       "not enough disk space", false},
+      {"busy before the download and before the install",
+       [](Rig& r) { r.busy.busy_calls = 3; }, v1::Status::SUCCEEDED, "", true},
+  };
+  for (const Case& c : kCases) {
+    SUBCASE(c.name) {
+      Rig rig;
+      rig.config.install_command = "touch \"$SLOTWISE_FILE.installed\"";
+      c.setup(rig);
+      rig.RunToEnd(400);
+      INFO(rig.log.str());
+      CHECK(rig.agent->Done());
+      const v1::Status final_status = FinalStatusOf(rig);
+      CHECK(final_status.state() == c.final_state);
+      CHECK(final_status.detail().find(c.detail_part) != std::string::npos);
+      const bool installed = std::filesystem::exists(rig.config.download_dir / "pos-2.0.bin.installed");
+      CHECK(installed == c.installed);
+      if (!c.installed) CHECK(Count(rig.scheduler.received, "progress:INSTALLING") == 0);
+    }
+  }
+}
+
+TEST_CASE("busy: the agent defers, looking again after busy_retry, and never interrupts") {
+  Rig rig;
+  rig.busy.busy_calls = 2;
+  rig.config.busy_retry = std::chrono::seconds(10);
+  rig.RunToEnd();
+  CHECK(FinalStatusOf(rig).state() == v1::Status::SUCCEEDED);
+  CHECK(rig.busy.calls == 4);  // download: busy, busy, free; install: free
+  CHECK(rig.log.str().find("terminal busy") != std::string::npos);
+}
+
+TEST_CASE("busy past the end of the slot: the agent asks for a later slot") {
+  Rig rig;
+  rig.busy.busy_calls = 1;
+  rig.config.busy_retry = std::chrono::seconds(10);
+  rig.scheduler.download.set_not_after_ms(kStartMs + 5000);  // slot over before the second look
+  rig.scheduler.verdicts = {CheckResult::GO, CheckResult::RESCHEDULED};
+  rig.scheduler.on_check = [&rig](int n) {
+    if (n == 3) rig.scheduler.download.set_not_after_ms(0);
+  };
+  rig.RunToEnd();
+  INFO(rig.log.str());
+  CHECK(Chain(rig.phases) ==
+        "IDLE NOTIFIED WAITING CHECKING DOWNLOADING CHECKING WAITING CHECKING DOWNLOADING INSTALLING REPORTING IDLE");
+  CHECK(FinalStatusOf(rig).state() == v1::Status::SUCCEEDED);
+}
+
+TEST_CASE("artifact manifest and Ed25519 signatures") {
+  const std::string manifest = ArtifactManifest("2.1.0", "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08", 1048576);
+  CHECK(manifest ==
+        "slotwise-artifact-v1\nversion=2.1.0\nsha256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
+        "size=1048576\n");
+  auto sig = SignEd25519(kTestPrivateKeyPem, manifest);
+  REQUIRE(sig.ok());
+  CHECK(sig->size() == kEd25519SignatureSize);
+  CHECK(VerifyEd25519(kTestPublicKeyPem, manifest, *sig).ok());
+  CHECK_FALSE(VerifyEd25519(kOtherPublicKeyPem, manifest, *sig).ok());
+  CHECK_FALSE(VerifyEd25519(kTestPublicKeyPem, manifest + "x", *sig).ok());
+  CHECK_FALSE(VerifyEd25519(kTestPublicKeyPem, manifest, "").ok());
+  CHECK(VerifyEd25519("not a key", manifest, *sig).error().code == v1::INVALID_ARGUMENT);
+  CHECK_FALSE(SignEd25519(kTestPublicKeyPem, manifest).ok());
 }
 
 }  // namespace

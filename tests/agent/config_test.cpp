@@ -97,6 +97,12 @@ TEST_CASE("config: bad files are refused with a message naming the problem") {
       {"bad timeout", m + "install_timeout_s = soon\n", "install_timeout_s"},
       {"zero keepalive", m + "keepalive_s = 0\n", "keepalive_s"},
       {"keepalive too large", m + "keepalive_s = 70000\n", "keepalive_s"},
+      {"tls cert without key", m + "tls_cert_file = /c.pem\n", "tls_cert_file and tls_key_file"},
+      {"zero download attempts", m + "download_attempts = 0\n", "download_attempts"},
+      {"bad rate limit", m + "download_rate_limit_kbps = fast\n", "download_rate_limit_kbps"},
+      {"zero verify attempts", m + "verify_attempts = 0\n", "verify_attempts"},
+      {"bad busy retry", m + "busy_retry_s = 0\n", "busy_retry_s"},
+      {"missing location and location_command", replace("location = -33.9,18.4\n", ""), "location_command"},
   };
   for (const Bad& bad : kBad) {
     SUBCASE(bad.name) {
@@ -120,6 +126,54 @@ TEST_CASE("config: the shipped sample parses") {
   auto config = LoadAgentConfig(SLOTWISE_AGENT_SAMPLE_CONFIG);
   INFO((config.ok() ? std::string() : config.error().message));
   CHECK(config.ok());
+}
+
+TEST_CASE("config: credentials, TLS, signatures, busy check and download limits") {
+  const std::string text = std::string(kMinimal) +
+                           "password = s3cret\n"
+                           "tls_ca_file = /etc/slotwise/ca.pem\n"
+                           "tls_cert_file = /etc/slotwise/T9.pem\n"
+                           "tls_key_file = /etc/slotwise/T9.key\n"
+                           "public_key_file = /etc/slotwise/release.pub\n"
+                           "busy_file = /run/pos/payment\n"
+                           "busy_command = pos-busy\n"
+                           "busy_retry_s = 5\n"
+                           "download_rate_limit_kbps = 512\n"
+                           "download_attempts = 4\n"
+                           "verify_attempts = 2\n"
+                           "max_rechecks = 7\n"
+                           "min_free_mb = 32\n";
+  auto config = ParseAgentConfig(text, "agent.conf");
+  REQUIRE(config.ok());
+  CHECK(config->password == "s3cret");
+  CHECK(config->tls_ca_file == "/etc/slotwise/ca.pem");
+  CHECK(config->tls_cert_file == "/etc/slotwise/T9.pem");
+  CHECK(config->tls_key_file == "/etc/slotwise/T9.key");
+  CHECK(config->public_key_file == "/etc/slotwise/release.pub");
+  CHECK(config->busy_file == "/run/pos/payment");
+  CHECK(config->busy_command == "pos-busy");
+  CHECK(config->busy_retry == std::chrono::seconds(5));
+  CHECK(config->download_rate_limit_kbps == 512);
+  CHECK(config->download_attempts == 4);
+  CHECK(config->verify_attempts == 2);
+  CHECK(config->max_rechecks == 7);
+  CHECK(config->min_free_bytes == 32u * 1024 * 1024);
+
+  auto defaults = ParseAgentConfig(kMinimal, "agent.conf");
+  REQUIRE(defaults.ok());
+  CHECK(defaults->password.empty());
+  CHECK(defaults->tls_ca_file.empty());
+  CHECK(defaults->public_key_file.empty());
+  CHECK(defaults->download_rate_limit_kbps == 0);
+  CHECK(defaults->download_attempts == 6);
+  CHECK(defaults->verify_attempts == 3);
+  CHECK(defaults->max_rechecks == 5);
+
+  std::string by_command = kMinimal;
+  by_command.replace(by_command.find("location = -33.9,18.4\n"), 22, "location_command = gps-fix --once\n");
+  auto located = ParseAgentConfig(by_command, "agent.conf");
+  REQUIRE(located.ok());
+  CHECK(located->location_command == "gps-fix --once");
 }
 
 }  // namespace

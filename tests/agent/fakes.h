@@ -98,17 +98,56 @@ class FakeTransport final : public Transport {
   TransportListener* listener_ = nullptr;
 };
 
+// Serves `files` the way CurlDownloader does (Range resume, error codes),
+// with faults to inject.
 class FakeDownloader final : public Downloader {
  public:
   slotwise::Status Fetch(const DownloadRequest& request, std::stop_token) override {
     requests.push_back(request);
+    if (on_fetch) on_fetch(static_cast<int>(requests.size()));
+    if (refuse > 0) {
+      --refuse;
+      return MakeError(v1::NOT_FOUND, "GET " + request.url + ": HTTP 403");
+    }
+    if (node_down > 0) {
+      --node_down;
+      return MakeError(v1::INTERNAL, "GET " + request.url + ": Couldn't connect to server");
+    }
     auto it = files.find(request.url);
-    if (it == files.end()) return MakeError(v1::INTERNAL, "GET " + request.url + ": HTTP 404");
-    WriteFile(request.destination, it->second);
+    if (it == files.end()) return MakeError(v1::NOT_FOUND, "GET " + request.url + ": HTTP 404");
+    const std::string& body = it->second;
+    const std::size_t from = std::min<std::size_t>(request.resume_from, body.size());
+    std::size_t to = body.size();
+    if (cut_every > 0) to = std::min(to, from + cut_every);
+    std::string content = request.resume_from > 0 ? ReadFile(request.destination) : std::string();
+    content += body.substr(from, to - from);
+    WriteFile(request.destination, content);
+    bytes_served += to - from;
+    if (request.on_progress) request.on_progress(to, body.size());
+    if (to < body.size()) return MakeError(v1::INTERNAL, "GET " + request.url + ": connection reset");
     return OkStatus();
   }
   std::map<std::string, std::string> files;  // url -> content
   std::vector<DownloadRequest> requests;
+  std::size_t cut_every = 0;     // > 0: each response ends after this many bytes
+  int refuse = 0;                // the next N fetches get HTTP 403
+  int node_down = 0;             // the next N fetches cannot connect
+  std::uint64_t bytes_served = 0;
+  std::function<void(int fetch_number)> on_fetch;  // before each fetch (1-based)
+};
+
+class FakeBusyCheck final : public BusyCheck {
+ public:
+  bool IsBusy() override {
+    ++calls;
+    if (busy_calls > 0) {
+      --busy_calls;
+      return true;
+    }
+    return false;
+  }
+  int busy_calls = 0;  // busy for the next N looks
+  int calls = 0;
 };
 
 class FailingStateStore final : public StateStore {
@@ -138,6 +177,7 @@ class FakeScheduler {
   std::vector<std::string> received;
   std::vector<OutboundMessage> requests;   // those with a response topic
   std::vector<OutboundMessage> inventory;  // inventory reports (always acked)
+  std::function<void(int check_number)> on_check;  // before answering each check (1-based)
 
   v1::Assignment MakeAssignment(const std::string& campaign) const {
     const TimeMs start_at = clock_.NowMs() + start_delay_ms;
@@ -193,6 +233,8 @@ class FakeScheduler {
       report.ParseFromString(m.payload);
       *reply.mutable_assignment() = MakeAssignment(report.campaign_id());
     } else if (parsed->leaf == topics::Leaf::kCheck) {
+      ++checks_;
+      if (on_check) on_check(checks_);
       v1::Check check;
       check.ParseFromString(m.payload);
       auto* result = reply.mutable_check_result();
@@ -214,6 +256,7 @@ class FakeScheduler {
   FakeClock& clock_;
   FakeTransport& transport_;
   std::string terminal_id_;
+  int checks_ = 0;
 };
 
 }  // namespace slotwise::agent::testing

@@ -190,7 +190,7 @@ class BadInput(unittest.TestCase):
         out = self.stack.logs / f"{client_id}.out"
         # stdbuf: mosquitto_sub's stdout is a file here, line-buffer it to see SUBACK now.
         argv = ["stdbuf", "-oL", "mosquitto_sub", "-V", "5", "-h", "127.0.0.1", "-p", str(self.stack.broker_port),
-                "-u", ls.SERVICE_USERNAME, "-i", client_id, "-q", "1", "-d",
+                *self.stack.mqtt_auth_args(ls.SERVICE_USERNAME), "-i", client_id, "-q", "1", "-d",
                 "-W", str(int(seconds)), "-F", "REPLY|%t|%x|%D"]
         for t in topics:
             argv += ["-t", t]
@@ -240,7 +240,7 @@ class BadInput(unittest.TestCase):
         f = self.stack.root / f"payload-{corr}.bin"
         f.write_bytes(payload)
         argv = ["mosquitto_pub", "-V", "5", "-h", "127.0.0.1", "-p", str(self.stack.broker_port),
-                "-i", tid, "-u", tid, "-q", "1", "-t", topic, "-f", str(f),
+                "-i", tid, *self.stack.mqtt_auth_args(tid), "-q", "1", "-t", topic, "-f", str(f),
                 "-D", "publish", "response-topic", f"slotwise/v1/t/{tid}/reply",
                 "-D", "publish", "correlation-data", corr]
         return subprocess.run(argv, capture_output=True, text=True, timeout=20)

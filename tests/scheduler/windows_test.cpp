@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <random>
+
 #include "slotwise/scheduler/windows.h"
 
 using namespace slotwise;
@@ -77,4 +79,97 @@ TEST_CASE("no capacity gives no candidates") {
   const WindowPlan plan = PlanWindows(Topology{}, CapacityLedger{}, req);
   CHECK(plan.candidates.empty());
   CHECK(plan.lower_bound_slots == 0);
+}
+
+namespace {
+
+// The reference: PlaceTerminal() for every terminal in order on a copy of the
+// ledger, measured the way the planner reports it.
+std::optional<WindowCandidate> Reference(const Topology& topology, CapacityLedger ledger,
+                                         const std::vector<std::optional<LatLon>>& terminals, Slot start,
+                                         Slot end, double max_fallback_km) {
+  WindowCandidate w{"ref", start, end, start, 0, 0};
+  for (const auto& where : terminals) {
+    auto p = PlaceTerminal(topology, ledger, where, start, end, max_fallback_km);
+    if (!p) return std::nullopt;
+    w.completion = std::max(w.completion, p->slot);
+  }
+  w.slots_used = static_cast<std::uint32_t>(w.completion - start + 1);
+  for (const auto& cluster : topology.clusters()) {
+    for (Slot s = start; s <= w.completion; ++s) {
+      std::uint64_t booked = 0;
+      for (const auto& node : cluster.nodes) booked += ledger.Booked(node.id, s);
+      w.peak_utilisation = std::max(w.peak_utilisation, static_cast<double>(booked) / cluster.per_slot);
+    }
+  }
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("property: the planner's windows match placing every terminal with PlaceTerminal") {
+  std::mt19937 rng(11);
+  for (int round = 0; round < 60; ++round) {
+    CAPTURE(round);
+    std::vector<std::tuple<std::string, double, double, std::vector<std::uint32_t>>> spec;
+    const int clusters = 1 + static_cast<int>(rng() % 5);
+    for (int c = 0; c < clusters; ++c) {
+      std::vector<std::uint32_t> caps;
+      const int nodes = 1 + static_cast<int>(rng() % 4);
+      for (int n = 0; n < nodes; ++n) caps.push_back(static_cast<std::uint32_t>(1 + rng() % 5));
+      spec.emplace_back("c" + std::to_string(c), static_cast<double>(rng() % 120) - 60.0,
+                        static_cast<double>(rng() % 300) - 150.0, caps);
+    }
+    const Topology topology = Build(spec);
+    CapacityLedger ledger;
+    for (int b = 0; b < static_cast<int>(rng() % 30); ++b) {
+      const auto& cluster = topology.clusters()[rng() % topology.clusters().size()];
+      const auto& node = cluster.nodes[rng() % cluster.nodes.size()];
+      ledger.Book(node.id, 100 + static_cast<Slot>(rng() % 8), node.per_slot);
+    }
+    WindowRequest req;
+    req.earliest_start = 100;
+    req.horizon = 400;
+    if (round % 3 == 0) req.max_fallback_km = 1500 + static_cast<double>(rng() % 3000);
+    const int n = 1 + static_cast<int>(rng() % 150);
+    for (int i = 0; i < n; ++i) {
+      if (rng() % 5 == 0) {
+        req.terminals.emplace_back();
+      } else {
+        req.terminals.push_back(LatLon{static_cast<double>(rng() % 1200) / 10.0 - 60.0,
+                                       static_cast<double>(rng() % 3000) / 10.0 - 150.0});
+      }
+    }
+    const WindowPlan plan = PlanWindows(topology, ledger, req);
+    if (req.max_fallback_km == 0) REQUIRE_FALSE(plan.candidates.empty());
+    for (const auto& c : plan.candidates) {
+      CAPTURE(c.label);
+      const auto ref = Reference(c.max_utilisation > 0 ? topology.Capped(c.max_utilisation) : topology, ledger,
+                                 req.terminals, c.start, c.end, req.max_fallback_km);
+      REQUIRE(ref.has_value());
+      CHECK(ref->completion == c.completion);
+      CHECK(ref->slots_used == c.slots_used);
+      CHECK(ref->peak_utilisation == doctest::Approx(c.peak_utilisation));
+    }
+  }
+}
+
+TEST_CASE("the lowest-peak window spreads the campaign under a fill cap") {
+  const Topology t = Build({{"paris", 48.85, 2.35, {10, 10}}, {"munich", 48.14, 11.58, {10, 10}}});
+  CapacityLedger ledger;
+  WindowRequest req;
+  req.earliest_start = 50;
+  req.horizon = 20;
+  req.spread_to_horizon = true;  // a deadline 20 slots away
+  for (int i = 0; i < 200; ++i) req.terminals.push_back(LatLon{48.5, i % 2 ? 2.4 : 11.5});
+  const WindowPlan plan = PlanWindows(t, ledger, req);
+  const auto* earliest = Find(plan, "earliest");
+  const auto* low = Find(plan, "lowest-peak");
+  REQUIRE(earliest);
+  REQUIRE(low);
+  CHECK(earliest->peak_utilisation == doctest::Approx(1.0));
+  CHECK(low->peak_utilisation <= 0.55);  // 200 over 20 slots of 40: half full
+  CHECK(low->end <= 70);
+  CHECK(low->max_utilisation > 0);
+  CHECK(low->max_utilisation < 1);
 }

@@ -26,6 +26,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -60,12 +61,18 @@ struct AgentOptions {
   // max_reply_backoff, with +-20% jitter. Default: 5 s, 60 s.
   std::chrono::milliseconds reply_timeout{5000};
   std::chrono::milliseconds max_reply_backoff{60'000};
-  // Reconnect delay after a lost or failed connection: doubles from min to
-  // max, the upper half of it random, so a broker restart is not met by the
-  // whole fleet at the same instant; it starts again from min only after a
-  // connection stayed up for reconnect_max. Default: 1 s, 60 s.
+  // Reconnect delay after a lost or failed connection: full jitter, a
+  // random delay in [reconnect_floor, ceiling] where the ceiling doubles
+  // from min to max, so a broker restart under a whole fleet is met by
+  // reconnects spread over the ceiling; it starts again from min only after
+  // a connection stayed up for reconnect_max. Default: 1 s, 60 s, 100 ms.
   std::chrono::milliseconds reconnect_min{1000};
   std::chrono::milliseconds reconnect_max{60'000};
+  std::chrono::milliseconds reconnect_floor{100};
+  // Between fetch attempts of one download: full jitter, a random delay
+  // in [0, min(max, min * 2^attempt)]. Default: 1 s, 60 s.
+  std::chrono::milliseconds download_retry_min{1000};
+  std::chrono::milliseconds download_retry_max{60'000};
   // After TOO_EARLY with a start time already past, wait at least this long
   // before checking again. Default: 1 s.
   std::chrono::milliseconds min_recheck_delay{1000};
@@ -90,6 +97,9 @@ struct AgentIo {
   Downloader& downloader;
   Installer& installer;
   StateStore& store;
+  // Is a payment in progress? Default (nullptr): the config's busy_file /
+  // busy_command (ShellBusyCheck).
+  BusyCheck* busy = nullptr;
 };
 
 class Agent final : public TransportListener {
@@ -164,6 +174,11 @@ class Agent final : public TransportListener {
   void RunWork(Work work);
   void Download();
   void Install();
+  // Signature and anti-rollback: what can be refused without the file.
+  slotwise::Status CheckManifest(const v1::Download& download) const;
+  bool IsBusy();
+  void Retry(std::string detail, std::chrono::milliseconds delay, std::uint32_t attempts, bool verify_failed);
+  void Recheck(std::string detail);
 
   // The one path through which the phase changes: looks the move up in the
   // transition table, applies `update` to a copy of the state, saves it and
@@ -181,6 +196,7 @@ class Agent final : public TransportListener {
 
   bool IsFinished(std::string_view campaign_id) const;
   std::filesystem::path DownloadPath() const;
+  std::filesystem::path PartialPath() const;
   std::string NewCorrelationData();
   std::chrono::milliseconds Jitter(std::chrono::milliseconds base, double spread);
   void Log(std::string_view line) const;
@@ -199,6 +215,12 @@ class Agent final : public TransportListener {
   std::optional<PendingRequest> inventory_;  // the inventory report, until acked
   bool inventory_acked_ = false;
   std::optional<Work> work_;
+  TimeMs work_at_ = 0;       // work_ runs no earlier than this
+  TimeMs next_work_at_ = 0;  // handed to the next Enter (retry backoff)
+  std::uint32_t progress_sent_ = 0;  // last DOWNLOADING percent sent
+  bool busy_logged_ = false;
+  std::string public_key_pem_;
+  std::unique_ptr<BusyCheck> own_busy_;
   Link link_ = Link::kDisconnected;
   std::optional<TimeMs> reconnect_at_;
   int reconnect_attempts_ = 0;

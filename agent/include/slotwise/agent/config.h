@@ -7,7 +7,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -45,6 +47,43 @@ struct AgentConfig {
   std::filesystem::path download_dir;
   // MQTT keep-alive interval. Default: 30 s.
   std::chrono::seconds keepalive{30};
+  // MQTT password (the username is the terminal id). Default: none.
+  std::string password;
+  // TLS (Paho ssl options; used with an ssl:// or mqtts:// broker URI): the
+  // CA bundle that verifies the broker, and the client certificate + key
+  // (PEM) whose CN is the terminal id. Default: none (empty).
+  std::filesystem::path tls_ca_file;
+  std::filesystem::path tls_cert_file;
+  std::filesystem::path tls_key_file;
+  // Ed25519 public key (PEM) that artifact manifests must be signed with
+  // (schemas/README.md, "Artifact signatures"). When set, an unsigned or
+  // badly signed artifact is refused. Default: none (SHA-256 only).
+  std::filesystem::path public_key_file;
+  // Alternative to `location`: a /bin/sh command whose first output line is
+  // `lat,lon`, run once at start. Default: none.
+  std::string location_command;
+  // Busy check, consulted before a download and before an install: the
+  // terminal is busy while `busy_file` exists, or while `busy_command`
+  // exits 0. Either, both or neither. Default: none (never busy).
+  std::filesystem::path busy_file;
+  std::string busy_command;
+  // While busy, look again after this long. Default: 10 s.
+  std::chrono::seconds busy_retry{10};
+  // Download speed limit in KiB/s; 0 = unlimited. Default: 0.
+  std::uint64_t download_rate_limit_kbps = 0;
+  // Fetch attempts per GO (each resumes what is on disk), with exponential
+  // backoff and full jitter between them; then the agent asks the scheduler
+  // again. Default: 6.
+  std::uint32_t download_attempts = 6;
+  // Downloads whose size or SHA-256 mismatch before the campaign is
+  // reported FAILED. Default: 3.
+  std::uint32_t verify_attempts = 3;
+  // Times a refused URL (HTTP 401/403/404/410) or an unreachable node sends
+  // the agent back to the scheduler before the campaign is reported FAILED.
+  // Default: 5.
+  std::uint32_t max_rechecks = 5;
+  // Disk space that must remain free after the download. Default: 1 MiB.
+  std::uint64_t min_free_bytes = 1024 * 1024;
 };
 
 // (key, value) pairs applied after the file, as if they were its last lines,
@@ -55,6 +94,9 @@ using ConfigOverrides = std::vector<std::pair<std::string, std::string>>;
 // Every problem is INVALID_ARGUMENT with a message fit for an operator.
 Result<AgentConfig> ParseAgentConfig(std::string_view text, std::string_view source_name,
                                      const ConfigOverrides& overrides = {});
+
+// `lat,lon` in decimal degrees, in range; nullopt otherwise.
+std::optional<LatLon> ParseLatLon(std::string_view text);
 
 // NOT_FOUND if the file cannot be read; otherwise as ParseAgentConfig.
 Result<AgentConfig> LoadAgentConfig(const std::filesystem::path& file,

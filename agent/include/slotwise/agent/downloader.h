@@ -11,7 +11,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -22,15 +24,30 @@ namespace slotwise::agent {
 
 struct DownloadRequest {
   std::string url;
-  std::filesystem::path destination;  // created or truncated
+  // With resume_from == 0: created or truncated. Otherwise it must hold
+  // exactly resume_from bytes, and only the rest is asked for (HTTP Range);
+  // a server that ignores the Range gets the file rewritten from byte 0.
+  std::filesystem::path destination;
   std::vector<std::string> headers;   // "Name: value"
+  std::uint64_t resume_from = 0;
+  // 0 = unlimited.
+  std::uint64_t max_bytes_per_second = 0;
+  // Called on the fetching thread with the bytes now in `destination` and
+  // the whole file's size (0 while unknown). Optional.
+  std::function<void(std::uint64_t have, std::uint64_t total)> on_progress;
 };
 
 class Downloader {
  public:
   virtual ~Downloader() = default;
-  // Errors are INTERNAL with the reason (curl's text, or the HTTP status
-  // for a response >= 400); a requested stop is FAILED_PRECONDITION.
+  // Error codes say what the agent should do next:
+  //   FAILED_PRECONDITION  a requested stop;
+  //   NOT_FOUND            the server refused the URL (HTTP 401, 403, 404,
+  //                        410): expired or withdrawn, ask the scheduler;
+  //   INVALID_ARGUMENT     `destination` cannot be written (disk full);
+  //   INTERNAL             anything else (connection refused or cut,
+  //                        timeouts, HTTP 5xx): worth a retry that resumes;
+  //                        after HTTP 416 `destination` is emptied first.
   virtual slotwise::Status Fetch(const DownloadRequest& request, std::stop_token stop) = 0;
 };
 

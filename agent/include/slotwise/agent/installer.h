@@ -16,6 +16,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <utility>
 
 #include "slotwise/result.h"
 
@@ -38,6 +39,29 @@ class Installer {
 class ShellInstaller final : public Installer {
  public:
   slotwise::Status Install(const InstallRequest& request) override;
+};
+
+// "Is a payment in progress?" Consulted before a download and before an
+// install; while it says yes the agent defers (a payment must never be
+// interrupted). Called on the agent's thread.
+class BusyCheck {
+ public:
+  virtual ~BusyCheck() = default;
+  virtual bool IsBusy() = 0;
+};
+
+// Busy while `file` exists, or while `command` (/bin/sh -c, 10 s timeout)
+// exits 0. Empty file and command: never busy.
+class ShellBusyCheck final : public BusyCheck {
+ public:
+  ShellBusyCheck(std::filesystem::path file, std::string command)
+      : file_(std::move(file)), command_(std::move(command)) {}
+  bool IsBusy() override;
+
+ private:
+  std::filesystem::path file_;
+  std::string command_;
+  ShellInstaller shell_;
 };
 
 }  // namespace slotwise::agent

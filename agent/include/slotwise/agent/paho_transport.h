@@ -35,6 +35,12 @@ namespace slotwise::agent {
 struct PahoTransportOptions {
   std::string server_uri;  // tcp://host:port, ssl://..., ws://...
   std::string client_id;   // also the username
+  std::string password;    // empty = none
+  // PEM files for ssl:// brokers; empty = not set. With a client cert the
+  // broker can take the terminal id from its CN.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
   std::chrono::seconds keepalive{30};
   // How long the broker keeps the session (subscriptions, queued QoS 1
   // messages) after a disconnect. Default: 1 day.

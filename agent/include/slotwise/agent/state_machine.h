@@ -30,6 +30,8 @@ enum class Event {
   kDownloadVerified,      // S11 file fetched, size and SHA-256 match
   kDownloadFailed,        // S11 fetch or verification failed -> final FAILED
   kDownloadWindowMissed,  // GO came after Download.not_after_ms: ask again
+  kDownloadRetry,         // a fetch was cut or a file failed SHA-256: fetch again (resumes)
+  kDownloadRefused,       // URL refused/expired, or node unreachable after retries: ask again
   kInstallSucceeded,      // install command exited 0, version file written
   kInstallFailed,         // install command failed or timed out -> final FAILED
   kFinalStatusAcked,      // the scheduler acknowledged the final Status

@@ -56,6 +56,7 @@ class PresenceTracker {
 
   bool IsOnline(std::string_view terminal_id) const;
   std::size_t live_connections() const { return by_connection_.size(); }
+  std::size_t online_terminals() const { return by_terminal_.size(); }
 
  private:
   std::map<ConnectionHandle, std::string> by_connection_;

@@ -33,6 +33,14 @@ class CapacityLedger {
   // Gives one booked start back. No-op when nothing is booked there.
   void Release(std::string_view node, Slot slot);
 
+  // The bookings of one node by slot (nullptr if it has none), for callers
+  // that look at many slots of the same node. Invalidated by Book/Restore
+  // of a node not booked before.
+  const std::map<Slot, std::uint32_t>* NodeSlots(std::string_view node) const {
+    auto n = booked_.find(node);
+    return n == booked_.end() ? nullptr : &n->second;
+  }
+
   // Total bookings in [first, end) on `node`.
   std::uint64_t BookedBetween(std::string_view node, Slot first, Slot end) const;
 

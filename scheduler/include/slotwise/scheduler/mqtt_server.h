@@ -4,6 +4,10 @@
 // request's response topic with its correlation data, then whatever the
 // service put in the outbox (retained notices).
 //
+// Group commit: the messages queued at one moment (up to max_batch) are
+// handled in one SchedulerService batch and stored with one synced write;
+// their replies leave only after that write returned.
+//
 // Threading: Run() blocks the calling thread, which is the only thread that
 // touches the service. Paho's callback thread only queues messages and flags
 // (re)connects; nothing blocks inside a Paho callback.
@@ -11,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "slotwise/result.h"
@@ -26,6 +31,14 @@ struct MqttOptions {
   // Broker-side session kept while the scheduler is away, so requests
   // published meanwhile wait for it. Default: 1 hour.
   std::chrono::seconds session_expiry{3600};
+  // Group commit: most requests handled before one synced write. Default: 256.
+  std::size_t max_batch = 256;
+  // How often SchedulerService::Tick() runs (no-shows, offline terminals).
+  // Default: 1 s.
+  std::chrono::milliseconds tick_interval{1000};
+  // Called on the scheduler thread at every tick, inside the tick's batch,
+  // before SchedulerService::Tick() (the daemon feeds live load in here).
+  std::function<void()> on_tick;
 };
 
 class MqttServer {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,6 +28,15 @@ namespace slotwise::scheduler {
 struct NodeCapacity {
   std::string id;
   std::uint32_t per_slot = 0;
+  // Effective capacity in the near slots [.., Topology::near_end()), where
+  // observed live load lowers it: min(per_slot, what the load leaves).
+  std::uint32_t near_per_slot = 0;
+};
+
+// What the scheduler observed of a node's live load (nginx stub_status).
+struct LiveLoad {
+  bool reachable = true;        // false: counts as down until it answers
+  std::uint32_t foreign = 0;    // connections not explained by our bookings
 };
 
 struct ClusterCapacity {
@@ -42,6 +52,20 @@ class Topology {
   Topology() = default;
   static Topology FromRegistry(const std::map<std::string, v1::Cluster>& clusters,
                                const std::map<std::string, v1::Node>& nodes);
+  // Same, with live load: an unreachable node takes nothing, a loaded one
+  // takes less in the slots before `near_end`.
+  static Topology FromRegistry(const std::map<std::string, v1::Cluster>& clusters,
+                               const std::map<std::string, v1::Node>& nodes,
+                               const std::map<std::string, LiveLoad>& live, Slot near_end);
+
+  // Effective capacity of `node` in `slot`.
+  std::uint32_t Capacity(const NodeCapacity& node, Slot slot) const {
+    return slot < near_end_ ? node.near_per_slot : node.per_slot;
+  }
+  Slot near_end() const { return near_end_; }
+  // The same nodes, each filled only to floor(capacity * utilisation) per
+  // slot (the clusters' nominal per_slot is kept for utilisation figures).
+  Topology Capped(double utilisation) const;
 
   const std::vector<ClusterCapacity>& clusters() const { return clusters_; }
   std::uint32_t CapacityPerSlot() const { return per_slot_; }
@@ -53,6 +77,7 @@ class Topology {
  private:
   std::vector<ClusterCapacity> clusters_;  // only clusters with per_slot > 0
   std::uint32_t per_slot_ = 0;
+  Slot near_end_ = 0;  // slots before it use near_per_slot
 };
 
 struct Placement {
@@ -60,12 +85,24 @@ struct Placement {
   std::string cluster_id;
   Slot slot = 0;
   std::uint32_t index = 0;     // booking index inside the slot
-  std::uint32_t per_slot = 0;  // the node's capacity then
+  std::uint32_t per_slot = 0;  // the node's effective capacity then
 };
 
 // Books the best (node, slot) in [first, end) for a terminal at `where`.
+// A located terminal may fall back from its nearest cluster only to clusters
+// within `max_fallback_km` of it (0 = any distance).
 // nullopt when no node has room in the window (nothing is booked then).
+// Which slots a terminal may use (allowed hours); empty = every slot.
+using SlotFilter = std::function<bool(Slot)>;
+
 std::optional<Placement> PlaceTerminal(const Topology& topology, CapacityLedger& ledger,
-                                       std::optional<LatLon> where, Slot first, Slot end);
+                                       std::optional<LatLon> where, Slot first, Slot end,
+                                       double max_fallback_km = 0, const SlotFilter& allowed = {});
+
+// Allowed hours: a slot is allowed when its start, in local time (UTC +
+// utc_offset_minutes), is in [from_minute, to_minute) of the day; from ==
+// to allows every slot, from > to wraps midnight.
+bool SlotInHours(const SlotGrid& grid, Slot slot, int utc_offset_minutes, std::uint32_t from_minute,
+                 std::uint32_t to_minute);
 
 }  // namespace slotwise::scheduler

@@ -9,10 +9,18 @@
 // before the handler returns, so a reply is never sent for a change that a
 // crash could lose; a refused request changes nothing.
 //
+// Group commit: between BeginBatch() and CommitBatch() the handlers stage
+// their writes instead of writing them; CommitBatch() writes everything
+// staged as one synced batch. The caller must hold back every reply and
+// publication of the batch until CommitBatch() succeeds; if it fails, the
+// in-memory state is reloaded from the store (the staged changes never
+// happened) and the replies must be replaced by errors.
+//
 // Threading: not thread-safe. The daemon calls it from one thread.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +42,24 @@ struct ServiceOptions {
   // Windows begin at least this many whole slots after the current one, so
   // notices reach the terminals before the first slot. Default: 1.
   std::int64_t lead_slots = 1;
+  // A booking whose terminal has not checked in (S10) by the end of its slot
+  // plus this is released by Tick(). Default: 0.
+  std::int64_t no_show_grace_ms = 0;
+  // A terminal offline (presence) for this long loses its bookings that it
+  // has not started on. Default: 60 s.
+  std::int64_t offline_grace_ms = 60'000;
+  // nginx secure_link secret; download URLs carry ?md5=..&expires=.. when
+  // set (md5 over expires + uri + secret). Default: empty, URLs unsigned.
+  std::string url_secret{};
+  // How long after its slot's end a signed URL stays valid, so a download
+  // that started in the slot can finish and resume. Default: 1 hour.
+  std::int64_t download_allowance_ms = 3'600'000;
+  // Slots (from the current one) whose capacity observed live load lowers.
+  // Default: 2.
+  std::int64_t live_slots = 2;
+  // A terminal falls back from its nearest cluster only to clusters this
+  // close to it, in km. Default: 0 (any distance).
+  double max_fallback_km = 0;
 };
 
 // A message to publish after the reply, e.g. a retained notice.
@@ -59,6 +85,24 @@ class SchedulerService {
                                  Outbox& out);
   void HandlePresence(std::string_view terminal_id, const v1::Presence& presence);
 
+  // Periodic housekeeping, called by the daemon's loop (about once a
+  // second): releases no-show bookings (no check by slot end + grace) and
+  // bookings of terminals that went offline. Returns how many it released.
+  std::size_t Tick(Outbox& out);
+
+  // Live usage: the status URL of every node that has one (for the poller),
+  // and what polling one of them gave: its active connections, or nullopt
+  // when it did not answer (the node then counts as down until it answers
+  // again, and its bookings not started on move to other nodes). Returns
+  // how many bookings moved.
+  std::map<std::string, std::string> StatusUrls() const;
+  std::size_t ObserveNodeLoad(const std::string& node_id, std::optional<std::uint32_t> active_connections);
+  const Topology& topology() const { return topology_; }
+
+  // Group commit (see the top of this file).
+  void BeginBatch();
+  Status CommitBatch();
+
   // The retained notices every terminal with unfinished work must have; sent
   // again after each (re)connect to the broker, which may have lost them.
   void PendingNotices(Outbox& out) const;
@@ -80,6 +124,13 @@ class SchedulerService {
   v1::OperatorReply QueryWindows(const v1::QueryWindows& req);
   v1::OperatorReply ScheduleCampaign(const v1::ScheduleCampaign& req, Outbox& out);
   v1::OperatorReply GetCampaign(const v1::GetCampaign& req) const;
+  v1::OperatorReply PauseCampaign(const v1::PauseCampaign& req);
+  v1::OperatorReply ResumeCampaign(const v1::ResumeCampaign& req, Outbox& out);
+  v1::OperatorReply CancelCampaign(const v1::CancelCampaign& req, Outbox& out);
+  // Sets PAUSED and stages the release of every booking not started on.
+  Status Pause(CampaignRecord& record, const std::string& reason);
+  std::string DownloadUrl(const v1::Node& node, const v1::Artifact& artifact, Slot slot) const;
+  void ClearState();
   v1::OperatorReply ListClusters() const;
   v1::OperatorReply ListNodes() const;
   v1::OperatorReply ListArtifacts() const;
@@ -91,12 +142,18 @@ class SchedulerService {
                                                                      const std::string& campaign_id);
   // Books a (node, slot) for the terminal inside the campaign's window and
   // fills `progress`; the caller persists. Releases an old booking first.
-  Status Assign(CampaignRecord& record, v1::TerminalProgress& progress);
+  Status Assign(CampaignRecord& record, v1::TerminalProgress& progress, Slot not_before = 0);
+  void RebuildTopology();
+  // Re-places the bookings on `node_id` not started on yet; returns how many.
+  std::size_t MoveBookingsOff(const std::string& node_id);
   v1::Assignment AssignmentOf(const CampaignRecord& record,
                               const v1::TerminalProgress& progress) const;
   void ReleaseBooking(v1::TerminalProgress& progress);
   void NoticeFor(const CampaignRecord& record, const std::string& terminal_id, Outbox& out) const;
   Status Persist(const WriteBatch& batch);
+
+  bool staging_ = false;
+  WriteBatch staged_;
 
   Store& store_;
   const Clock& clock_;
@@ -108,6 +165,7 @@ class SchedulerService {
   std::map<std::string, v1::Artifact> artifacts_;
   std::map<std::string, CampaignRecord> campaigns_;
   std::map<std::string, v1::TerminalInfo> terminals_;
+  std::map<std::string, LiveLoad> live_;  // by node id; not stored
   Topology topology_;
   CapacityLedger ledger_;
 };

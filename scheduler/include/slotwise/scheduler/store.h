@@ -27,6 +27,10 @@ class WriteBatch {
     ops_.emplace_back(std::move(key), std::move(value));
   }
   void Delete(std::string key) { ops_.emplace_back(std::move(key), std::nullopt); }
+  void Append(const WriteBatch& other) {
+    ops_.insert(ops_.end(), other.ops_.begin(), other.ops_.end());
+  }
+  void Clear() { ops_.clear(); }
   bool empty() const { return ops_.empty(); }
   size_t size() const { return ops_.size(); }
   // (key, value) pairs in order; nullopt value = delete.

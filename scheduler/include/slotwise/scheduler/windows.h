@@ -21,6 +21,7 @@ struct WindowCandidate {
   Slot completion = 0;         // last slot a terminal was placed in
   std::uint32_t slots_used = 0;
   double peak_utilisation = 0;  // max over (cluster, slot) of booked / capacity
+  double max_utilisation = 0;   // the per-node fill cap it assumes; 0 = none
 };
 
 struct WindowPlan {
@@ -37,6 +38,22 @@ struct WindowRequest {
   // Extra slots after the shortest window, for terminals that report late or
   // miss their slot and must be placed again: max(1, ceil(slack * length)).
   double slack = 0.25;
+  // A located terminal falls back from its nearest cluster only to clusters
+  // this close to it (km); 0 = any distance. Same rule as PlaceTerminal().
+  double max_fallback_km = 0;
+  // The "lowest-peak" window spreads the campaign up to the end of the
+  // horizon (true: an operator's deadline) or, when false, over twice the
+  // "earliest" window's length.
+  bool spread_to_horizon = false;
+  // Allowed hours in each terminal's local time (SlotInHours()); from == to
+  // = any time. utc_offset_minutes is per terminal (empty = all UTC);
+  // slot_ms is needed to turn slots into local times. With allowed hours the
+  // windows are computed by placing each terminal with PlaceTerminal() on a
+  // copy of the ledger (exact, but linear in the window's slots).
+  std::uint32_t allowed_from_minute = 0;
+  std::uint32_t allowed_to_minute = 0;
+  std::vector<int> utc_offset_minutes;
+  std::int64_t slot_ms = 0;
 };
 
 // Candidates (when capacity allows):
@@ -44,7 +61,11 @@ struct WindowRequest {
 //               holds every terminal (fallback to farther clusters allowed),
 //               plus the slack;
 //   "nearest":  the shortest window in which every terminal gets its nearest
-//               cluster.
+//               cluster;
+//   "lowest-peak": the window up to the deadline (or twice the earliest's
+//               length) with every node filled only to the smallest
+//               utilisation cap that still places everyone; scheduling it
+//               with that cap (max_utilisation) gives that peak.
 // Empty candidates when the topology has no capacity or the horizon is too
 // short.
 WindowPlan PlanWindows(const Topology& topology, const CapacityLedger& ledger,

@@ -1,0 +1,20 @@
+// Fixed Ed25519 test keys (openssl genpkey -algorithm ed25519), only for
+// tests: never use them to sign anything real.
+#pragma once
+
+namespace slotwise::agent::testing {
+
+inline constexpr const char* kTestPrivateKeyPem = R"(-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEINbvyi/bGbcfQSRjhSfi7adg4xyEUoRdGVQoIvOlqizv
+-----END PRIVATE KEY-----
+)";
+inline constexpr const char* kTestPublicKeyPem = R"(-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAtPsBc3f4qTJsbHF0nei0DWsW5FG+Fz2BfEU1NHljIP0=
+-----END PUBLIC KEY-----
+)";
+inline constexpr const char* kOtherPublicKeyPem = R"(-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAsguAicELBN78jHq9Gd77DXssLEpSfRXheRKJq4mjsi0=
+-----END PUBLIC KEY-----
+)";
+
+}  // namespace slotwise::agent::testing
