@@ -345,9 +345,8 @@ class LocalStack:
         self.broker_port: Optional[int] = None
         self.scheduler: Optional[Process] = None
         # nginx secure_link secret shared by the scheduler (which signs download
-        # URLs) and the nodes (which refuse unsigned or expired ones); None when
-        # the scheduler binary cannot sign (then the nodes do not check).
-        self.url_secret: Optional[str] = None
+        # URLs) and the nodes (which refuse unsigned or expired ones).
+        self.url_secret: str = os.urandom(16).hex()
         self.nodes: dict[str, Node] = {}
         self.agents: dict[str, Agent] = {}
         self.clusters: dict[str, tuple[float, float, str]] = {}
@@ -601,17 +600,9 @@ class LocalStack:
         argv = [str(self.scheduler_bin), "--broker", self.broker_url, "--db", str(db),
                 "--slot-seconds", slot_arg, "--username", SERVICE_USERNAME,
                 "--client-id", SERVICE_USERNAME]
-        env = None
-        if self.url_secret is None:
-            helptext = subprocess.run([str(self.scheduler_bin), "--help"], capture_output=True,
-                                      text=True, timeout=10).stdout
-            if "--url-secret" in helptext:
-                self.url_secret = os.urandom(16).hex()
-        if self.url_secret:
-            env = dict(os.environ, SLOTWISE_URL_SECRET=self.url_secret)
-        self.log(f"slotwise-scheduler (slot {slot_arg}s, db {db}, "
-                 f"{'signed' if self.url_secret else 'unsigned'} download URLs)")
-        env = dict(env or os.environ, SLOTWISE_SCHEDULER_PASSWORD=SERVICE_PASSWORD)
+        self.log(f"slotwise-scheduler (slot {slot_arg}s, db {db}, signed download URLs)")
+        env = dict(os.environ, SLOTWISE_URL_SECRET=self.url_secret,
+                   SLOTWISE_SCHEDULER_PASSWORD=SERVICE_PASSWORD)
         self.scheduler = self._spawn("scheduler", argv, env=env)
         deadline = _now() + timeout
         last = None
@@ -763,8 +754,6 @@ http {{
     def _secure_link_conf(self) -> str:
         """nginx secure_link: only URLs the scheduler signed (md5 of expires + uri +
         secret, base64url) and not yet expired are served."""
-        if not self.url_secret:
-            return ""
         return f"""
             secure_link $arg_md5,$arg_expires;
             secure_link_md5 "$secure_link_expires${{uri}}{self.url_secret}";
@@ -798,9 +787,7 @@ http {{
         """Start an nginx for the node, then register it (S1)."""
         node = self.start_node(node_id, cluster, per_slot)
         args = ["node", "add", node_id, "--cluster", cluster, "--url", node.url,
-                "--per-slot", str(per_slot)]
-        if self.url_secret is not None:  # a scheduler build that polls stub_status
-            args += ["--status-url", f"{node.url}/nginx_status"]
+                "--per-slot", str(per_slot), "--status-url", f"{node.url}/nginx_status"]
         if bandwidth_bps:
             args += ["--bandwidth-bps", str(bandwidth_bps)]
         self.cli(*args)

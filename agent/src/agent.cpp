@@ -496,12 +496,19 @@ void Agent::HandleCheckReply(const v1::TerminalReply& reply) {
 void Agent::HandleStatusReply(const v1::TerminalReply& reply) {
   if (!reply.has_ack()) return;
   const std::string campaign = state_.notice().campaign_id();
+  // A campaign the terminal stood down from (paused or cancelled) is not
+  // finished: if the operator resumes it, its notice comes again and counts;
+  // until then it is not taken up again from the notice already seen.
+  const bool stood_down = state_.final_status().state() == v1::Status::STOOD_DOWN;
+  if (stood_down && latest_notice_ && latest_notice_->campaign_id() == campaign) latest_notice_.reset();
   finished_a_campaign_ = true;
   Fire(Event::kFinalStatusAcked, [&](AgentState& s) {
-    s.add_finished_campaigns(campaign);
-    auto* finished = s.mutable_finished_campaigns();
-    const auto excess = finished->size() - static_cast<int>(options_.max_finished_campaigns);
-    if (excess > 0) finished->DeleteSubrange(0, excess);
+    if (!stood_down) {
+      s.add_finished_campaigns(campaign);
+      auto* finished = s.mutable_finished_campaigns();
+      const auto excess = finished->size() - static_cast<int>(options_.max_finished_campaigns);
+      if (excess > 0) finished->DeleteSubrange(0, excess);
+    }
     s.clear_notice();
     s.clear_assignment();
     s.clear_download();

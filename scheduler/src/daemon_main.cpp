@@ -62,6 +62,10 @@ int main(int argc, char** argv) {
                  "seconds a signed URL stays valid after the end of its slot")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{86400 * 7}))
       ->capture_default_str();
+  bool trust_unstamped = false;
+  app.add_flag("--trust-unstamped-terminals", trust_unstamped,
+               "accept terminal requests the broker plugin did not stamp (only for a broker without the "
+               "Slotwise plugin, e.g. tests)");
   app.add_option("--max-batch", mqtt.max_batch, "most requests stored in one synced write (group commit)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
       ->capture_default_str();
@@ -76,6 +80,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 40'000.0))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  mqtt.require_terminal_stamp = !trust_unstamped;
 
   auto store = OpenRocksDbStore(db_path);
   if (!store) {

@@ -12,6 +12,8 @@ namespace slotwise::scheduler {
 namespace {
 
 constexpr int kQos = 1;
+// The user property the broker plugin adds to every terminal request.
+constexpr std::string_view kTerminalStamp = "slotwise-terminal";
 
 std::string Property(const mqtt::properties& props, mqtt::property::code code) {
   if (!props.contains(code)) return {};
@@ -32,6 +34,7 @@ class Session {
   Session(SchedulerService& service, const MqttOptions& options)
       : service_(service),
         on_tick_(options.on_tick),
+        require_stamp_(options.require_terminal_stamp),
         client_(options.broker, options.client_id,
                 mqtt::create_options(MQTTVERSION_5, kPahoBufferedMessages)) {}
 
@@ -163,8 +166,30 @@ class Session {
   }
 
  private:
+  // The terminal id the broker plugin vouched for, or "" without a stamp.
+  static std::string StampedTerminal(const mqtt::properties& props) {
+    auto& c = const_cast<MQTTProperties&>(props.c_struct());
+    const int n = MQTTProperties_propertyCount(&c, MQTTPROPERTY_CODE_USER_PROPERTY);
+    std::string stamped;
+    for (int i = 0; i < n; ++i) {
+      const auto [name, value] = mqtt::get<mqtt::string_pair>(props, mqtt::property::USER_PROPERTY,
+                                                              static_cast<size_t>(i));
+      if (name != kTerminalStamp) continue;
+      if (!stamped.empty()) return {};  // two stamps: trust neither
+      stamped = value;
+    }
+    return stamped;
+  }
+
   v1::TerminalReply DispatchTerminal(const topics::TerminalTopic& t,
                                      const mqtt::const_message_ptr& msg, Outbox& out) {
+    if (require_stamp_ && StampedTerminal(msg->get_properties()) != t.terminal_id) {
+      v1::TerminalReply r;
+      *r.mutable_error() =
+          MakeError(v1::UNAUTHENTICATED, "the broker did not vouch for this terminal (no slotwise-terminal stamp)")
+              .ToProto();
+      return r;
+    }
     auto malformed = [](const char* type) {
       v1::TerminalReply r;
       *r.mutable_error() = MakeError(v1::MALFORMED, std::string("payload is not a ") + type).ToProto();
@@ -197,6 +222,7 @@ class Session {
 
   SchedulerService& service_;
   std::function<void()> on_tick_;
+  bool require_stamp_;
   mqtt::async_client client_;
   std::deque<mqtt::message_ptr> backlog_;
 };

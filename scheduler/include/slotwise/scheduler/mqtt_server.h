@@ -36,6 +36,11 @@ struct MqttOptions {
   // How often SchedulerService::Tick() runs (no-shows, offline terminals).
   // Default: 1 s.
   std::chrono::milliseconds tick_interval{1000};
+  // Trust a terminal request only when the broker plugin stamped it with
+  // the user property `slotwise-terminal` = the terminal id of its topic
+  // (schemas/README.md). Off only for a broker without the plugin (tests).
+  // Default: true.
+  bool require_terminal_stamp = true;
   // Called on the scheduler thread at every tick, inside the tick's batch,
   // before SchedulerService::Tick() (the daemon feeds live load in here).
   std::function<void()> on_tick;
