@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import unittest
+from typing import Optional
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -40,6 +41,7 @@ PARIS = (48.8566, 2.3522)
 
 # common.proto ErrorCode
 MALFORMED, INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS = 1, 2, 3, 4
+UNAUTHENTICATED = 9
 FAILED_PRECONDITION, NOT_IN_CAMPAIGN = 5, 7
 
 
@@ -236,19 +238,24 @@ class BadInput(unittest.TestCase):
             time.sleep(0.05)
         return self.replies(out)
 
-    def publish_as_terminal(self, tid: str, topic: str, payload: bytes, corr: str) -> subprocess.CompletedProcess:
+    def publish_as_terminal(self, tid: str, topic: str, payload: bytes, corr: str,
+                            username: Optional[str] = None) -> subprocess.CompletedProcess:
+        """A request on `topic` with tid's reply topic, sent as terminal `tid` or, with
+        `username`, as that (non-terminal) user under another client id."""
         f = self.stack.root / f"payload-{corr}.bin"
         f.write_bytes(payload)
+        client = ["-i", tid, *self.stack.mqtt_auth_args(tid)] if username is None else \
+            ["-i", f"{username}-{corr}", *self.stack.mqtt_auth_args(username)]
         argv = ["mosquitto_pub", "-V", "5", "-h", "127.0.0.1", "-p", str(self.stack.broker_port),
-                "-i", tid, *self.stack.mqtt_auth_args(tid), "-q", "1", "-t", topic, "-f", str(f),
+                *client, "-q", "1", "-t", topic, "-f", str(f),
                 "-D", "publish", "response-topic", f"slotwise/v1/t/{tid}/reply",
                 "-D", "publish", "correlation-data", corr]
         return subprocess.run(argv, capture_output=True, text=True, timeout=20)
 
-    def request_error(self, tid: str, payload: bytes, corr: str) -> dict:
+    def request_error(self, tid: str, payload: bytes, corr: str, username: Optional[str] = None) -> dict:
         reply_topic = f"slotwise/v1/t/{tid}/reply"
         _, out = self.watch([reply_topic], 15, f"bad-input-watch-{corr}")
-        pub = self.publish_as_terminal(tid, f"slotwise/v1/t/{tid}/report", payload, corr)
+        pub = self.publish_as_terminal(tid, f"slotwise/v1/t/{tid}/report", payload, corr, username)
         replies = self.wait_replies(out, 1, 10)
         self.assertTrue(replies, f"no reply on {reply_topic} (mosquitto_pub exit {pub.returncode}: "
                                  f"{pub.stderr.strip()})")
@@ -288,6 +295,18 @@ class BadInput(unittest.TestCase):
         time.sleep(2)
         self.assertEqual(self.replies(out), [], "a request on another terminal's topic was served")
         self.assertUnchanged(before, "a publish on another terminal's topic")
+
+    def test_a4_request_the_plugin_did_not_stamp_is_refused(self):
+        """Only the broker plugin's `slotwise-terminal` stamp makes a request a terminal's:
+        the service user may publish on a terminal topic, but the scheduler does not act
+        on what it says there."""
+        before = self.snapshot()
+        payload = encode_report(CAMPAIGN, ls.OLD_VERSION, ls.NEW_VERSION,
+                                PARIS[0] + 0.3, PARIS[1] + 0.3, "forged-by-service")
+        reply = self.request_error("T002", payload, "unstamped-1", username=ls.SERVICE_USERNAME)
+        self.assertEqual(reply["body"], "error", reply)
+        self.assertEqual(reply["code"], UNAUTHENTICATED, reply)
+        self.assertUnchanged(before, "an unstamped report")
 
     # -- (b) CLI: unknown objects -------------------------------------------------
 
