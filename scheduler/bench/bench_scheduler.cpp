@@ -137,6 +137,7 @@ DurableFigures DurableAndRaw(const std::string& dir, std::size_t n, std::size_t 
   s.mutable_schedule_campaign()->set_campaign_id("bench");
   s.mutable_schedule_campaign()->set_start_slot(w.start_slot());
   s.mutable_schedule_campaign()->set_end_slot(w.end_slot());
+  s.mutable_schedule_campaign()->set_core_end_slot(w.core_end_slot());
   Op(svc, s);
 
   rocksdb::Options options;

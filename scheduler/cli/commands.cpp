@@ -433,6 +433,7 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
     action = [=](OperatorClient& c) {
       std::int64_t first = *start;
       std::int64_t last = *end;
+      std::int64_t core_end = 0;
       if (!label->empty()) {
         v1::OperatorRequest q;
         q.mutable_query_windows()->set_campaign_id(*sid);
@@ -443,6 +444,7 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
               first = w.start_slot();
               last = w.end_slot();
               *utilisation = w.max_utilisation();
+              core_end = w.core_end_slot();
               found = true;
             }
           }
@@ -460,6 +462,7 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
       s->set_start_slot(first);
       s->set_end_slot(last);
       s->set_max_utilisation(*utilisation);
+      s->set_core_end_slot(core_end);
       return AckAction(req, "campaign " + *sid + " scheduled in slots [" + std::to_string(first) + ", " +
                                 std::to_string(last) + "); notices sent")(c);
     };

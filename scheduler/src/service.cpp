@@ -405,6 +405,7 @@ v1::OperatorReply SchedulerService::QueryWindows(const v1::QueryWindows& req) {
     w->set_slots_used(c.slots_used);
     w->set_peak_utilisation(c.peak_utilisation);
     w->set_max_utilisation(c.max_utilisation);
+    w->set_core_end_slot(c.core_end);
   }
   if (plan.candidates.empty()) {
     return Refuse(v1::NO_CAPACITY, "no window within the planning horizon has room for the campaign");
@@ -432,7 +433,11 @@ v1::OperatorReply SchedulerService::ScheduleCampaign(const v1::ScheduleCampaign&
   if (!(req.max_utilisation() >= 0 && req.max_utilisation() <= 1)) {
     return Refuse(v1::INVALID_ARGUMENT, "max_utilisation must be between 0 and 1");
   }
+  if (req.core_end_slot() != 0 && (req.core_end_slot() <= req.start_slot() || req.core_end_slot() > req.end_slot())) {
+    return Refuse(v1::INVALID_ARGUMENT, "core_end_slot must lie in (start_slot, end_slot]");
+  }
   v1::Campaign c = record.campaign;
+  c.set_core_end_slot(req.core_end_slot());
   c.set_state(v1::SCHEDULED);
   c.set_max_utilisation(req.max_utilisation());
   c.set_window_start_slot(req.start_slot());
@@ -731,10 +736,15 @@ Status SchedulerService::Assign(CampaignRecord& record, v1::TerminalProgress& pr
                          record.campaign.allowed_to_minute());
     };
   }
-  auto placement =
-      cap > 0 && cap < 1
-          ? PlaceTerminal(topology_.Capped(cap), ledger_, where, first, end, options_.max_fallback_km, allowed)
-          : PlaceTerminal(topology_, ledger_, where, first, end, options_.max_fallback_km, allowed);
+  const Topology capped = cap > 0 && cap < 1 ? topology_.Capped(cap) : Topology{};
+  const Topology& topology = cap > 0 && cap < 1 ? capped : topology_;
+  auto place = [&](Slot until) {
+    return PlaceTerminal(topology, ledger_, where, first, until, options_.max_fallback_km, allowed);
+  };
+  // The core of the window first; its slack only when the core is full.
+  const Slot core_end = record.campaign.core_end_slot();
+  auto placement = core_end > first && core_end < end ? place(core_end) : std::nullopt;
+  if (!placement) placement = place(end);
   if (!placement) {
     // Put the old booking back so a refusal changes nothing.
     if (old.assigned()) ledger_.Restore(old.node_id(), old.slot());

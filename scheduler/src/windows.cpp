@@ -279,14 +279,19 @@ WindowPlan PlanWindows(const Topology& topology, const CapacityLedger& ledger,
   }
   const Slot length = hi - start;
   const auto slack = std::max<Slot>(1, static_cast<Slot>(std::ceil(request.slack * static_cast<double>(length))));
-  // With a fallback distance limit, free capacity somewhere is not enough:
-  // grow the window until everyone fits near enough.
-  for (Slot end = std::min(last_end, hi + slack);; end = std::min(last_end, start + (end - start) * 2)) {
-    if (auto w = simulate(topology, terminals, "earliest", start, end)) {
+  // Everyone is placed inside the core [start, core_end); the slack after it
+  // only takes terminals that report late or lose their slot, so it does not
+  // lure near terminals away from an earlier slot farther off. With a
+  // fallback distance limit (or allowed hours), free capacity somewhere is
+  // not enough: the core grows until everyone fits.
+  for (Slot core_end = hi;; core_end = std::min(last_end, start + (core_end - start) * 2)) {
+    if (auto w = simulate(topology, terminals, "earliest", start, core_end)) {
+      w->core_end = core_end;
+      w->end = std::min(last_end, core_end + slack);
       plan.candidates.push_back(std::move(*w));
       break;
     }
-    if (end >= last_end || (request.max_fallback_km <= 0 && !hours)) break;
+    if (core_end >= last_end || (request.max_fallback_km <= 0 && !hours)) break;
   }
 
   // "lowest-peak": the smallest per-node fill cap under which everyone
@@ -317,7 +322,8 @@ WindowPlan PlanWindows(const Topology& topology, const CapacityLedger& ledger,
   // "nearest": with the whole horizon open, nobody needs to fall back; the
   // window is then cut right after the last placement.
   if (auto open = simulate(topology, terminals, "nearest", start, last_end)) {
-    open->end = std::min(last_end, open->completion + 1 + slack);
+    open->core_end = open->completion + 1;
+    open->end = std::min(last_end, open->core_end + slack);
     const bool same = !plan.candidates.empty() && plan.candidates.front().end == open->end;
     if (!same) plan.candidates.push_back(std::move(*open));
   }

@@ -169,6 +169,7 @@ inline v1::Window SetUpScheduledCampaign(Harness& h, int n) {
   s.mutable_schedule_campaign()->set_campaign_id("c1");
   s.mutable_schedule_campaign()->set_start_slot(w.start_slot());
   s.mutable_schedule_campaign()->set_end_slot(w.end_slot());
+  s.mutable_schedule_campaign()->set_core_end_slot(w.core_end_slot());
   REQUIRE(h.Op(s).has_ack());
   return w;
 }

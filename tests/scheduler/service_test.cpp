@@ -238,3 +238,39 @@ TEST_CASE("property: random arrivals keep every (node, slot) within per_slot") {
   }
   CHECK(placed == n);
 }
+
+TEST_CASE("the window's core holds everyone who reports at once; its slack takes a late one") {
+  for (bool rocksdb : {false, true}) {
+    CAPTURE(rocksdb);
+    Harness h(rocksdb);
+    // 2 clusters x 2 nodes x per_slot 2 = 8 a slot; 32 terminals, all near
+    // Paris: the lower bound and the core are 4 slots, the slack 1 more.
+    const v1::Window w = SetUpScheduledCampaign(h, 32);
+    REQUIRE(w.core_end_slot() == w.start_slot() + 4);
+    REQUIRE(w.end_slot() == w.core_end_slot() + 1);
+    std::map<std::string, int> per_cluster;
+    v1::Assignment first;
+    for (int i = 0; i < 32; ++i) {
+      const auto r = h.svc().HandleReport("T" + std::to_string(i), ReportFor("c1", 48.9, 2.4));
+      REQUIRE(r.has_assignment());
+      // Paris has room in the slack, but the core comes first: the overflow
+      // falls back to Munich inside the core, and the campaign ends at the
+      // lower bound.
+      CHECK(r.assignment().slot() < w.core_end_slot());
+      ++per_cluster[r.assignment().cluster_id()];
+      if (i == 0) first = r.assignment();
+    }
+    CHECK(per_cluster["paris"] == 16);
+    CHECK(per_cluster["munich"] == 16);
+    // T0 misses its slot; the core is full by then, the slack takes it.
+    REQUIRE(first.slot() == w.start_slot());
+    h.clock().Set(first.slot_end_ms() + 10);
+    v1::Check check;
+    check.set_campaign_id("c1");
+    check.set_current_version("1.0.0");
+    const auto r = h.svc().HandleCheck("T0", check);
+    REQUIRE(r.has_check_result());
+    CHECK(r.check_result().verdict() == v1::CheckResult::RESCHEDULED);
+    CHECK(r.check_result().assignment().slot() == w.core_end_slot());
+  }
+}

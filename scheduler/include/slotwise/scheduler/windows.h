@@ -22,6 +22,8 @@ struct WindowCandidate {
   std::uint32_t slots_used = 0;
   double peak_utilisation = 0;  // max over (cluster, slot) of booked / capacity
   double max_utilisation = 0;   // the per-node fill cap it assumes; 0 = none
+  // Placements fill [start, core_end) before the slack up to end; 0 = none.
+  Slot core_end = 0;
 };
 
 struct WindowPlan {
