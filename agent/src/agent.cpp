@@ -1,6 +1,7 @@
 #include "slotwise/agent/agent.h"
 
 #include <algorithm>
+#include <ctime>
 #include <cstdio>
 #include <utility>
 
@@ -560,13 +561,9 @@ void Agent::Enter(Phase phase) {
       if (latest_notice_ && !IsFinished(latest_notice_->campaign_id())) StartNotice(*latest_notice_);
       return;
     case AgentState::NOTIFIED: {
-      v1::Report report;
+      v1::Report report = BaseReport();
       report.set_campaign_id(state_.notice().campaign_id());
-      report.set_current_version(current_version_);
       report.set_target_version(state_.notice().target_version());
-      report.mutable_location()->set_lat(config_.location.lat);
-      report.mutable_location()->set_lon(config_.location.lon);
-      report.set_system_id(config_.system_id);
       SendRequest(topics::Leaf::kReport, report);
       return;
     }
@@ -606,12 +603,22 @@ void Agent::SendRequest(topics::Leaf leaf, const google::protobuf::MessageLite& 
   Transmit(*pending_);
 }
 
-void Agent::SendInventoryReport() {
-  v1::Report report;  // no campaign_id: an inventory report
+v1::Report Agent::BaseReport() const {
+  v1::Report report;
   report.set_current_version(current_version_);
   report.mutable_location()->set_lat(config_.location.lat);
   report.mutable_location()->set_lon(config_.location.lon);
   report.set_system_id(config_.system_id);
+  // The terminal's time zone as its clock has it now (so daylight saving is
+  // current): campaigns with allowed hours count in terminal local time.
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  if (localtime_r(&now, &local)) report.set_utc_offset_minutes(static_cast<std::int32_t>(local.tm_gmtoff / 60));
+  return report;
+}
+
+void Agent::SendInventoryReport() {
+  const v1::Report report = BaseReport();  // no campaign_id: an inventory report
   inventory_ = PendingRequest{topics::Leaf::kReport, report.SerializeAsString(), NewCorrelationData(), 0, 0};
 }
 

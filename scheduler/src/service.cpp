@@ -406,6 +406,11 @@ v1::OperatorReply SchedulerService::QueryWindows(const v1::QueryWindows& req) {
     w->set_peak_utilisation(c.peak_utilisation);
     w->set_max_utilisation(c.max_utilisation);
     w->set_core_end_slot(c.core_end);
+    for (std::size_t i = 0; i < c.cluster_peaks.size(); ++i) {
+      auto* peak = w->add_cluster_peaks();
+      peak->set_cluster_id(topology_.clusters()[i].id);
+      peak->set_peak_utilisation(c.cluster_peaks[i]);
+    }
   }
   if (plan.candidates.empty()) {
     return Refuse(v1::NO_CAPACITY, "no window within the planning horizon has room for the campaign");

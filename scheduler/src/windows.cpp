@@ -112,7 +112,11 @@ std::optional<WindowCandidate> Simulate(const Topology& topology, const Capacity
   // Dot product of two unit vectors this far apart on the sphere.
   constexpr double kEarthRadiusKm = 6371.0088;
   const double min_dot = max_fallback_km > 0 ? std::cos(max_fallback_km / kEarthRadiusKm) : -2.0;
-  WindowCandidate w{std::move(label), start, end, start, 0, 0};
+  WindowCandidate w;
+  w.label = std::move(label);
+  w.start = start;
+  w.end = end;
+  w.completion = start;
   if (start >= end) return std::nullopt;
   const auto& clusters = topology.clusters();
   std::vector<ClusterCursor> cursors(clusters.size());
@@ -186,7 +190,9 @@ std::optional<WindowCandidate> Simulate(const Topology& topology, const Capacity
   }
 
   w.slots_used = static_cast<std::uint32_t>(w.completion - start + 1);
-  for (const auto& cur : cursors) {
+  w.cluster_peaks.assign(cursors.size(), 0.0);
+  for (std::size_t c = 0; c < cursors.size(); ++c) {
+    const auto& cur = cursors[c];
     const double capacity = cur.cluster->per_slot;
     for (Slot s = start; s <= w.completion; ++s) {
       std::uint64_t booked = 0;
@@ -198,8 +204,9 @@ std::optional<WindowCandidate> Simulate(const Topology& topology, const Capacity
       } else {
         for (const auto& node : cur.cluster->nodes) booked += ledger.Booked(node.id, s);
       }
-      w.peak_utilisation = std::max(w.peak_utilisation, static_cast<double>(booked) / capacity);
+      w.cluster_peaks[c] = std::max(w.cluster_peaks[c], static_cast<double>(booked) / capacity);
     }
+    w.peak_utilisation = std::max(w.peak_utilisation, w.cluster_peaks[c]);
   }
   return w;
 }
@@ -208,7 +215,11 @@ std::optional<WindowCandidate> Simulate(const Topology& topology, const Capacity
 std::optional<WindowCandidate> SimulateExact(const Topology& topology, CapacityLedger ledger,
                                              const WindowRequest& request, std::string label, Slot start,
                                              Slot end) {
-  WindowCandidate w{std::move(label), start, end, start, 0, 0};
+  WindowCandidate w;
+  w.label = std::move(label);
+  w.start = start;
+  w.end = end;
+  w.completion = start;
   const SlotGrid grid(request.slot_ms);
   for (std::size_t i = 0; i < request.terminals.size(); ++i) {
     const int offset = i < request.utc_offset_minutes.size() ? request.utc_offset_minutes[i] : 0;
@@ -220,12 +231,15 @@ std::optional<WindowCandidate> SimulateExact(const Topology& topology, CapacityL
     w.completion = std::max(w.completion, p->slot);
   }
   w.slots_used = static_cast<std::uint32_t>(w.completion - start + 1);
-  for (const auto& cluster : topology.clusters()) {
+  w.cluster_peaks.assign(topology.clusters().size(), 0.0);
+  for (std::size_t c = 0; c < topology.clusters().size(); ++c) {
+    const auto& cluster = topology.clusters()[c];
     for (Slot s = start; s <= w.completion; ++s) {
       std::uint64_t booked = 0;
       for (const auto& node : cluster.nodes) booked += ledger.Booked(node.id, s);
-      w.peak_utilisation = std::max(w.peak_utilisation, static_cast<double>(booked) / cluster.per_slot);
+      w.cluster_peaks[c] = std::max(w.cluster_peaks[c], static_cast<double>(booked) / cluster.per_slot);
     }
+    w.peak_utilisation = std::max(w.peak_utilisation, w.cluster_peaks[c]);
   }
   return w;
 }

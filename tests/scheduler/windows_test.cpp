@@ -55,6 +55,8 @@ TEST_CASE("earliest window meets the lower bound when every terminal can fall ba
   // The slack does not lure near terminals into a later slot: the campaign
   // ends at the lower bound, with 8 of them falling back to b.
   CHECK(earliest->slots_used == 3);
+  // Per cluster: a full with its own terminals, b full with the overflow.
+  CHECK(earliest->cluster_peaks == std::vector<double>{1.0, 1.0});
   CHECK(earliest->peak_utilisation == doctest::Approx(1.0));
   const auto* nearest = Find(plan, "nearest");
   REQUIRE(nearest);
@@ -92,7 +94,11 @@ namespace {
 std::optional<WindowCandidate> Reference(const Topology& topology, CapacityLedger ledger,
                                          const std::vector<std::optional<LatLon>>& terminals, Slot start,
                                          Slot end, Slot core_end, double max_fallback_km) {
-  WindowCandidate w{"ref", start, end, start, 0, 0};
+  WindowCandidate w;
+  w.label = "ref";
+  w.start = start;
+  w.end = end;
+  w.completion = start;
   for (const auto& where : terminals) {
     auto p = core_end > start && core_end < end
                  ? PlaceTerminal(topology, ledger, where, start, core_end, max_fallback_km)

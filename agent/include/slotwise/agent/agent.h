@@ -189,6 +189,8 @@ class Agent final : public TransportListener {
 
   void SendRequest(topics::Leaf leaf, const google::protobuf::MessageLite& message);
   void Transmit(PendingRequest& request);
+  // A Report with what every report carries: version, location, system, time zone.
+  v1::Report BaseReport() const;
   void SendInventoryReport();
   void SendProgress(v1::Status::State state, std::uint32_t percent);
   void Fail(Event event, std::string detail);

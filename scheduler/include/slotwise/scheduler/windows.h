@@ -21,6 +21,7 @@ struct WindowCandidate {
   Slot completion = 0;         // last slot a terminal was placed in
   std::uint32_t slots_used = 0;
   double peak_utilisation = 0;  // max over (cluster, slot) of booked / capacity
+  std::vector<double> cluster_peaks;  // the same per cluster, as topology.clusters()
   double max_utilisation = 0;   // the per-node fill cap it assumes; 0 = none
   // Placements fill [start, core_end) before the slack up to end; 0 = none.
   Slot core_end = 0;
