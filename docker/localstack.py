@@ -1166,6 +1166,50 @@ def run_unittest(cases: list, verbosity: int = 2) -> int:
     return 0 if failed == 0 and passed > 0 else 1
 
 
+def run_test_file(cases: list, options: argparse.Namespace, doc: str,
+                  add_args: Optional[Callable[[argparse.ArgumentParser], None]] = None) -> int:
+    """The command line every end-to-end test file shares: --build-dir and --keep
+    (plus what `add_args` adds) parsed into `options`, then run_unittest(cases)."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--build-dir", default=options.build_dir)
+    p.add_argument("--keep", action="store_true", help="keep the stack's temp dir")
+    if add_args:
+        add_args(p)
+    p.parse_args(namespace=options)
+    install_signal_handlers()
+    return run_unittest(cases)
+
+
+class StackTestCase:
+    """Mixin for a unittest.TestCase class whose tests share one LocalStack:
+    setUpClass builds it from `options` (build_dir, slot_seconds, keep) and
+    runs the class's set_up_stack(); tearDownClass stops it, keeping its files
+    when a test failed."""
+    options: argparse.Namespace
+    stack: LocalStack
+
+    @classmethod
+    def set_up_stack(cls) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        o = cls.options
+        cls.stack = LocalStack(o.build_dir, slot_seconds=getattr(o, "slot_seconds", 2.0), keep=o.keep)
+        try:
+            cls.set_up_stack()
+        except BaseException as e:
+            cls.stack.report_failure(e)
+            cls.stack.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        if tests_failed_so_far():
+            cls.stack.keep = True  # logs, configs and access logs for the post-mortem
+        cls.stack.stop()
+
+
 # ---------------------------------------------------------------------------
 # command line
 

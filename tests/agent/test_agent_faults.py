@@ -387,12 +387,7 @@ class AgentFaults(unittest.TestCase):
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--build-dir", default=OPTS.build_dir)
-    p.add_argument("--keep", action="store_true", help="keep the stack's temp dir")
-    p.parse_args(namespace=OPTS)
-    ls.install_signal_handlers()
-    return ls.run_unittest([AgentFaults])
+    return ls.run_test_file([AgentFaults], OPTS, __doc__)
 
 
 if __name__ == "__main__":

@@ -401,12 +401,7 @@ class BadInput(unittest.TestCase):
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--build-dir", default=OPTS.build_dir)
-    p.add_argument("--keep", action="store_true", help="keep the stack's temp dir")
-    p.parse_args(namespace=OPTS)
-    ls.install_signal_handlers()
-    return ls.run_unittest([BadInput])
+    return ls.run_test_file([BadInput], OPTS, __doc__)
 
 
 if __name__ == "__main__":

@@ -39,27 +39,11 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
-class CampaignEndToEnd(unittest.TestCase):
-    stack: ls.LocalStack
+class CampaignEndToEnd(ls.StackTestCase, unittest.TestCase):
+    options = OPTS
 
     @classmethod
-    def setUpClass(cls) -> None:
-        cls.stack = ls.LocalStack(OPTS.build_dir, slot_seconds=OPTS.slot_seconds, keep=OPTS.keep)
-        try:
-            cls._run_campaign()
-        except BaseException as e:
-            cls.stack.report_failure(e)
-            cls.stack.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        if ls.tests_failed_so_far():
-            cls.stack.keep = True  # logs, configs and access logs for the post-mortem
-        cls.stack.stop()
-
-    @classmethod
-    def _run_campaign(cls) -> None:
+    def set_up_stack(cls) -> None:
         stack = cls.stack
         t0 = time.monotonic()
         stack.start()

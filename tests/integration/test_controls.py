@@ -31,27 +31,11 @@ OPTS = argparse.Namespace(build_dir=str(REPO / "build"), terminals=8, per_slot=1
                           slot_seconds=2.0, keep=False)
 
 
-class PauseResume(unittest.TestCase):
-    stack: ls.LocalStack
+class PauseResume(ls.StackTestCase, unittest.TestCase):
+    options = OPTS
 
     @classmethod
-    def setUpClass(cls) -> None:
-        cls.stack = ls.LocalStack(OPTS.build_dir, slot_seconds=OPTS.slot_seconds, keep=OPTS.keep)
-        try:
-            cls._run()
-        except BaseException as e:
-            cls.stack.report_failure(e)
-            cls.stack.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        if ls.tests_failed_so_far():
-            cls.stack.keep = True
-        cls.stack.stop()
-
-    @classmethod
-    def _run(cls) -> None:
+    def set_up_stack(cls) -> None:
         stack = cls.stack
         stack.start()
         ls.build_demo_topology(stack, per_slot=OPTS.per_slot)
@@ -125,12 +109,7 @@ class PauseResume(unittest.TestCase):
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--build-dir", default=OPTS.build_dir)
-    p.add_argument("--keep", action="store_true", help="keep the stack's temp dir")
-    p.parse_args(namespace=OPTS)
-    ls.install_signal_handlers()
-    return ls.run_unittest([PauseResume])
+    return ls.run_test_file([PauseResume], OPTS, __doc__)
 
 
 if __name__ == "__main__":
