@@ -683,13 +683,7 @@ class LocalStack:
                 except subprocess.TimeoutExpired:
                     pass
             finally:
-                if proc.poll() is None:
-                    proc.terminate()
-                    try:
-                        proc.wait(timeout=5)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
+                stop_popen(proc)
             logf.write(f"[exit {proc.returncode}]\n")
             return proc.returncode
 
@@ -1164,6 +1158,17 @@ def run_unittest(cases: list, verbosity: int = 2) -> int:
         len(bad_tests) + len(result.unexpectedSuccesses)
     print(f"{passed} passed, {failed} failed", flush=True)
     return 0 if failed == 0 and passed > 0 else 1
+
+
+def stop_popen(proc: subprocess.Popen, timeout: float = 5) -> None:
+    """Stop a plain child by its pid: SIGTERM, then SIGKILL after `timeout`."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def run_test_file(cases: list, options: argparse.Namespace, doc: str,

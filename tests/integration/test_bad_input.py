@@ -200,7 +200,7 @@ class BadInput(unittest.TestCase):
         proc = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         f.close()
-        self.addCleanup(self._stop, proc)
+        self.addCleanup(ls.stop_popen, proc)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if "SUBACK" in out.read_text(errors="replace"):
@@ -209,16 +209,6 @@ class BadInput(unittest.TestCase):
                 break
             time.sleep(0.05)
         self.fail(f"mosquitto_sub as {ls.SERVICE_USERNAME} did not subscribe:\n{ls.tail(out)}")
-
-    @staticmethod
-    def _stop(proc: subprocess.Popen) -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
     @staticmethod
     def replies(out: Path) -> list[dict]:
