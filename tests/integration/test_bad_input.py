@@ -122,39 +122,27 @@ def decode_terminal_reply(payload: bytes) -> dict:
 
 # -- the test --------------------------------------------------------------------
 
-class BadInput(unittest.TestCase):
-    stack: ls.LocalStack
+class BadInput(ls.StackTestCase, unittest.TestCase):
+    options = OPTS
 
     @classmethod
-    def setUpClass(cls) -> None:
-        cls.stack = ls.LocalStack(OPTS.build_dir, slot_seconds=2, keep=OPTS.keep)
-        try:
-            s = cls.stack
-            s.start()
-            s.add_cluster("c1", *PARIS, "eu")
-            s.add_node("n1", "c1", per_slot=2)
-            s.add_version(ls.NEW_VERSION, 64 * 1024)
-            for tid in ("T001", "T002"):
-                s.start_agent(tid, PARIS[0] + 0.1, PARIS[1] + 0.1)
-            missing = s.wait_terminals_known(["T001", "T002"], timeout=30, location_timeout=1)
-            if missing:
-                s.log(f"warning: no location known yet for {missing}")
-            # A campaign in DRAFT: nothing moves unless a request changes it.
-            s.cli("campaign", "create", CAMPAIGN, "--version", ls.NEW_VERSION,
-                  "--terminals", "T001,T002")
-            # T002's agent goes away, so the test can speak as T002 without a session takeover.
-            ls.stop_processes([s.agents["T002"].process])
-            time.sleep(0.5)
-        except BaseException as e:
-            cls.stack.report_failure(e)
-            cls.stack.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        if ls.tests_failed_so_far():
-            cls.stack.keep = True  # logs, configs and access logs for the post-mortem
-        cls.stack.stop()
+    def set_up_stack(cls) -> None:
+        s = cls.stack
+        s.start()
+        s.add_cluster("c1", *PARIS, "eu")
+        s.add_node("n1", "c1", per_slot=2)
+        s.add_version(ls.NEW_VERSION, 64 * 1024)
+        for tid in ("T001", "T002"):
+            s.start_agent(tid, PARIS[0] + 0.1, PARIS[1] + 0.1)
+        missing = s.wait_terminals_known(["T001", "T002"], timeout=30, location_timeout=1)
+        if missing:
+            s.log(f"warning: no location known yet for {missing}")
+        # A campaign in DRAFT: nothing moves unless a request changes it.
+        s.cli("campaign", "create", CAMPAIGN, "--version", ls.NEW_VERSION,
+              "--terminals", "T001,T002")
+        # T002's agent goes away, so the test can speak as T002 without a session takeover.
+        ls.stop_processes([s.agents["T002"].process])
+        time.sleep(0.5)
 
     # -- helpers -------------------------------------------------------------
 
