@@ -16,6 +16,7 @@ packages=(
   nginx
   python3
   clang libclang-rt-14-dev
+  gnuplot-nox
 )
 
 missing=()

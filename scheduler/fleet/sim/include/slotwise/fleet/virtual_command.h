@@ -1,0 +1,10 @@
+// `slotwise-fleet virtual`: see scheduler/fleet/README.md.
+#pragma once
+
+namespace slotwise::fleet {
+
+// argv[0] is "virtual". Returns the process exit code: 0 ok, 1 failure,
+// 2 bad command line.
+int RunVirtualCommand(int argc, char** argv);
+
+}  // namespace slotwise::fleet
