@@ -20,9 +20,9 @@ bool TerminalAllowed(std::string_view tid, std::string_view client_id, std::stri
   switch (access) {
     case Access::kWrite:
     case Access::kRead: {
-      const auto parsed = topics::ParseTerminalTopic(topic);
-      if (!parsed || parsed->terminal_id != tid) return false;
-      const bool upstream = topics::IsUpstream(parsed->leaf);
+      const auto leaf = topics::OwnTerminalLeaf(topic, tid);
+      if (!leaf) return false;
+      const bool upstream = topics::IsUpstream(*leaf);
       return access == Access::kWrite ? upstream : !upstream;
     }
     case Access::kSubscribe:

@@ -99,10 +99,8 @@ int OnMessage(int /*event*/, void* event_data, void* userdata) {
     if (ctx.config.RoleOf(username) != Role::kTerminal) return MOSQ_ERR_SUCCESS;
 
     const std::string terminal_id(username);
-    const auto parsed = topics::ParseTerminalTopic(ed->topic);
-    if (!parsed || parsed->terminal_id != terminal_id) {
-      return Drop(ctx, *ed, terminal_id, Reject::kNotAuthorized);  // ACL should have caught it
-    }
+    const auto leaf = topics::OwnTerminalLeaf(ed->topic, terminal_id);
+    if (!leaf) return Drop(ctx, *ed, terminal_id, Reject::kNotAuthorized);  // ACL should have caught it
 
     switch (ctx.limiter.Admit(terminal_id, ctx.clock.NowMs())) {
       case RateDecision::kAccept:
@@ -118,7 +116,7 @@ int OnMessage(int /*event*/, void* event_data, void* userdata) {
         return Drop(ctx, *ed, terminal_id, Reject::kRateLimited);
     }
 
-    const Reject verdict = ValidateUpstream(parsed->leaf, ed->payload, ed->payloadlen,
+    const Reject verdict = ValidateUpstream(*leaf, ed->payload, ed->payloadlen,
                                             ctx.config.max_payload_bytes);
     if (verdict != Reject::kNone) return Drop(ctx, *ed, terminal_id, verdict);
 

@@ -2,52 +2,74 @@
 #include "slotwise/broker/validate.h"
 
 #include <cmath>
+#include <cstring>
 
+#include "slotwise/broker/wire_scan.h"
 #include "slotwise/v1/terminal.pb.h"
 
 namespace slotwise::broker {
 namespace {
 
-bool ShortEnough(const std::string& s) { return s.size() <= kMaxStringField; }
+// The upstream messages' wire scans and the fields the value checks read,
+// resolved once (by field name, so a renamed field fails loudly here).
+struct UpstreamSchemas {
+  WireScan report{*v1::Report::descriptor()};
+  std::size_t report_location = report.FieldIndex("location");
+  std::size_t report_lat = report.FieldIndex("location.lat");
+  std::size_t report_lon = report.FieldIndex("location.lon");
+  WireScan check{*v1::Check::descriptor()};
+  std::size_t check_slot = check.FieldIndex("slot");
+  WireScan status{*v1::Status::descriptor()};
+  std::size_t status_progress = status.FieldIndex("progress_percent");
+};
 
-bool LocationOk(const v1::Location& loc) {
-  return std::isfinite(loc.lat()) && std::isfinite(loc.lon()) && loc.lat() >= -90.0 &&
-         loc.lat() <= 90.0 && loc.lon() >= -180.0 && loc.lon() <= 180.0;
+const UpstreamSchemas& Schemas() {
+  static const UpstreamSchemas schemas;
+  return schemas;
 }
 
-// Parses into one message object per type and thread, kept between calls:
-// ParseFromArray() clears it first, and reusing it spares the broker's hot
-// path an allocation and a destruction per message (its string buffers keep
-// their capacity). The broker calls from its main thread only.
-template <class Message>
-const Message* Parse(const void* payload, std::size_t size) {
-  thread_local Message msg;
-  // size <= max_payload_bytes <= 268435455 (MQTT's own limit) fits an int.
-  return msg.ParseFromArray(payload, static_cast<int>(size)) ? &msg : nullptr;
+bool StringsShortEnough(const WireScan& scan, const WireScan::Values& v) {
+  for (const std::size_t i : scan.string_fields()) {
+    if (v.raw[i] > kMaxStringField) return false;
+  }
+  return true;
 }
 
+double DoubleOf(const WireScan::Values& v, std::size_t field) {
+  double d = 0;
+  static_assert(sizeof d == sizeof v.raw[field]);
+  std::memcpy(&d, &v.raw[field], sizeof d);
+  return d;
+}
+
+bool InRange(double value, double limit) {
+  return std::isfinite(value) && value >= -limit && value <= limit;
+}
+
+// Each check reads the fields' final values, as a parsed message would
+// hold them (a field never sent reads as its default).
 bool ReportOk(const void* payload, std::size_t size) {
-  const auto* parsed = Parse<v1::Report>(payload, size);
-  if (!parsed) return false;
-  const v1::Report& m = *parsed;
-  return ShortEnough(m.campaign_id()) && ShortEnough(m.current_version()) &&
-         ShortEnough(m.target_version()) && ShortEnough(m.system_id()) &&
-         (!m.has_location() || LocationOk(m.location()));
+  const UpstreamSchemas& s = Schemas();
+  WireScan::Values v;
+  return s.report.Scan(payload, size, v) && StringsShortEnough(s.report, v) &&
+         (!v.Has(s.report_location) ||
+          (InRange(DoubleOf(v, s.report_lat), 90.0) && InRange(DoubleOf(v, s.report_lon), 180.0)));
 }
 
 bool CheckOk(const void* payload, std::size_t size) {
-  const auto* parsed = Parse<v1::Check>(payload, size);
-  if (!parsed) return false;
-  const v1::Check& m = *parsed;
-  return ShortEnough(m.campaign_id()) && ShortEnough(m.current_version()) && m.slot() >= 0;
+  const UpstreamSchemas& s = Schemas();
+  WireScan::Values v;
+  // int64 slot: the varint's 64 bits as two's complement.
+  return s.check.Scan(payload, size, v) && StringsShortEnough(s.check, v) &&
+         static_cast<std::int64_t>(v.raw[s.check_slot]) >= 0;
 }
 
 bool StatusOk(const void* payload, std::size_t size) {
-  const auto* parsed = Parse<v1::Status>(payload, size);
-  if (!parsed) return false;
-  const v1::Status& m = *parsed;
-  return ShortEnough(m.campaign_id()) && ShortEnough(m.version()) &&
-         ShortEnough(m.detail()) && m.progress_percent() <= 100;
+  const UpstreamSchemas& s = Schemas();
+  WireScan::Values v;
+  // uint32 progress_percent: the varint's low 32 bits, as protobuf keeps them.
+  return s.status.Scan(payload, size, v) && StringsShortEnough(s.status, v) &&
+         static_cast<std::uint32_t>(v.raw[s.status_progress]) <= 100;
   // An unknown state is NOT refused: readers treat it as STATE_UNSPECIFIED
   // (schemas/README.md, compatibility rules), so newer agents keep working.
 }

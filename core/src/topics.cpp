@@ -19,6 +19,13 @@ bool IsIdChar(char c) {
          c == '.' || c == '_' || c == '-';
 }
 
+std::optional<Leaf> LeafNamed(std::string_view name) {
+  for (const auto& [leaf, leaf_name] : kLeaves) {
+    if (name == leaf_name) return leaf;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string_view LeafName(Leaf leaf) {
@@ -66,10 +73,19 @@ std::optional<TerminalTopic> ParseTerminalTopic(std::string_view topic) {
   const std::string_view id = topic.substr(0, slash);
   const std::string_view leaf_name = topic.substr(slash + 1);
   if (!IsValidTerminalId(id)) return std::nullopt;
-  for (const auto& [leaf, name] : kLeaves) {
-    if (leaf_name == name) return TerminalTopic{std::string(id), leaf};
+  const auto leaf = LeafNamed(leaf_name);
+  if (!leaf) return std::nullopt;
+  return TerminalTopic{std::string(id), *leaf};
+}
+
+std::optional<Leaf> OwnTerminalLeaf(std::string_view topic, std::string_view terminal_id) {
+  if (!topic.starts_with(kTerminalPrefix)) return std::nullopt;
+  topic.remove_prefix(kTerminalPrefix.size());
+  if (!topic.starts_with(terminal_id) || topic.size() <= terminal_id.size() ||
+      topic[terminal_id.size()] != '/') {
+    return std::nullopt;
   }
-  return std::nullopt;
+  return LeafNamed(topic.substr(terminal_id.size() + 1));
 }
 
 std::optional<std::string> ParsePresenceTopic(std::string_view topic) {

@@ -174,3 +174,17 @@ TEST_CASE("acl: a terminal never reaches another terminal's topics, whatever the
     }
   }
 }
+
+TEST_CASE("topics: OwnTerminalLeaf matches only the terminal's own leaves") {
+  using topics::Leaf;
+  using topics::OwnTerminalLeaf;
+  CHECK(OwnTerminalLeaf("slotwise/v1/t/T1/report", "T1") == Leaf::kReport);
+  CHECK(OwnTerminalLeaf("slotwise/v1/t/T1/notice", "T1") == Leaf::kNotice);
+  CHECK_FALSE(OwnTerminalLeaf("slotwise/v1/t/T10/report", "T1"));   // an id it is a prefix of
+  CHECK_FALSE(OwnTerminalLeaf("slotwise/v1/t/T1/report", "T10"));
+  CHECK_FALSE(OwnTerminalLeaf("slotwise/v1/t/T1/report/x", "T1"));  // an extra level
+  CHECK_FALSE(OwnTerminalLeaf("slotwise/v1/t/T1/", "T1"));
+  CHECK_FALSE(OwnTerminalLeaf("slotwise/v1/t/T1", "T1"));
+  CHECK_FALSE(OwnTerminalLeaf("slotwise/v1/t/T1/reports", "T1"));
+  CHECK_FALSE(OwnTerminalLeaf("slotwise/v2/t/T1/report", "T1"));
+}

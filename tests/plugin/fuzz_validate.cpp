@@ -1,7 +1,9 @@
 // libFuzzer target for the edge payload validator (validate.h): whatever a
 // terminal sends on an upstream topic, ValidateUpstream must return a
 // verdict without crashing, leaking or reading out of bounds (built with
-// -fsanitize=fuzzer,address,undefined by clang), and an accepted payload must
+// -fsanitize=fuzzer,address,undefined by clang); the verdict must be the one
+// protobuf's own parser gives (validate_reference.h: the validator walks the
+// wire format instead of parsing, wire_scan.h); and an accepted payload must
 // stay accepted after a parse/serialize round trip.
 //
 // Input layout: byte 0 picks the topic leaf, the rest is the payload.
@@ -15,6 +17,7 @@
 
 #include "slotwise/broker/validate.h"
 #include "slotwise/v1/terminal.pb.h"
+#include "validate_reference.h"
 
 using slotwise::broker::Reject;
 using slotwise::broker::ValidateUpstream;
@@ -49,6 +52,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   const uint8_t* payload = data + 1;
   const std::size_t len = size - 1;
   const Reject verdict = ValidateUpstream(leaf, payload, len, 4096);
+  if (verdict != slotwise::broker::testing::ReferenceValidateUpstream(leaf, payload, len, 4096)) {
+    std::abort();  // the wire scan disagrees with protobuf
+  }
   if (verdict == Reject::kNone) {
     switch (leaf) {
       case Leaf::kReport: RoundTrip<slotwise::v1::Report>(payload, len, leaf); break;

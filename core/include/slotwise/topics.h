@@ -38,6 +38,10 @@ struct TerminalTopic {
 // Parses slotwise/v1/t/{tid}/<leaf>; nullopt for anything else (wildcards,
 // extra levels, invalid ids).
 std::optional<TerminalTopic> ParseTerminalTopic(std::string_view topic);
+// The leaf of `topic` when it is slotwise/v1/t/{terminal_id}/<leaf> for this
+// terminal id; nullopt otherwise. Allocates nothing (the broker plugin asks
+// on every message).
+std::optional<Leaf> OwnTerminalLeaf(std::string_view topic, std::string_view terminal_id);
 // Parses slotwise/v1/presence/{tid}.
 std::optional<std::string> ParsePresenceTopic(std::string_view topic);
 
