@@ -39,7 +39,8 @@ inline constexpr std::size_t kMaxStringField = 1024;
 // kNotAuthorized). Order: size (kTooLarge), then parse and value checks
 // (kMalformed): proto3 parse incl. UTF-8 of strings, string fields at most
 // kMaxStringField bytes, Status.progress_percent <= 100, Location lat in [-90, 90] and lon in [-180, 180].
-// An empty payload is a valid (all-default) message.
+// An empty payload is a valid (all-default) message. The parse verdict is
+// protobuf's, reached by walking the wire format (wire_scan.h).
 Reject ValidateUpstream(topics::Leaf leaf, const void* payload, std::size_t size,
                         std::size_t max_payload_bytes);
 
