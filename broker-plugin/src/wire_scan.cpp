@@ -66,53 +66,45 @@ class WireScan::Walker {
     return at < 0 ? nullptr : &message.fields[static_cast<std::size_t>(at)];
   }
 
-  // At most 5 bytes, low 32 bits kept.
+  // A varint of at most kMaxBytes bytes, kept to the low bits of Int (as
+  // protobuf keeps a 5-byte tag to 32 bits and a 10-byte varint to 64).
+  template <class Int, unsigned kMaxBytes>
+  static bool ReadVarint(const std::uint8_t*& p, const std::uint8_t* end, Int& out) {
+    Int value = 0;
+    for (unsigned i = 0; i < kMaxBytes && p != end; ++i) {
+      const std::uint8_t byte = *p++;
+      value |= static_cast<Int>(static_cast<Int>(byte & 0x7F) << (7 * i));
+      if (byte < 0x80) {
+        out = value;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Callers make sure p != end.
   static bool Tag(const std::uint8_t*& p, const std::uint8_t* end, std::uint32_t& tag) {
-    if (*p < 0x80) {  // p != end here: one-byte tags are the rule (fields 1-15)
+    if (*p < 0x80) {  // the common case: fields 1-15
       tag = *p++;
       return true;
     }
-    std::uint32_t value = 0;
-    for (unsigned i = 0; i < 5 && p != end; ++i) {
-      const std::uint8_t byte = *p++;
-      value |= static_cast<std::uint32_t>(byte & 0x7F) << (7 * i);
-      if (byte < 0x80) {
-        tag = value;
-        return true;
-      }
-    }
-    return false;
+    return ReadVarint<std::uint32_t, 5>(p, end, tag);
   }
 
-  // At most 10 bytes, low 64 bits kept.
   static bool Varint(const std::uint8_t*& p, const std::uint8_t* end, std::uint64_t& out) {
-    std::uint64_t value = 0;
-    for (unsigned i = 0; i < 10 && p != end; ++i) {
-      const std::uint8_t byte = *p++;
-      value |= static_cast<std::uint64_t>(byte & 0x7F) << (7 * i);
-      if (byte < 0x80) {
-        out = value;
-        return true;
-      }
-    }
-    return false;
+    return ReadVarint<std::uint64_t, 10>(p, end, out);
   }
 
-  // A length prefix: at most 5 bytes, the 5th below 8, and the bytes it
-  // announces must be there.
+  // A length prefix: at most 5 bytes (read without truncation, so the 5th
+  // byte's high bits, which protobuf refuses, make it too long), and the
+  // bytes it announces must be there.
   static bool Length(const std::uint8_t*& p, const std::uint8_t* end, std::size_t& out) {
-    std::uint32_t value = 0;
-    for (unsigned i = 0; i < 5 && p != end; ++i) {
-      const std::uint8_t byte = *p++;
-      if (i == 4 && byte >= 8) return false;
-      value |= static_cast<std::uint32_t>(byte & 0x7F) << (7 * i);
-      if (byte < 0x80) {
-        if (value > static_cast<std::size_t>(end - p)) return false;
-        out = value;
-        return true;
-      }
+    std::uint64_t value = 0;
+    if (!ReadVarint<std::uint64_t, 5>(p, end, value) || value > static_cast<std::uint64_t>(end - p)) {
+      return false;
     }
-    return false;
+    out = static_cast<std::size_t>(value);
+    return true;
   }
 
   // Protobuf's own UTF-8 rules, after a quick pass for the common all-ASCII
