@@ -294,23 +294,34 @@ void Agent::HandleConnected(bool session_present) {
 
 void Agent::HandleLinkDown(std::string_view why) {
   if (link_ == Link::kDisconnected && reconnect_at_) return;  // already scheduled
+  const bool was_connected = link_ == Link::kConnected;
   // The backoff restarts only after a connection that lasted: a broker that
   // accepts and drops at once (e.g. two terminals configured with the same
   // id, taking the session from each other) must not be hammered.
-  if (link_ == Link::kConnected && io_.clock.NowMs() - connected_at_ >= options_.reconnect_max.count()) {
+  if (was_connected && io_.clock.NowMs() - connected_at_ >= options_.reconnect_max.count()) {
     reconnect_attempts_ = 0;
   }
   link_ = Link::kDisconnected;
-  const auto ceiling = Doubled(options_.reconnect_min, reconnect_attempts_, options_.reconnect_max);
+  const ReconnectDelay next = NextReconnectDelay(was_connected);
   reconnect_attempts_ = std::min(reconnect_attempts_ + 1, 64);
-  // Full jitter: anywhere up to the ceiling, so a fleet that lost the broker
-  // at one instant comes back spread over the whole interval.
-  const long long floor = std::min(options_.reconnect_floor.count(), ceiling.count());
-  std::uniform_int_distribution<long long> spread(floor, ceiling.count());
-  const auto delay = std::chrono::milliseconds(spread(rng_));
-  reconnect_at_ = io_.clock.NowMs() + delay.count();
-  Log(std::string(why) + "; reconnecting in " + std::to_string(delay.count()) + " ms (ceiling " +
-      std::to_string(ceiling.count()) + " ms)");
+  reconnect_at_ = io_.clock.NowMs() + next.delay.count();
+  Log(std::string(why) + "; reconnecting in " + std::to_string(next.delay.count()) + " ms (" + next.rule + ")");
+}
+
+Agent::ReconnectDelay Agent::NextReconnectDelay(bool lost_established) {
+  const auto ceiling = Doubled(options_.reconnect_min, reconnect_attempts_, options_.reconnect_max);
+  const std::string ceiling_ms = std::to_string(ceiling.count()) + " ms";
+  if (!options_.reconnect_jitter) return {ceiling, "no jitter, ceiling " + ceiling_ms};
+  // A connection that had been fine and is lost is most likely the broker
+  // going away under the whole fleet at once: spread the return widely.
+  const bool spread_wide = lost_established && reconnect_attempts_ == 0 && options_.reconnect_spread > ceiling;
+  const auto upper = spread_wide ? options_.reconnect_spread : ceiling;
+  // Full jitter: anywhere up to the upper bound, so a fleet that lost the
+  // broker at one instant comes back spread over the whole interval.
+  const long long floor = std::min(options_.reconnect_floor.count(), upper.count());
+  std::uniform_int_distribution<long long> draw(floor, upper.count());
+  return {std::chrono::milliseconds(draw(rng_)),
+          spread_wide ? "spread " + std::to_string(upper.count()) + " ms" : "ceiling " + ceiling_ms};
 }
 
 // ---------------------------------------------------------------------------

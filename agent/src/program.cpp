@@ -1,14 +1,9 @@
 #include "slotwise/agent/program.h"
 
-#include <pthread.h>
-#include <signal.h>
-
 #include <CLI/CLI.hpp>
 
-#include <atomic>
 #include <cstdio>
 #include <string>
-#include <thread>
 
 #include "slotwise/agent/agent.h"
 #include "slotwise/agent/atomic_file.h"
@@ -16,48 +11,12 @@
 #include "slotwise/agent/downloader.h"
 #include "slotwise/agent/paho_transport.h"
 #include "slotwise/agent/state_store.h"
+#include "slotwise/agent/stop_signals.h"
 #include "slotwise/clock.h"
 #include "slotwise/topics.h"
 
 namespace slotwise::agent {
 namespace {
-
-sigset_t StopSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  return set;
-}
-
-// Receives SIGINT/SIGTERM with sigwait on a thread of its own and asks the
-// agent to stop: nothing async-signal-unsafe runs in a signal handler, and
-// Paho's and curl's threads never see the signals.
-class SignalThread {
- public:
-  explicit SignalThread(Agent& agent)
-      : thread_([this, &agent] {
-          const sigset_t set = StopSignals();
-          int signal_number = 0;
-          while (sigwait(&set, &signal_number) == 0) {
-            if (finished_.load()) return;
-            agent.RequestStop();
-            return;
-          }
-        }) {}
-  ~SignalThread() {
-    finished_.store(true);
-    // The thread is in sigwait (or about to be): a directed SIGTERM ends it.
-    pthread_kill(thread_.native_handle(), SIGTERM);
-    thread_.join();
-  }
-  SignalThread(const SignalThread&) = delete;
-  SignalThread& operator=(const SignalThread&) = delete;
-
- private:
-  std::atomic<bool> finished_{false};
-  std::thread thread_;
-};
 
 void PrintError(const std::string& message) {
   std::fprintf(stderr, "slotwise-agent: %s\n", message.c_str());
@@ -85,8 +44,7 @@ Result<LatLon> RunLocationCommand(const std::string& command) {
 
 int RunAgentProgram(int argc, char** argv) {
   // Before any thread exists, so every later thread inherits the mask.
-  const sigset_t stop_signals = StopSignals();
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  BlockStopSignals();
 
   CLI::App app{"slotwise-agent: the Slotwise OTA agent of one payment terminal"};
   std::string config_path;
@@ -152,7 +110,7 @@ int RunAgentProgram(int argc, char** argv) {
 
   slotwise::Status result = OkStatus();
   {
-    SignalThread signals(agent);
+    StopSignalThread signals([&agent] { agent.RequestStop(); });
     result = agent.Run();
   }
   if (!result) {

@@ -82,7 +82,8 @@ struct Rig {
     downloader.files[kUrl] = kFirmware;
   }
 
-  Agent& Make() {
+  // `tune` adjusts the options a test is about (e.g. the reconnect schedule).
+  Agent& Make(const std::function<void(AgentOptions&)>& tune = {}) {
     AgentOptions options;
     options.exit_when_idle = true;
     options.random_seed = 42;
@@ -91,6 +92,7 @@ struct Rig {
       if (phases.empty()) phases.push_back(from);
       if (event != Event::kResumed || from != to) phases.push_back(to);
     };
+    if (tune) tune(options);
     agent = std::make_unique<Agent>(config, AgentIo{clock, transport, downloader, installer, *store, &busy},
                                     options);
     return *agent;
@@ -857,6 +859,102 @@ TEST_CASE("artifact manifest and Ed25519 signatures") {
   CHECK_FALSE(VerifyEd25519(kTestPublicKeyPem, manifest, "").ok());
   CHECK(VerifyEd25519("not a key", manifest, *sig).error().code == v1::INVALID_ARGUMENT);
   CHECK_FALSE(SignEd25519(kTestPublicKeyPem, manifest).ok());
+}
+
+}  // namespace
+}  // namespace slotwise::agent::testing
+
+namespace slotwise::agent::testing {
+namespace {
+
+// Connects, then loses the established connection (the reconnect is then
+// scheduled).
+void LoseEstablishedConnection(Rig& rig) {
+  rig.transport.retained_notice.reset();
+  REQUIRE(rig.agent->Start().ok());
+  rig.agent->Step();  // connected
+  rig.transport.DropConnection();
+  rig.agent->Step();  // lost: reconnect scheduled
+}
+
+// Handles what is queued (a failed attempt schedules the next), jumps to the
+// next connect attempt and makes it; returns how long the agent waited.
+TimeMs WaitForNextAttempt(Rig& rig) {
+  rig.agent->Step();
+  const TimeMs from = rig.clock.NowMs();
+  const int connects = rig.transport.connect_calls;
+  rig.clock.Set(*rig.agent->NextWakeMs());
+  rig.agent->Step();
+  REQUIRE(rig.transport.connect_calls == connects + 1);
+  return rig.clock.NowMs() - from;
+}
+
+TEST_CASE("reconnect storm: the first reconnect after losing an established connection is spread wide") {
+  // 300 terminals that lose the broker at one instant: their first attempts
+  // cover [reconnect_floor, reconnect_spread] evenly, not the first second.
+  constexpr int kTerminals = 300;
+  constexpr TimeMs kSpreadMs = 30'000;
+  std::vector<int> per_5s(kSpreadMs / 5000 + 1, 0);
+  TimeMs shortest = kSpreadMs, longest = 0;
+  for (int i = 0; i < kTerminals; ++i) {
+    Rig rig;
+    rig.Make([&](AgentOptions& o) { o.random_seed = 1000 + static_cast<std::uint64_t>(i); });
+    LoseEstablishedConnection(rig);
+    const TimeMs gap = WaitForNextAttempt(rig);
+    CHECK(gap >= 100);
+    CHECK(gap <= kSpreadMs);
+    shortest = std::min(shortest, gap);
+    longest = std::max(longest, gap);
+    ++per_5s[static_cast<std::size_t>(gap / 5000)];
+    if (i == 0) CHECK(rig.log.str().find("(spread 30000 ms)") != std::string::npos);
+  }
+  CHECK(shortest < 2000);
+  CHECK(longest > 28'000);
+  // Uniform: 50 expected per 5 s bucket; no bucket near the whole fleet.
+  for (std::size_t b = 0; b + 1 < per_5s.size(); ++b) {
+    INFO("bucket " << b);
+    CHECK(per_5s[b] >= 25);
+    CHECK(per_5s[b] <= 80);
+  }
+}
+
+TEST_CASE("after the spread attempt fails, the backoff doubles from reconnect_min") {
+  Rig rig;
+  rig.Make();
+  LoseEstablishedConnection(rig);
+  rig.transport.refuse_connects = 1;  // the broker is still down
+  WaitForNextAttempt(rig);
+  CHECK(WaitForNextAttempt(rig) <= 2000);
+  CHECK(rig.log.str().find("(ceiling 2000 ms)") != std::string::npos);
+}
+
+TEST_CASE("a refused first connect is not spread: a terminal that never got in retries soon") {
+  Rig rig;
+  rig.transport.refuse_connects = 1;
+  rig.Make();
+  REQUIRE(rig.agent->Start().ok());
+  CHECK(WaitForNextAttempt(rig) <= 1000);
+  CHECK(rig.log.str().find("(ceiling 1000 ms)") != std::string::npos);
+}
+
+TEST_CASE("reconnect_spread no wider than the ceiling changes nothing") {
+  Rig rig;
+  rig.Make([](AgentOptions& o) { o.reconnect_spread = std::chrono::milliseconds(0); });
+  LoseEstablishedConnection(rig);
+  const TimeMs gap = WaitForNextAttempt(rig);
+  CHECK(gap >= 100);
+  CHECK(gap <= 1000);
+}
+
+TEST_CASE("reconnect_jitter = false reproduces Paho's schedule: 1, 2, 4, 8 s exactly") {
+  Rig rig;
+  rig.Make([](AgentOptions& o) { o.reconnect_jitter = false; });
+  LoseEstablishedConnection(rig);
+  rig.transport.refuse_connects = 3;
+  std::vector<TimeMs> gaps;
+  for (int i = 0; i < 4; ++i) gaps.push_back(WaitForNextAttempt(rig));
+  CHECK(gaps == std::vector<TimeMs>{1000, 2000, 4000, 8000});
+  CHECK(rig.log.str().find("(no jitter, ceiling 8000 ms)") != std::string::npos);
 }
 
 }  // namespace

@@ -63,12 +63,22 @@ struct AgentOptions {
   std::chrono::milliseconds max_reply_backoff{60'000};
   // Reconnect delay after a lost or failed connection: full jitter, a
   // random delay in [reconnect_floor, ceiling] where the ceiling doubles
-  // from min to max, so a broker restart under a whole fleet is met by
-  // reconnects spread over the ceiling; it starts again from min only after
-  // a connection stayed up for reconnect_max. Default: 1 s, 60 s, 100 ms.
+  // from min to max; it starts again from min only after a connection
+  // stayed up for reconnect_max. Default: 1 s, 60 s, 100 ms.
   std::chrono::milliseconds reconnect_min{1000};
   std::chrono::milliseconds reconnect_max{60'000};
   std::chrono::milliseconds reconnect_floor{100};
+  // The first reconnect after losing an established connection, with the
+  // backoff at its start, is drawn from [reconnect_floor, reconnect_spread]
+  // instead: a broker restart drops the whole fleet at one instant, and
+  // this window, not reconnect_min, is what spreads its return (a fleet of
+  // N sees about N / spread connects per second). Further attempts follow
+  // the doubling ceiling above. Default: 30 s.
+  std::chrono::milliseconds reconnect_spread{30'000};
+  // false reproduces Paho's built-in automatic reconnect, as a baseline for
+  // measuring a reconnect storm: no spread, no jitter, the n-th delay is
+  // exactly min(reconnect_min * 2^(n-1), reconnect_max). Default: true.
+  bool reconnect_jitter = true;
   // Between fetch attempts of one download: full jitter, a random delay
   // in [0, min(max, min * 2^attempt)]. Default: 1 s, 60 s.
   std::chrono::milliseconds download_retry_min{1000};
@@ -164,6 +174,13 @@ class Agent final : public TransportListener {
   void Handle(QueuedEvent& event);
   void HandleConnected(bool session_present);
   void HandleLinkDown(std::string_view why);
+  struct ReconnectDelay {
+    std::chrono::milliseconds delay;
+    std::string rule;  // for the log line: "spread 30000 ms", "ceiling 4000 ms", ...
+  };
+  // The wait before the next connect attempt (AgentOptions reconnect_*);
+  // `lost_established`: the link was up, not a refused or failed attempt.
+  ReconnectDelay NextReconnectDelay(bool lost_established);
   void HandleNotice(const InboundMessage& message);
   void HandleReply(const InboundMessage& message);
   void HandleAssignmentReply(const v1::TerminalReply& reply);
