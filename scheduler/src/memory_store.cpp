@@ -1,9 +1,11 @@
+#include <algorithm>
+
 #include "slotwise/scheduler/store.h"
 
 namespace slotwise::scheduler {
 
 Result<std::optional<std::string>> MemoryStore::Get(std::string_view key) {
-  auto it = data_.find(key);
+  auto it = data_.find(std::string(key));
   if (it == data_.end()) return std::optional<std::string>{};
   return std::optional<std::string>{it->second};
 }
@@ -21,10 +23,12 @@ Status MemoryStore::Write(const WriteBatch& batch) {
 
 Status MemoryStore::Scan(std::string_view prefix,
                          const std::function<void(std::string_view, std::string_view)>& visit) {
-  for (auto it = data_.lower_bound(prefix); it != data_.end() && it->first.starts_with(prefix);
-       ++it) {
-    visit(it->first, it->second);
+  std::vector<const std::pair<const std::string, std::string>*> matches;
+  for (const auto& entry : data_) {
+    if (entry.first.starts_with(prefix)) matches.push_back(&entry);
   }
+  std::sort(matches.begin(), matches.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* entry : matches) visit(entry->first, entry->second);
   return OkStatus();
 }
 

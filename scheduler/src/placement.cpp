@@ -22,23 +22,29 @@ bool LessLoaded(const Candidate& a, const Candidate& b) {
   return a.node->id < b.node->id;
 }
 
+// A node of the pool with a cursor into its bookings: BookEarliest() visits
+// slots in increasing order, so each node's bookings are walked once instead
+// of looked up per slot (a terminal may pass many full slots).
 struct PoolNode {
   const NodeCapacity* node;
   const ClusterCapacity* cluster;
   const std::map<Slot, std::uint32_t>* slots;  // the node's bookings (looked up once)
+  std::map<Slot, std::uint32_t>::const_iterator next;  // first booking at or after the slot visited
+
+  std::uint32_t BookedIn(Slot slot) {
+    if (!slots) return 0;
+    while (next != slots->end() && next->first < slot) ++next;
+    return next != slots->end() && next->first == slot ? next->second : 0;
+  }
 };
 
-// The least-loaded node with room in `slot` among the given nodes.
-std::optional<Candidate> BestNodeInSlot(const Topology& topology, const std::vector<PoolNode>& pool,
-                                        Slot slot) {
+// The least-loaded node with room in `slot` among the given nodes; `slot`
+// must not decrease from one call to the next.
+std::optional<Candidate> BestNodeInSlot(const Topology& topology, std::vector<PoolNode>& pool, Slot slot) {
   std::optional<Candidate> best;
-  for (const PoolNode& p : pool) {
+  for (PoolNode& p : pool) {
     const std::uint32_t capacity = topology.Capacity(*p.node, slot);
-    std::uint32_t booked = 0;
-    if (p.slots) {
-      auto it = p.slots->find(slot);
-      if (it != p.slots->end()) booked = it->second;
-    }
+    const std::uint32_t booked = p.BookedIn(slot);
     if (booked >= capacity) continue;
     Candidate c{p.node, p.cluster, booked, capacity};
     if (!best || LessLoaded(c, *best)) best = c;
@@ -51,7 +57,10 @@ std::optional<Placement> BookEarliest(const Topology& topology,
                                       CapacityLedger& ledger, Slot first, Slot end, const SlotFilter& allowed) {
   std::vector<PoolNode> pool;
   for (const ClusterCapacity* cluster : clusters) {
-    for (const NodeCapacity& node : cluster->nodes) pool.push_back({&node, cluster, ledger.NodeSlots(node.id)});
+    for (const NodeCapacity& node : cluster->nodes) {
+      const auto* slots = ledger.NodeSlots(node.id);
+      pool.push_back({&node, cluster, slots, slots ? slots->lower_bound(first) : decltype(PoolNode::next){}});
+    }
   }
   for (Slot slot = first; slot < end; ++slot) {
     if (allowed && !allowed(slot)) continue;

@@ -108,6 +108,9 @@ std::string UrlPath(const std::string& url) {
 
 bool Unfinished(const v1::TerminalProgress& p) { return !IsFinal(p.state()); }
 
+// The outcomes that count towards a campaign being DONE (STOOD_DOWN does not).
+bool IsDone(v1::Status::State s) { return s == v1::Status::SUCCEEDED || s == v1::Status::FAILED; }
+
 }  // namespace
 
 SchedulerService::SchedulerService(Store& store, const Clock& clock, ServiceOptions options)
@@ -144,6 +147,8 @@ void SchedulerService::ClearState() {
   artifacts_.clear();
   campaigns_.clear();
   terminals_.clear();
+  booking_checks_.clear();
+  offline_checks_.clear();
   topology_ = Topology();
   ledger_ = CapacityLedger();
 }
@@ -194,12 +199,17 @@ Status SchedulerService::Load() {
         corrupt = true;
         return;
       }
-      if (p.assigned()) ledger_.Restore(p.node_id(), p.slot());
+      if (p.assigned()) ledger_.Restore(p.node_id(), p.slot(), SpreadIndex(p));
+      if (!IsDone(p.state())) ++record.not_done;
       record.progress.emplace(p.terminal_id(), std::move(p));
     });
     if (!ps) return ps;
   }
   if (corrupt) return MakeError(v1::INTERNAL, "a record in the store could not be parsed");
+  for (const auto& [cid, record] : campaigns_) {
+    for (const auto& [tid, p] : record.progress) WatchBooking(cid, p);
+  }
+  for (const auto& [tid, info] : terminals_) WatchOffline(info);
   RebuildTopology();
   return OkStatus();
 }
@@ -344,6 +354,7 @@ v1::OperatorReply SchedulerService::CreateCampaign(const v1::CreateCampaign& req
     b.Put(keys::Progress(req.id(), t), p.SerializeAsString());
     record.progress.emplace(t, std::move(p));
   }
+  record.not_done = record.progress.size();
   if (auto s = Persist(b); !s) return Refuse(s.error());
   campaigns_.emplace(req.id(), std::move(record));
   return AckReply();
@@ -648,9 +659,19 @@ SchedulerService::FindWork(std::string_view terminal_id, const std::string& camp
   return std::pair{&it->second, &p->second};
 }
 
+std::optional<std::uint32_t> SchedulerService::SpreadIndex(const v1::TerminalProgress& progress) const {
+  const auto node = nodes_.find(progress.node_id());
+  if (node == nodes_.end() || node->second.per_slot() == 0) return std::nullopt;
+  const std::int64_t offset = progress.start_at_ms() - grid_.Start(progress.slot());
+  if (offset < 0 || offset >= grid_.slot_ms()) return std::nullopt;
+  // SpreadStart() puts index i at floor(i * slot_ms / per_slot): ceil inverts it.
+  const auto per_slot = static_cast<std::int64_t>(node->second.per_slot());
+  return static_cast<std::uint32_t>((offset * per_slot + grid_.slot_ms() - 1) / grid_.slot_ms());
+}
+
 void SchedulerService::ReleaseBooking(v1::TerminalProgress& progress) {
   if (!progress.assigned()) return;
-  ledger_.Release(progress.node_id(), progress.slot());
+  ledger_.Release(progress.node_id(), progress.slot(), SpreadIndex(progress));
   progress.set_assigned(false);
   progress.clear_node_id();
   progress.clear_slot();
@@ -714,7 +735,7 @@ std::size_t SchedulerService::MoveBookingsOff(const std::string& node_id) {
   if (auto s = Persist(b); !s) {
     for (auto& [p, before] : moved) {
       ReleaseBooking(*p);
-      if (before.assigned()) ledger_.Restore(before.node_id(), before.slot());
+      if (before.assigned()) ledger_.Restore(before.node_id(), before.slot(), SpreadIndex(before));
       *p = before;
     }
     return 0;
@@ -752,7 +773,7 @@ Status SchedulerService::Assign(CampaignRecord& record, v1::TerminalProgress& pr
   if (!placement) placement = place(end);
   if (!placement) {
     // Put the old booking back so a refusal changes nothing.
-    if (old.assigned()) ledger_.Restore(old.node_id(), old.slot());
+    if (old.assigned()) ledger_.Restore(old.node_id(), old.slot(), SpreadIndex(old));
     progress = old;
     return MakeError(v1::NO_CAPACITY, "no node has room before the end of campaign " +
                                           record.campaign.id() + "'s window");
@@ -763,6 +784,8 @@ Status SchedulerService::Assign(CampaignRecord& record, v1::TerminalProgress& pr
   progress.set_start_at_ms(grid_.SpreadStart(placement->slot, placement->index, placement->per_slot));
   progress.set_checked_in(false);
   progress.set_updated_ms(clock_.NowMs());
+  WatchBooking(record.campaign.id(), progress);
+  if (info != terminals_.end()) WatchOffline(info->second);  // placed while offline
   return OkStatus();
 }
 
@@ -830,7 +853,7 @@ v1::TerminalReply SchedulerService::HandleReport(std::string_view terminal_id, c
   if (auto s = Persist(b); !s) {
     if (!still_valid) {
       ReleaseBooking(*progress);
-      if (before.assigned()) ledger_.Restore(before.node_id(), before.slot());
+      if (before.assigned()) ledger_.Restore(before.node_id(), before.slot(), SpreadIndex(before));
       *progress = before;
     }
     terminals_[info.id()] = previous;
@@ -871,7 +894,7 @@ v1::TerminalReply SchedulerService::HandleCheck(std::string_view terminal_id, co
     b.Put(keys::Progress(record->campaign.id(), terminal_id), progress->SerializeAsString());
     if (auto s = Persist(b); !s) {
       ReleaseBooking(*progress);
-      if (before.assigned()) ledger_.Restore(before.node_id(), before.slot());
+      if (before.assigned()) ledger_.Restore(before.node_id(), before.slot(), SpreadIndex(before));
       *progress = before;
       return RefuseTerminal(s.error());
     }
@@ -961,20 +984,21 @@ v1::TerminalReply SchedulerService::HandleStatus(std::string_view terminal_id, c
   info.set_last_seen_ms(clock_.NowMs());
   b.Put(keys::Of(keys::kTerminal, terminal_id), info.SerializeAsString());
 
-  v1::Campaign campaign = record->campaign;
-  const bool all_done = std::all_of(record->progress.begin(), record->progress.end(), [&](const auto& kv) {
-    const auto s = kv.first == terminal_id ? updated.state() : kv.second.state();
-    return s == v1::Status::SUCCEEDED || s == v1::Status::FAILED;
-  });
-  if (all_done && campaign.state() == v1::SCHEDULED) {
-    campaign.set_state(v1::DONE);
-    b.Put(keys::Of(keys::kCampaign, campaign.id()), campaign.SerializeAsString());
+  const std::size_t not_done =
+      record->not_done + (IsDone(progress->state()) ? 1 : 0) - (IsDone(updated.state()) ? 1 : 0);
+  // Only a campaign that becomes DONE is copied: it holds every terminal id.
+  std::optional<v1::Campaign> done;
+  if (not_done == 0 && record->campaign.state() == v1::SCHEDULED) {
+    done = record->campaign;
+    done->set_state(v1::DONE);
+    b.Put(keys::Of(keys::kCampaign, done->id()), done->SerializeAsString());
   }
   if (auto s = Persist(b); !s) return RefuseTerminal(s.error());
-  if (retry && progress->assigned()) ledger_.Release(progress->node_id(), progress->slot());
+  if (retry && progress->assigned()) ledger_.Release(progress->node_id(), progress->slot(), SpreadIndex(*progress));
   *progress = std::move(updated);
   terminals_[info.id()] = std::move(info);
-  record->campaign = std::move(campaign);
+  record->not_done = not_done;
+  if (done) record->campaign = std::move(*done);
   if (retry) {
     NoticeFor(*record, std::string(terminal_id), out);
   } else if (IsFinal(status.state())) {
@@ -1004,38 +1028,75 @@ void SchedulerService::HandlePresence(std::string_view terminal_id, const v1::Pr
   info.set_last_seen_ms(presence.at_ms());
   WriteBatch b;
   b.Put(keys::Of(keys::kTerminal, terminal_id), info.SerializeAsString());
-  if (Persist(b)) terminals_[info.id()] = std::move(info);
+  if (Persist(b)) {
+    WatchOffline(info);
+    terminals_[info.id()] = std::move(info);
+  }
+}
+
+void SchedulerService::WatchBooking(const std::string& campaign_id, const v1::TerminalProgress& progress) {
+  if (!progress.assigned() || progress.checked_in()) return;
+  booking_checks_.emplace(grid_.End(progress.slot()) + options_.no_show_grace_ms,
+                          std::pair{campaign_id, progress.terminal_id()});
+}
+
+void SchedulerService::WatchOffline(const v1::TerminalInfo& info) {
+  if (!info.online()) offline_checks_.emplace(info.last_seen_ms() + options_.offline_grace_ms, info.id());
 }
 
 std::size_t SchedulerService::Tick(Outbox&) {
   const TimeMs now = clock_.NowMs();
   RebuildTopology();  // the near slots move with time
-  WriteBatch b;
-  std::vector<v1::TerminalProgress*> released;
-  for (auto& [cid, record] : campaigns_) {
-    if (record.campaign.state() != v1::SCHEDULED) continue;
-    for (auto& [tid, p] : record.progress) {
-      if (!p.assigned() || p.checked_in() || p.state() != v1::Status::STATE_UNSPECIFIED) continue;
-      bool release = now >= grid_.End(p.slot()) + options_.no_show_grace_ms;
-      if (!release) {
-        auto info = terminals_.find(tid);
-        release = info != terminals_.end() && !info->second.online() &&
-                  now - info->second.last_seen_ms() >= options_.offline_grace_ms;
-      }
-      if (!release) continue;
-      v1::TerminalProgress copy = p;
-      copy.set_assigned(false);
-      copy.clear_node_id();
-      copy.clear_slot();
-      copy.clear_start_at_ms();
-      copy.set_updated_ms(now);
-      b.Put(keys::Progress(cid, tid), copy.SerializeAsString());
-      released.push_back(&p);
-    }
+  // A booking is released when its terminal has not checked in and either
+  // its slot (plus grace) is over or the terminal has been offline for the
+  // grace. The work lists say which bookings and terminals to look at now.
+  const auto due_bookings = booking_checks_.upper_bound(now);
+  const auto due_offline = offline_checks_.upper_bound(now);
+
+  std::set<v1::TerminalProgress*> releasing;
+  std::vector<std::pair<const std::string*, v1::TerminalProgress*>> released;  // (campaign id, progress)
+  auto consider = [&](CampaignRecord& record, const std::string& tid, bool offline) {
+    if (record.campaign.state() != v1::SCHEDULED) return;
+    auto it = record.progress.find(tid);
+    if (it == record.progress.end()) return;
+    v1::TerminalProgress& p = it->second;
+    if (!p.assigned() || p.checked_in() || p.state() != v1::Status::STATE_UNSPECIFIED) return;
+    if (!offline && now < grid_.End(p.slot()) + options_.no_show_grace_ms) return;
+    if (releasing.insert(&p).second) released.emplace_back(&record.campaign.id(), &p);
+  };
+  for (auto it = booking_checks_.begin(); it != due_bookings; ++it) {
+    auto record = campaigns_.find(it->second.first);
+    if (record != campaigns_.end()) consider(record->second, it->second.second, false);
   }
-  if (released.empty()) return 0;
-  if (auto s = Persist(b); !s) return 0;
-  for (auto* p : released) {
+  std::multimap<TimeMs, std::string> later;  // offline, but seen since: look again
+  for (auto it = offline_checks_.begin(); it != due_offline; ++it) {
+    auto info = terminals_.find(it->second);
+    if (info == terminals_.end() || info->second.online()) continue;
+    const TimeMs due = info->second.last_seen_ms() + options_.offline_grace_ms;
+    if (now < due) {
+      later.emplace(due, it->second);
+      continue;
+    }
+    for (auto& [cid, record] : campaigns_) consider(record, it->second, true);
+  }
+
+  WriteBatch b;
+  for (const auto& [cid, p] : released) {
+    v1::TerminalProgress copy = *p;
+    copy.set_assigned(false);
+    copy.clear_node_id();
+    copy.clear_slot();
+    copy.clear_start_at_ms();
+    copy.set_updated_ms(now);
+    b.Put(keys::Progress(*cid, p->terminal_id()), copy.SerializeAsString());
+  }
+  if (!released.empty()) {
+    if (auto s = Persist(b); !s) return 0;  // the work lists stay: a later Tick tries again
+  }
+  booking_checks_.erase(booking_checks_.begin(), due_bookings);
+  offline_checks_.erase(offline_checks_.begin(), due_offline);
+  offline_checks_.merge(later);
+  for (const auto& [cid, p] : released) {
     ReleaseBooking(*p);
     p->set_updated_ms(now);
   }

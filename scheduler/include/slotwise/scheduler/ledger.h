@@ -12,6 +12,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "slotwise/slots.h"
 
@@ -23,15 +25,19 @@ class CapacityLedger {
 
   // Books one start on `node` in `slot` if fewer than `capacity` are booked.
   // Returns the booking's index inside the slot (0-based), which spreads
-  // start times; nullopt when the slot is full.
+  // start times: the lowest index a released booking gave back, else the
+  // next unused one, so no two current bookings share an index as long as
+  // releases name theirs. nullopt when the slot is full.
   std::optional<std::uint32_t> Book(std::string_view node, Slot slot, std::uint32_t capacity);
 
-  // Records a booking that already exists (rebuilding from the store) without
-  // a capacity check.
-  void Restore(std::string_view node, Slot slot);
+  // Records a booking that already exists (rebuilding from the store, or
+  // undoing a release) without a capacity check; with its index, that index
+  // counts as taken.
+  void Restore(std::string_view node, Slot slot, std::optional<std::uint32_t> index = std::nullopt);
 
-  // Gives one booked start back. No-op when nothing is booked there.
-  void Release(std::string_view node, Slot slot);
+  // Gives one booked start back; with its index, Book() hands that index out
+  // again. No-op when nothing is booked there.
+  void Release(std::string_view node, Slot slot, std::optional<std::uint32_t> index = std::nullopt);
 
   // The bookings of one node by slot (nullptr if it has none), for callers
   // that look at many slots of the same node. Invalidated by Book/Restore
@@ -46,6 +52,9 @@ class CapacityLedger {
 
  private:
   std::map<std::string, std::map<Slot, std::uint32_t>, std::less<>> booked_;
+  // Per cell, indexes below its high-water mark (booked + gaps) that no
+  // booking holds; only cells that had a release with an index are here.
+  std::map<std::pair<std::string, Slot>, std::vector<std::uint32_t>, std::less<>> gaps_;
 };
 
 }  // namespace slotwise::scheduler

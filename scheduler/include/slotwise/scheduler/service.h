@@ -114,6 +114,9 @@ class SchedulerService {
   struct CampaignRecord {
     v1::Campaign campaign;
     std::map<std::string, v1::TerminalProgress> progress;  // by terminal id
+    // Terminals whose state is neither SUCCEEDED nor FAILED: the campaign is
+    // DONE when it reaches 0. Kept so a status costs O(log N), not O(N).
+    std::size_t not_done = 0;
   };
 
   v1::OperatorReply AddCluster(const v1::AddCluster& req);
@@ -149,8 +152,22 @@ class SchedulerService {
   v1::Assignment AssignmentOf(const CampaignRecord& record,
                               const v1::TerminalProgress& progress) const;
   void ReleaseBooking(v1::TerminalProgress& progress);
+  // The booking's index inside its slot, from its start time, so a release
+  // gives that index back to the ledger (exact when it was spread over the
+  // node's per_slot, i.e. no fill cap and no live load lowered it).
+  std::optional<std::uint32_t> SpreadIndex(const v1::TerminalProgress& progress) const;
   void NoticeFor(const CampaignRecord& record, const std::string& terminal_id, Outbox& out) const;
   Status Persist(const WriteBatch& batch);
+
+  // Tick()'s work lists, so a call costs what is due, not a walk over every
+  // booking: when to look at a booking again (its slot's end + grace) and at
+  // a terminal that went offline (last seen + grace). Entries are checked
+  // against the current state when due; stale ones are dropped. Not stored:
+  // Load() rebuilds them.
+  void WatchBooking(const std::string& campaign_id, const v1::TerminalProgress& progress);
+  void WatchOffline(const v1::TerminalInfo& info);
+  std::multimap<TimeMs, std::pair<std::string, std::string>> booking_checks_;  // (campaign, terminal)
+  std::multimap<TimeMs, std::string> offline_checks_;                          // terminal
 
   bool staging_ = false;
   WriteBatch staged_;

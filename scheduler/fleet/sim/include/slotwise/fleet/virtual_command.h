@@ -1,4 +1,5 @@
-// `slotwise-fleet virtual`: see scheduler/fleet/README.md.
+// `slotwise-fleet virtual`: the scheduler's core in virtual time against the
+// peers' pacing policies; see scheduler/fleet/sim/README.md.
 #pragma once
 
 namespace slotwise::fleet {
