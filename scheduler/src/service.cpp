@@ -662,11 +662,7 @@ SchedulerService::FindWork(std::string_view terminal_id, const std::string& camp
 std::optional<std::uint32_t> SchedulerService::SpreadIndex(const v1::TerminalProgress& progress) const {
   const auto node = nodes_.find(progress.node_id());
   if (node == nodes_.end() || node->second.per_slot() == 0) return std::nullopt;
-  const std::int64_t offset = progress.start_at_ms() - grid_.Start(progress.slot());
-  if (offset < 0 || offset >= grid_.slot_ms()) return std::nullopt;
-  // SpreadStart() puts index i at floor(i * slot_ms / per_slot): ceil inverts it.
-  const auto per_slot = static_cast<std::int64_t>(node->second.per_slot());
-  return static_cast<std::uint32_t>((offset * per_slot + grid_.slot_ms() - 1) / grid_.slot_ms());
+  return grid_.SpreadIndexAt(progress.start_at_ms() - grid_.Start(progress.slot()), node->second.per_slot());
 }
 
 void SchedulerService::ReleaseBooking(v1::TerminalProgress& progress) {

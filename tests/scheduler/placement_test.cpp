@@ -164,11 +164,22 @@ TEST_CASE("property: random fleets never overbook and place everyone while capac
   }
 }
 
-TEST_CASE("spread starts divide the slot evenly") {
+TEST_CASE("spread starts divide the slot's first half evenly, and invert") {
   const SlotGrid grid(2000);
   CHECK(grid.SpreadStart(10, 0, 4) == 20000);
-  CHECK(grid.SpreadStart(10, 1, 4) == 20500);
-  CHECK(grid.SpreadStart(10, 3, 4) == 21500);
+  CHECK(grid.SpreadStart(10, 1, 4) == 20250);
+  CHECK(grid.SpreadStart(10, 3, 4) == 20750);  // the last starts half a slot before the end
+  for (std::uint32_t per_slot : {1U, 3U, 4U, 7U, 999U}) {
+    for (std::uint32_t i = 0; i < per_slot; ++i) {
+      CAPTURE(per_slot);
+      CAPTURE(i);
+      CHECK(grid.SpreadIndexAt(grid.SpreadStart(10, i, per_slot) - grid.Start(10), per_slot) == i);
+    }
+  }
+  CHECK_FALSE(grid.SpreadIndexAt(1, 4));      // no index starts there
+  CHECK_FALSE(grid.SpreadIndexAt(1000, 4));   // the second half holds no start
+  CHECK_FALSE(grid.SpreadIndexAt(-1, 4));
+  CHECK(grid.SpreadIndexAt(0, 4000) == 0U);   // more bookings than milliseconds: the first
   CHECK(grid.SlotAt(21999) == 10);
   CHECK(grid.SlotAt(22000) == 11);
   CHECK(grid.SlotAt(-1) == -1);

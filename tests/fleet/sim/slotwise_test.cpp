@@ -27,13 +27,13 @@ TEST_CASE("slotwise never exceeds capacity on random small fleets") {
   }
 }
 
-TEST_CASE("slotwise on a tiny fleet: two per slot, spread inside the slot") {
+TEST_CASE("slotwise on a tiny fleet: two per slot, spread over the slot's first half") {
   const RunResult r = RunPolicy(MakeFleet(Tiny(4, 1, 2)), "slotwise");
-  // Slot 0 starts at 0 s and 30 s, slot 1 at 60 s and 90 s.
+  // Slot 0 starts at 0 s and 15 s, slot 1 at 60 s and 75 s; a download takes 60 s.
   CHECK(r.peak_load_ratio == doctest::Approx(1.0));
-  CHECK(r.makespan_ms == 150'000);
-  CHECK(r.wait_p50_ms == 30'000);
-  CHECK(r.wait_p99_ms == 90'000);
+  CHECK(r.makespan_ms == 135'000);
+  CHECK(r.wait_p50_ms == 15'000);
+  CHECK(r.wait_p99_ms == 75'000);
   REQUIRE(r.calendar.booked.size() == 1);
   CHECK(r.calendar.booked[0] == std::vector<std::uint32_t>{2, 2});
 }
