@@ -551,26 +551,29 @@ def main(argv: Optional[list[str]] = None) -> int:
         p.add_argument("--out", help="directory for CSV, JSON and SVG (default: a new temp dir)")
         p.add_argument("--json", action="store_true", help="print the summary as JSON")
         p.add_argument("--ramp-up", type=float, default=None,
-                       help="seconds over which the terminals switch on (default: 1 per ms)")
+                       help="seconds over which the terminals switch on (default: live 150 a second, "
+                            "storm 1 per ms)")
         p.add_argument("--keep", action="store_true", help="keep the stack's temp dir")
         p.add_argument("--processes", type=positive(int), default=None,
                        help=f"slotwise-fleet processes (default: one per {TERMINALS_PER_PROCESS} terminals)")
     live.add_argument("--nodes", type=positive(int), default=10)
-    live.add_argument("--per-slot", type=positive(int), default=100)
-    live.add_argument("--slot-seconds", type=positive(int), default=2)
+    live.add_argument("--per-slot", type=positive(int), default=25)
+    live.add_argument("--slot-seconds", type=positive(int), default=4)
     live.add_argument("--artifact-kib", type=positive(int), default=64)
     live.add_argument("--limit-rate", default="256k", help="nginx limit_rate per download")
     live.add_argument("--offline-share", type=share, default=0.1)
     live.add_argument("--offline-for", type=positive(float), default=20.0)
     live.add_argument("--dropout-share", type=share, default=0.1)
     live.add_argument("--dropout-for", type=positive(float), default=8.0)
-    live.add_argument("--timeout", type=positive(int), default=600, help="seconds for the whole campaign")
+    live.add_argument("--timeout", type=positive(int), default=900, help="seconds for the whole campaign")
     storm.add_argument("--settle", type=positive(float), default=5.0, help="seconds connected before the restart")
     storm.add_argument("--connect-timeout", type=positive(float), default=120.0)
     storm.add_argument("--reconnect-timeout", type=positive(float), default=120.0)
     args = parser.parse_args(argv)
     if args.ramp_up is None:
-        args.ramp_up = args.terminals / 1000
+        # Live: connects, inventory reports and notices at a pace the fleet's
+        # Paho instances keep up with; storm: as fast as the fleet connects.
+        args.ramp_up = args.terminals / (150 if args.command == "live" else 1000)
     if args.command == "live" and args.offline_share + args.dropout_share >= 1:
         parser.error("--offline-share + --dropout-share must be < 1")
     ls.install_signal_handlers()
