@@ -78,12 +78,15 @@ def make_terminals(stack: ls.LocalStack, count: int, seed: int, spread_deg: floa
     return path
 
 
-# Terminals per `slotwise-fleet live` process. Paho C finds the client of each
-# packet it reads by a linear search over every client of the process, so one
-# process of 10,000 busy terminals reads too few packets a second to answer
-# its checks within a slot; a fleet larger than this runs as several
-# processes, each with its own Paho (scheduler/fleet/live/README.md, "Scale").
-TERMINALS_PER_PROCESS = 2500
+# Terminals per `slotwise-fleet live` process, by command. Paho C finds the
+# client of each packet it reads by a linear search over every client of the
+# process, so one process of 10,000 busy terminals reads too few packets a
+# second to answer its checks within a slot; a fleet larger than this runs as
+# several processes, each with its own Paho (scheduler/fleet/live/README.md,
+# "Scale"). The storm needs smaller ones: the unjittered round must be able to
+# reconnect everyone at once, as separate terminals would.
+TERMINALS_PER_PROCESS = {"live": 2500, "storm": 500}
+PAHO_LOOP_S = 2.0  # the period at which connects complete in one process (measured)
 PROGRESS_FIELD = re.compile(r"(running|connected|connects|assigned|go|finished|away) (\d+)")
 
 
@@ -109,6 +112,10 @@ class FleetProcesses:
                     "--initial-version", ls.OLD_VERSION, "--public-key", str(stack.signing_keys()[1]),
                     "--agent-log", str(stack.logs / f"{part}-agents.log"), "--seed", str(seed * 1000 + k)] + extra + files
             self.parts.append((stack._spawn(part, argv), csv_out, json_out))
+            # Paho's loop in each process polls connects on its own clock; started
+            # together, every process would finish its pending connects in the same
+            # instants. Real terminals are not in step: neither are the processes.
+            time.sleep(PAHO_LOOP_S / processes)
         stack.log(f"slotwise-fleet live x {processes} ({len(rows)} terminals): {' '.join(extra)}")
 
     @property
@@ -471,7 +478,7 @@ set xlabel "seconds since the first reconnect"
 set ylabel "connects / s"
 set grid
 set logscale y
-plot $c using 1:($2>0?$2:1/0) with impulses lw 3 title "agent jitter (spread 30 s)", \\
+plot $c using 1:($2>0?$2:1/0) with impulses lw 3 title "agent jitter (spread 60 s)", \\
      $c using 1:($3>0?$3:1/0) with impulses lw 3 title "Paho schedule (1 s, doubling, no jitter)"
 """, out / "storm.svg")
     ratio = max(jittered) / max(unjittered)
@@ -494,7 +501,7 @@ plot $c using 1:($2>0?$2:1/0) with impulses lw 3 title "agent jitter (spread 30 
 
 
 def processes_for(args: argparse.Namespace) -> int:
-    return args.processes or math.ceil(args.terminals / TERMINALS_PER_PROCESS)
+    return args.processes or math.ceil(args.terminals / TERMINALS_PER_PROCESS[args.command])
 
 
 def prepare_out(args: argparse.Namespace, command: str) -> Path:
@@ -555,7 +562,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                             "storm 1 per ms)")
         p.add_argument("--keep", action="store_true", help="keep the stack's temp dir")
         p.add_argument("--processes", type=positive(int), default=None,
-                       help=f"slotwise-fleet processes (default: one per {TERMINALS_PER_PROCESS} terminals)")
+                       help="slotwise-fleet processes (default: one per "
+                            f"{TERMINALS_PER_PROCESS[p.prog.split()[-1]]} terminals)")
     live.add_argument("--nodes", type=positive(int), default=10)
     live.add_argument("--per-slot", type=positive(int), default=25)
     live.add_argument("--slot-seconds", type=positive(int), default=4)

@@ -73,8 +73,9 @@ struct AgentOptions {
   // instead: a broker restart drops the whole fleet at one instant, and
   // this window, not reconnect_min, is what spreads its return (a fleet of
   // N sees about N / spread connects per second). Further attempts follow
-  // the doubling ceiling above. Default: 30 s.
-  std::chrono::milliseconds reconnect_spread{30'000};
+  // the doubling ceiling above. Default: 60 s (an upgrade agent can wait a
+  // minute; a broker should not take a fleet's return in a few seconds).
+  std::chrono::milliseconds reconnect_spread{60'000};
   // false reproduces Paho's built-in automatic reconnect, as a baseline for
   // measuring a reconnect storm: no spread, no jitter, the n-th delay is
   // exactly min(reconnect_min * 2^(n-1), reconnect_max). Default: true.
