@@ -14,6 +14,18 @@
 namespace slotwise::scheduler {
 namespace {
 
+// A progress record as it is written once its booking is released: what
+// ReleaseBooking then makes of the in-memory one, once the write succeeded.
+v1::TerminalProgress WithoutBooking(v1::TerminalProgress p, TimeMs now) {
+  p.set_assigned(false);
+  p.clear_node_id();
+  p.clear_slot();
+  p.clear_start_at_ms();
+  p.set_checked_in(false);
+  p.set_updated_ms(now);
+  return p;
+}
+
 constexpr std::uint32_t kStoreFormat = 1;
 constexpr std::uint32_t kMaxPerSlot = 1'000'000;
 constexpr Slot kMaxWindowSlots = 1'000'000;
@@ -502,13 +514,7 @@ Status SchedulerService::Pause(CampaignRecord& record, const std::string& reason
   b.Put(keys::Of(keys::kCampaign, c.id()), c.SerializeAsString());
   const TimeMs now = clock_.NowMs();
   for (auto* p : released) {
-    v1::TerminalProgress copy = *p;
-    copy.set_assigned(false);
-    copy.clear_node_id();
-    copy.clear_slot();
-    copy.clear_start_at_ms();
-    copy.set_updated_ms(now);
-    b.Put(keys::Progress(c.id(), p->terminal_id()), copy.SerializeAsString());
+    b.Put(keys::Progress(c.id(), p->terminal_id()), WithoutBooking(*p, now).SerializeAsString());
   }
   if (auto s = Persist(b); !s) return s;
   record.campaign = std::move(c);
@@ -1078,13 +1084,7 @@ std::size_t SchedulerService::Tick(Outbox&) {
 
   WriteBatch b;
   for (const auto& [cid, p] : released) {
-    v1::TerminalProgress copy = *p;
-    copy.set_assigned(false);
-    copy.clear_node_id();
-    copy.clear_slot();
-    copy.clear_start_at_ms();
-    copy.set_updated_ms(now);
-    b.Put(keys::Progress(*cid, p->terminal_id()), copy.SerializeAsString());
+    b.Put(keys::Progress(*cid, p->terminal_id()), WithoutBooking(*p, now).SerializeAsString());
   }
   if (!released.empty()) {
     if (auto s = Persist(b); !s) return 0;  // the work lists stay: a later Tick tries again
