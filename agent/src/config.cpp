@@ -24,7 +24,7 @@ struct KeySpec {
   bool required;
 };
 
-constexpr std::array<KeySpec, 24> kKeys{{
+constexpr std::array<KeySpec, 25> kKeys{{
     {"broker", true},
     {"terminal_id", true},
     {"state_dir", true},
@@ -35,6 +35,7 @@ constexpr std::array<KeySpec, 24> kKeys{{
     {"install_timeout_s", false},
     {"download_dir", false},
     {"keepalive_s", false},
+    {"reconnect_spread_s", false},
     {"password", false},
     {"tls_ca_file", false},
     {"tls_cert_file", false},
@@ -181,6 +182,10 @@ Result<AgentConfig> ParseAgentConfig(std::string_view text, std::string_view sou
       const auto s = ParseSeconds(v, 65535);
       if (!s) return Invalid(setting, key, "expected a whole number of seconds in [1, 65535]");
       config.keepalive = std::chrono::seconds(*s);
+    } else if (key == "reconnect_spread_s") {
+      const auto n = ParseCount(v, 0, 3600);
+      if (!n) return Invalid(setting, key, "expected a whole number of seconds in [0, 3600]");
+      config.reconnect_spread = std::chrono::seconds(*n);
     } else if (key == "password") {
       config.password = v;
     } else if (key == "tls_ca_file") {

@@ -105,6 +105,7 @@ int RunAgentProgram(int argc, char** argv) {
   FileStateStore store(config->state_dir);
   AgentOptions options;
   options.exit_when_idle = exit_when_idle;
+  options.reconnect_spread = config->reconnect_spread;
   Agent agent(std::move(*config), AgentIo{clock, **transport, downloader, installer, store},
               std::move(options));
 

@@ -102,6 +102,7 @@ TEST_CASE("config: bad files are refused with a message naming the problem") {
       {"bad rate limit", m + "download_rate_limit_kbps = fast\n", "download_rate_limit_kbps"},
       {"zero verify attempts", m + "verify_attempts = 0\n", "verify_attempts"},
       {"bad busy retry", m + "busy_retry_s = 0\n", "busy_retry_s"},
+      {"bad reconnect spread", m + "reconnect_spread_s = 3601\n", "reconnect_spread_s"},
       {"missing location and location_command", replace("location = -33.9,18.4\n", ""), "location_command"},
   };
   for (const Bad& bad : kBad) {
@@ -138,6 +139,7 @@ TEST_CASE("config: credentials, TLS, signatures, busy check and download limits"
                            "busy_file = /run/pos/payment\n"
                            "busy_command = pos-busy\n"
                            "busy_retry_s = 5\n"
+                           "reconnect_spread_s = 0\n"
                            "download_rate_limit_kbps = 512\n"
                            "download_attempts = 4\n"
                            "verify_attempts = 2\n"
@@ -153,6 +155,7 @@ TEST_CASE("config: credentials, TLS, signatures, busy check and download limits"
   CHECK(config->busy_file == "/run/pos/payment");
   CHECK(config->busy_command == "pos-busy");
   CHECK(config->busy_retry == std::chrono::seconds(5));
+  CHECK(config->reconnect_spread == std::chrono::seconds(0));
   CHECK(config->download_rate_limit_kbps == 512);
   CHECK(config->download_attempts == 4);
   CHECK(config->verify_attempts == 2);

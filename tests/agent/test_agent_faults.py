@@ -206,7 +206,9 @@ class AgentFaults(unittest.TestCase):
                           check=True, capture_output=True)
         ls.subprocess.run(["openssl", "pkey", "-in", str(other / "k.pem"), "-pubout", "-out",
                            str(other / "k.pub")], check=True, capture_output=True)
-        quick = {"busy_retry_s": "1"}
+        # The broker restart comes in a 4-6 s wait for the slot: the agents'
+        # reconnect spread (60 s by default) must fit inside it.
+        quick = {"busy_retry_s": "1", "reconnect_spread_s": "2"}
         for tid in FAULTS:
             extra = dict(quick)
             prefix = None

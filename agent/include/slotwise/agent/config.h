@@ -47,6 +47,11 @@ struct AgentConfig {
   std::filesystem::path download_dir;
   // MQTT keep-alive interval. Default: 30 s.
   std::chrono::seconds keepalive{30};
+  // The first reconnect after losing an established connection waits a
+  // random time up to this (AgentOptions::reconnect_spread): a broker
+  // restart drops a whole fleet at once, and this is what spreads its
+  // return. 0 = no spread. Default: 60 s.
+  std::chrono::seconds reconnect_spread{60};
   // MQTT password (the username is the terminal id). Default: none.
   std::string password;
   // TLS (Paho ssl options; used with an ssl:// or mqtts:// broker URI): the
