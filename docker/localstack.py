@@ -507,16 +507,7 @@ class LocalStack:
         """The terminal's password; registers the terminal on first use: appends
         it to the password file and, if the broker runs, makes the plugin reload
         the file (SIGHUP) and waits until it has."""
-        if terminal_id in self._terminal_passwords:
-            return self._terminal_passwords[terminal_id]
-        password = "t-" + secrets.token_hex(8)
-        self._terminal_passwords[terminal_id] = password
-        if self.password_file.exists():
-            with open(self.password_file, "a") as f:
-                f.write(f"{terminal_id}:{_passwd_hash(password)}\n")
-            if self.broker is not None and self.broker.alive():
-                self._reload_passwords()
-        return password
+        return self.register_terminals([terminal_id])[terminal_id]
 
     def register_terminals(self, terminal_ids: Iterable[str]) -> dict[str, str]:
         """Terminal id -> password for many terminals at once: new ones are appended
