@@ -315,7 +315,10 @@ def _live(stack: ls.LocalStack, args: argparse.Namespace, out: Path) -> tuple[di
     windows = stack.cli_json("campaign", "windows", CAMPAIGN, timeout=60)
     # The earliest window fits the terminals online now; the operator books one with
     # room for the late and dropped-out ones too (they are rescheduled inside it).
-    start = int(windows["windows"][0]["start_slot"])
+    # With slots of a few seconds the earliest start may have come round by the
+    # time the schedule request arrives (it is refused then): allow two slots.
+    now_slot = int(time.time() * 1000) // stack.slot_ms
+    start = max(int(windows["windows"][0]["start_slot"]), now_slot + 2)
     late_slots = math.ceil((args.offline_for + args.dropout_for) / args.slot_seconds)
     end = start + 2 * int(windows.get("lower_bound_slots", 1)) + late_slots + 2
     stack.cli("campaign", "schedule", CAMPAIGN, "--start-slot", str(start), "--end-slot", str(end), timeout=60)
