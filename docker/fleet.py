@@ -16,7 +16,7 @@
 
 Both print a summary table (or JSON with --json), write CSV files and an SVG plot
 (gnuplot) into --out, and exit 0 only when the targets are met.
-scheduler/fleet/live/README.md documents both, with measured output.
+fleet/live/README.md documents both, with measured output.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ CONNECT_LINE = re.compile(r"^(\S+): New client connected from \S+ as (\S+) ")
 
 
 def fleet_bin(stack: ls.LocalStack) -> Path:
-    path = stack.build_dir / "scheduler/fleet/slotwise-fleet"
+    path = stack.build_dir / "fleet/slotwise-fleet"
     if not path.exists():
         raise ls.StackError(f"missing: {path} (cmake --build <dir> --target slotwise-fleet)")
     return path
@@ -82,7 +82,7 @@ def make_terminals(stack: ls.LocalStack, count: int, seed: int, spread_deg: floa
 # client of each packet it reads by a linear search over every client of the
 # process, so one process of 10,000 busy terminals reads too few packets a
 # second to answer its checks within a slot; a fleet larger than this runs as
-# several processes, each with its own Paho (scheduler/fleet/live/README.md,
+# several processes, each with its own Paho (fleet/live/README.md,
 # "Scale"). The storm needs smaller ones: the unjittered round must be able to
 # reconnect everyone at once, as separate terminals would.
 TERMINALS_PER_PROCESS = {"live": 2500, "storm": 500}

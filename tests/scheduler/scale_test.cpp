@@ -1,5 +1,5 @@
 // What a million-terminal campaign needs of the service (found by the
-// virtual-time fleet simulation, scheduler/fleet/sim):
+// virtual-time fleet simulation, fleet/sim):
 //   - the ledger hands a released booking's index out again, so two
 //     bookings of a slot never share a start offset;
 //   - Tick() works from lists of what is due instead of a walk over every

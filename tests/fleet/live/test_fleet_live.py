@@ -96,7 +96,7 @@ class LiveCommandBadInput(unittest.TestCase):
 
     def run_fleet(self, *args: str):
         import subprocess
-        binary = ls.resolve_build_dir(OPTS.build_dir) / "scheduler/fleet/slotwise-fleet"
+        binary = ls.resolve_build_dir(OPTS.build_dir) / "fleet/slotwise-fleet"
         return subprocess.run([str(binary), "live", *args], capture_output=True, text=True, timeout=30)
 
     def test_missing_required_options(self):

@@ -1,5 +1,5 @@
 // `slotwise-fleet virtual`: the scheduler's core in virtual time against the
-// peers' pacing policies; see scheduler/fleet/sim/README.md.
+// peers' pacing policies; see fleet/sim/README.md.
 #pragma once
 
 namespace slotwise::fleet {

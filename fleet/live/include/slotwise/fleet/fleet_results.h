@@ -2,7 +2,7 @@
 // as a table, and in the JSON), one CSV row per terminal, and the JSON
 // document {"summary": {...}, "terminals": [{...}, ...]} with the same
 // per-terminal fields as the CSV (times in ms since the Unix epoch, 0 =
-// never). scheduler/fleet/live/README.md lists the fields.
+// never). fleet/live/README.md lists the fields.
 //
 // Threading: pure functions (the writers only touch their file).
 #pragma once

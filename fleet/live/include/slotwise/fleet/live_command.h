@@ -1,4 +1,4 @@
-// `slotwise-fleet live`: see scheduler/fleet/README.md.
+// `slotwise-fleet live`: see fleet/README.md.
 #pragma once
 
 namespace slotwise::fleet {
