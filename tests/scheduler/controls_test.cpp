@@ -88,7 +88,7 @@ TEST_CASE("a booking not checked in by slot end + grace is released and the term
   }
 }
 
-TEST_CASE("an offline terminal loses its bookings; it is placed again when it reports") {
+TEST_CASE("an offline terminal loses its bookings and is placed again when it reports") {
   for (bool rocksdb : {false, true}) {
     CAPTURE(rocksdb);
     ServiceOptions options{kSlotMs, 1};
@@ -115,7 +115,7 @@ TEST_CASE("an offline terminal loses its bookings; it is placed again when it re
   }
 }
 
-TEST_CASE("pause stands checks down and frees bookings; resume re-notifies; cancel clears everything") {
+TEST_CASE("pause stands checks down and frees bookings, resume re-notifies, cancel clears everything") {
   for (bool rocksdb : {false, true}) {
     CAPTURE(rocksdb);
     Harness h(rocksdb);
@@ -156,6 +156,38 @@ TEST_CASE("pause stands checks down and frees bookings; resume re-notifies; canc
   }
 }
 
+TEST_CASE("cancel releases a checked-in booking as every release does, in memory and in the store") {
+  // Cancel used to write its own copy of "clear a booking" that kept
+  // checked_in in the store: after a restart the released booking read as
+  // checked in. There is one Release now.
+  for (bool rocksdb : {false, true}) {
+    CAPTURE(rocksdb);
+    Harness h(rocksdb);
+    SetUpScheduledCampaign(h, 4);
+    const auto a = h.svc().HandleReport("T0", ReportFor("c1", 48.9, 2.4)).assignment();
+    h.clock().Set(a.start_at_ms());
+    REQUIRE(h.svc().HandleCheck("T0", CheckFor("c1")).check_result().verdict() == v1::CheckResult::GO);
+    REQUIRE(h.Op(Control("cancel", "c1")).has_ack());
+    CHECK(h.svc().ledger().Booked(a.node_id(), a.slot()) == 0);
+    auto t0 = [&h] {
+      const auto reply = h.Op(Get("c1"));
+      for (const auto& p : reply.campaign().terminals()) {
+        if (p.terminal_id() == "T0") return p;
+      }
+      FAIL("T0 is not in the campaign");
+      return v1::TerminalProgress{};
+    };
+    const v1::TerminalProgress in_memory = t0();
+    CHECK_FALSE(in_memory.assigned());
+    CHECK_FALSE(in_memory.checked_in());
+    h.Reopen();
+    const v1::TerminalProgress stored = t0();
+    CHECK_FALSE(stored.assigned());
+    CHECK_FALSE(stored.checked_in());
+    CHECK(stored.SerializeAsString() == in_memory.SerializeAsString());
+  }
+}
+
 TEST_CASE("controls refuse what makes no sense and change nothing") {
   for (bool rocksdb : {false, true}) {
     CAPTURE(rocksdb);
@@ -175,7 +207,7 @@ TEST_CASE("controls refuse what makes no sense and change nothing") {
   }
 }
 
-TEST_CASE("the failure threshold pauses the campaign by itself; retries give a terminal new attempts") {
+TEST_CASE("the failure threshold pauses the campaign by itself, and retries give a terminal new attempts") {
   for (bool rocksdb : {false, true}) {
     CAPTURE(rocksdb);
     Harness h(rocksdb);

@@ -14,7 +14,7 @@ using namespace slotwise;
 using namespace slotwise::scheduler;
 using namespace slotwise::scheduler::testing;
 
-TEST_CASE("stub_status pages are parsed; anything else is not") {
+TEST_CASE("stub_status pages are parsed and anything else is not") {
   CHECK(ParseStubStatus("Active connections: 3 \nserver accepts handled requests\n 5 5 9 \n") == 3u);
   CHECK(ParseStubStatus("Active connections:17\n") == 17u);
   CHECK_FALSE(ParseStubStatus("<html>404</html>").has_value());

@@ -239,7 +239,7 @@ TEST_CASE("property: random arrivals keep every (node, slot) within per_slot") {
   CHECK(placed == n);
 }
 
-TEST_CASE("the window's core holds everyone who reports at once; its slack takes a late one") {
+TEST_CASE("the window's core holds everyone who reports at once, and its slack takes a late one") {
   for (bool rocksdb : {false, true}) {
     CAPTURE(rocksdb);
     Harness h(rocksdb);

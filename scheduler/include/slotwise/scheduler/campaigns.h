@@ -1,0 +1,61 @@
+// Campaigns (S2-S6): the operator's side of a campaign's life.
+//   S2      Create: a DRAFT for a target version and a list of terminals;
+//   S3-S4   QueryWindows: candidate windows, planned by the real placement
+//           on a copy of the ledger (windows.h), nothing booked;
+//   S5      Schedule: the chosen window; the campaign becomes SCHEDULED;
+//   S6      its notices go to every terminal (notices.h);
+//   and Pause / Resume / Cancel, Get (progress) and List.
+// Pause and Cancel release bookings through Bookings::Release, the one rule.
+//
+// Durability: every change is written through the Journal before the reply
+// (or staged in the current group commit, with its undo).
+//
+// Arrows: Campaigns -> Bookings, Registry, CampaignTable, Journal, notices.
+// Threading: not thread-safe; the scheduler thread only.
+#pragma once
+
+#include <string>
+
+#include "slotwise/clock.h"
+#include "slotwise/result.h"
+#include "slotwise/scheduler/bookings.h"
+#include "slotwise/scheduler/campaign_table.h"
+#include "slotwise/scheduler/journal.h"
+#include "slotwise/scheduler/registry.h"
+#include "slotwise/scheduler/service_options.h"
+#include "slotwise/slots.h"
+#include "slotwise/v1/operator.pb.h"
+
+namespace slotwise::scheduler {
+
+class Campaigns {
+ public:
+  Campaigns(CampaignTable& table, Bookings& bookings, Registry& registry, Journal& journal, const SlotGrid& grid,
+            const Clock& clock, const ServiceOptions& options)
+      : table_(table), bookings_(bookings), registry_(registry), journal_(journal), grid_(grid), clock_(clock),
+        options_(options) {}
+
+  v1::OperatorReply Create(const v1::CreateCampaign& req);                     // S2
+  v1::OperatorReply QueryWindows(const v1::QueryWindows& req) const;           // S3-S4 (campaign_windows.cpp)
+  v1::OperatorReply Schedule(const v1::ScheduleCampaign& req, Outbox& out);    // S5, S6
+  v1::OperatorReply Get(const v1::GetCampaign& req) const;
+  v1::OperatorReply List() const;
+  v1::OperatorReply Pause(const v1::PauseCampaign& req);
+  v1::OperatorReply Resume(const v1::ResumeCampaign& req, Outbox& out);
+  v1::OperatorReply Cancel(const v1::CancelCampaign& req, Outbox& out);
+
+  // Sets PAUSED with `reason` and releases every booking not started on;
+  // also used when the failure threshold is reached (S11).
+  Status Pause(CampaignRecord& record, const std::string& reason);
+
+ private:
+  CampaignTable& table_;
+  Bookings& bookings_;
+  Registry& registry_;
+  Journal& journal_;
+  const SlotGrid& grid_;
+  const Clock& clock_;
+  const ServiceOptions& options_;
+};
+
+}  // namespace slotwise::scheduler

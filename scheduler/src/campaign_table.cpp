@@ -1,0 +1,69 @@
+#include "slotwise/scheduler/campaign_table.h"
+
+#include "keys.h"
+#include "validation.h"
+
+namespace slotwise::scheduler {
+
+Status CampaignTable::Load(Store& store) {
+  records_.clear();
+  bool corrupt = false;
+  auto s = store.Scan(keys::kCampaign, [&](std::string_view key, std::string_view value) {
+    v1::Campaign c;
+    if (!ParseInto(value, c)) {
+      corrupt = true;
+      return;
+    }
+    records_[std::string(key.substr(keys::kCampaign.size()))].campaign = std::move(c);
+  });
+  if (!s) return s;
+  for (auto& [id, record] : records_) {
+    auto ps = store.Scan(keys::Progress(id, ""), [&](std::string_view, std::string_view value) {
+      v1::TerminalProgress p;
+      if (!ParseInto(value, p)) {
+        corrupt = true;
+        return;
+      }
+      if (!IsDone(p.state())) ++record.not_done;
+      record.progress.emplace(p.terminal_id(), std::move(p));
+    });
+    if (!ps) return ps;
+  }
+  if (corrupt) return MakeError(v1::INTERNAL, "a record in the store could not be parsed");
+  return OkStatus();
+}
+
+CampaignRecord* CampaignTable::Find(std::string_view id) {
+  auto it = records_.find(id);
+  return it == records_.end() ? nullptr : &it->second;
+}
+
+const CampaignRecord* CampaignTable::Find(std::string_view id) const {
+  auto it = records_.find(id);
+  return it == records_.end() ? nullptr : &it->second;
+}
+
+bool CampaignTable::Add(CampaignRecord record) {
+  const std::string id = record.campaign.id();
+  return records_.emplace(id, std::move(record)).second;
+}
+
+void CampaignTable::Remove(std::string_view id) {
+  if (auto it = records_.find(id); it != records_.end()) records_.erase(it);
+}
+
+Result<std::pair<CampaignRecord*, v1::TerminalProgress*>> CampaignTable::FindWork(std::string_view terminal_id,
+                                                                                  std::string_view campaign_id) {
+  auto it = records_.find(campaign_id);
+  if (it == records_.end()) {
+    return MakeError(v1::NOT_FOUND, "unknown campaign '" + std::string(campaign_id) + "'");
+  }
+  auto p = it->second.progress.find(terminal_id);
+  if (p == it->second.progress.end()) {
+    return MakeError(v1::NOT_IN_CAMPAIGN, "terminal " + std::string(terminal_id) + " is not in campaign " +
+                                              std::string(campaign_id));
+  }
+  return std::pair{&it->second, &p->second};
+}
+
+}  // namespace slotwise::scheduler

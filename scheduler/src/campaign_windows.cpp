@@ -1,0 +1,81 @@
+// S3-S4: the windows an operator may choose for a campaign. The real
+// placement runs on a copy of the ledger (windows.cpp); nothing is booked.
+#include <algorithm>
+
+#include "replies.h"
+#include "slotwise/scheduler/campaigns.h"
+#include "slotwise/scheduler/windows.h"
+
+namespace slotwise::scheduler {
+
+v1::OperatorReply Campaigns::QueryWindows(const v1::QueryWindows& req) const {
+  const CampaignRecord* record = table_.Find(req.campaign_id());
+  if (record == nullptr) return Refuse(v1::NOT_FOUND, "unknown campaign '" + req.campaign_id() + "'");
+  const Topology& topology = registry_.topology();
+  if (topology.CapacityPerSlot() == 0) {
+    return Refuse(v1::FAILED_PRECONDITION, "no active node: register nodes first");
+  }
+  const TimeMs now = clock_.NowMs();
+  const TimeMs not_before = std::max(now, req.not_before_ms());
+  WindowRequest wr;
+  wr.earliest_start = std::max(grid_.SlotAt(not_before), grid_.SlotAt(now) + options_.lead_slots);
+  wr.max_fallback_km = options_.max_fallback_km;
+  wr.allowed_from_minute = record->campaign.allowed_from_minute();
+  wr.allowed_to_minute = record->campaign.allowed_to_minute();
+  wr.slot_ms = grid_.slot_ms();
+  if (req.deadline_ms() != 0) {
+    if (req.deadline_ms() <= now) return Refuse(v1::INVALID_ARGUMENT, "the deadline is in the past");
+    const Slot last_end = grid_.SlotAt(req.deadline_ms());  // slots that end by the deadline
+    if (last_end <= wr.earliest_start) {
+      return Refuse(v1::NO_CAPACITY, "no whole slot between the earliest start and the deadline");
+    }
+    wr.horizon = last_end - wr.earliest_start;
+    wr.spread_to_horizon = true;
+  }
+  for (const auto& t : record->campaign.terminal_ids()) {
+    const v1::TerminalInfo* info = registry_.FindTerminal(t);
+    if (info != nullptr && info->has_location()) {
+      wr.terminals.push_back(LatLon{info->location().lat(), info->location().lon()});
+    } else {
+      wr.terminals.push_back(std::nullopt);
+    }
+    wr.utc_offset_minutes.push_back(info != nullptr ? info->utc_offset_minutes() : 0);
+  }
+  const WindowPlan plan = PlanWindows(topology, bookings_.ledger(), wr);
+  v1::OperatorReply r;
+  auto* list = r.mutable_windows();
+  list->set_terminals(static_cast<std::uint32_t>(wr.terminals.size()));
+  list->set_capacity_per_slot(topology.CapacityPerSlot());
+  list->set_lower_bound_slots(plan.lower_bound_slots);
+  list->set_slot_ms(grid_.slot_ms());
+  for (std::size_t i = 0; i < plan.demand.size(); ++i) {
+    auto* d = list->add_demand();
+    d->set_cluster_id(topology.clusters()[i].id);
+    d->set_terminals(plan.demand[i]);
+    d->set_capacity_per_slot(topology.clusters()[i].per_slot);
+  }
+  for (const auto& c : plan.candidates) {
+    auto* w = list->add_windows();
+    w->set_label(c.label);
+    w->set_start_slot(c.start);
+    w->set_end_slot(c.end);
+    w->set_start_ms(grid_.Start(c.start));
+    w->set_end_ms(grid_.Start(c.end));
+    w->set_expected_completion_ms(grid_.End(c.completion));
+    w->set_slots_used(c.slots_used);
+    w->set_peak_utilisation(c.peak_utilisation);
+    w->set_max_utilisation(c.max_utilisation);
+    w->set_core_end_slot(c.core_end);
+    for (std::size_t i = 0; i < c.cluster_peaks.size(); ++i) {
+      auto* peak = w->add_cluster_peaks();
+      peak->set_cluster_id(topology.clusters()[i].id);
+      peak->set_peak_utilisation(c.cluster_peaks[i]);
+    }
+  }
+  if (plan.candidates.empty()) {
+    return Refuse(v1::NO_CAPACITY, "no window within the planning horizon has room for the campaign");
+  }
+  return r;
+}
+
+}  // namespace slotwise::scheduler

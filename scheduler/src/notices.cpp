@@ -1,0 +1,34 @@
+// S6: notices to the terminals of a scheduled campaign.
+#include "slotwise/scheduler/notices.h"
+
+#include <string>
+
+#include "slotwise/topics.h"
+#include "slotwise/v1/terminal.pb.h"
+
+namespace slotwise::scheduler {
+
+void NoticeFor(const SlotGrid& grid, const CampaignRecord& record, std::string_view terminal_id, Outbox& out) {
+  v1::Notice n;
+  n.set_campaign_id(record.campaign.id());
+  n.set_target_version(record.campaign.target_version());
+  n.set_window_start_ms(grid.Start(record.campaign.window_start_slot()));
+  n.set_window_end_ms(grid.Start(record.campaign.window_end_slot()));
+  n.set_issued_ms(record.campaign.created_ms());
+  out.push_back(Publication{topics::Terminal(terminal_id, topics::Leaf::kNotice), n.SerializeAsString(), true});
+}
+
+void ClearNotice(std::string_view terminal_id, Outbox& out) {
+  out.push_back(Publication{topics::Terminal(terminal_id, topics::Leaf::kNotice), "", true});
+}
+
+void PendingNotices(const SlotGrid& grid, const CampaignTable& campaigns, Outbox& out) {
+  for (const auto& [id, record] : campaigns.all()) {
+    if (record.campaign.state() != v1::SCHEDULED) continue;
+    for (const auto& [tid, progress] : record.progress) {
+      if (Unfinished(progress)) NoticeFor(grid, record, tid, out);
+    }
+  }
+}
+
+}  // namespace slotwise::scheduler

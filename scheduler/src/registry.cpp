@@ -1,0 +1,235 @@
+// S1: the registry of clusters, nodes, versions and terminals.
+#include "slotwise/scheduler/registry.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "keys.h"
+#include "replies.h"
+#include "validation.h"
+
+namespace slotwise::scheduler {
+namespace {
+
+constexpr std::uint32_t kMaxPerSlot = 1'000'000;
+
+// Loads every record under `prefix` into `into`, keyed by what follows it.
+template <class Map>
+Status LoadAll(Store& store, std::string_view prefix, Map& into, bool& corrupt) {
+  return store.Scan(prefix, [&](std::string_view key, std::string_view value) {
+    typename Map::mapped_type msg;
+    if (!ParseInto(value, msg)) {
+      corrupt = true;
+      return;
+    }
+    into.emplace(std::string(key.substr(prefix.size())), std::move(msg));
+  });
+}
+
+}  // namespace
+
+Status Registry::Load(Store& store) {
+  clusters_.clear();
+  nodes_.clear();
+  artifacts_.clear();
+  terminals_.clear();
+  bool corrupt = false;
+  for (auto s : {LoadAll(store, keys::kCluster, clusters_, corrupt), LoadAll(store, keys::kNode, nodes_, corrupt),
+                 LoadAll(store, keys::kArtifact, artifacts_, corrupt),
+                 LoadAll(store, keys::kTerminal, terminals_, corrupt)}) {
+    if (!s) return s;
+  }
+  if (corrupt) return MakeError(v1::INTERNAL, "a record in the store could not be parsed");
+  RebuildTopology();
+  return OkStatus();
+}
+
+v1::OperatorReply Registry::AddCluster(const v1::AddCluster& req) {
+  const auto& c = req.cluster();
+  if (!IsValidId(c.id())) return Refuse(v1::INVALID_ARGUMENT, "cluster id must be 1-64 of [A-Za-z0-9._-]");
+  if (!c.has_location() || !IsValidLocation(c.location())) {
+    return Refuse(v1::INVALID_ARGUMENT, "cluster location must have lat in [-90,90] and lon in [-180,180]");
+  }
+  if (clusters_.contains(c.id())) return Refuse(v1::ALREADY_EXISTS, "cluster " + c.id() + " already exists");
+  clusters_[c.id()] = c;
+  RebuildTopology();
+  WriteBatch b;
+  b.Put(keys::Of(keys::kCluster, c.id()), c.SerializeAsString());
+  auto undo = [this, id = c.id()] {
+    clusters_.erase(id);
+    RebuildTopology();
+  };
+  if (auto s = journal_.Write(b, undo); !s) return Refuse(s.error());
+  return AckReply();
+}
+
+v1::OperatorReply Registry::AddNode(const v1::AddNode& req) {
+  v1::Node n = req.node();
+  if (!IsValidId(n.id())) return Refuse(v1::INVALID_ARGUMENT, "node id must be 1-64 of [A-Za-z0-9._-]");
+  if (!clusters_.contains(n.cluster_id())) {
+    return Refuse(v1::NOT_FOUND, "unknown cluster '" + n.cluster_id() + "'");
+  }
+  if (!n.base_url().starts_with("http://") && !n.base_url().starts_with("https://")) {
+    return Refuse(v1::INVALID_ARGUMENT, "node url must begin with http:// or https://");
+  }
+  if (n.per_slot() == 0 || n.per_slot() > kMaxPerSlot) {
+    return Refuse(v1::INVALID_ARGUMENT, "per_slot must be between 1 and " + std::to_string(kMaxPerSlot));
+  }
+  if (!n.status_url().empty() && !n.status_url().starts_with("http://") &&
+      !n.status_url().starts_with("https://")) {
+    return Refuse(v1::INVALID_ARGUMENT, "node status url must begin with http:// or https://");
+  }
+  if (nodes_.contains(n.id())) return Refuse(v1::ALREADY_EXISTS, "node " + n.id() + " already exists");
+  while (n.base_url().ends_with('/')) n.mutable_base_url()->pop_back();
+  if (n.state() == v1::NODE_STATE_UNSPECIFIED) n.set_state(v1::ACTIVE);
+  WriteBatch b;
+  b.Put(keys::Of(keys::kNode, n.id()), n.SerializeAsString());
+  nodes_[n.id()] = n;
+  RebuildTopology();
+  auto undo = [this, id = n.id()] {
+    nodes_.erase(id);
+    RebuildTopology();
+  };
+  if (auto s = journal_.Write(b, undo); !s) return Refuse(s.error());
+  return AckReply();
+}
+
+v1::OperatorReply Registry::SetNodeState(const v1::SetNodeState& req) {
+  auto it = nodes_.find(req.node_id());
+  if (it == nodes_.end()) return Refuse(v1::NOT_FOUND, "unknown node '" + req.node_id() + "'");
+  if (req.state() == v1::NODE_STATE_UNSPECIFIED || !v1::NodeState_IsValid(req.state())) {
+    return Refuse(v1::INVALID_ARGUMENT, "state must be ACTIVE, DRAINING or DOWN");
+  }
+  const v1::Node before = it->second;
+  it->second.set_state(req.state());
+  RebuildTopology();
+  WriteBatch b;
+  b.Put(keys::Of(keys::kNode, before.id()), it->second.SerializeAsString());
+  auto undo = [this, before] {
+    nodes_[before.id()] = before;
+    RebuildTopology();
+  };
+  if (auto s = journal_.Write(b, undo); !s) return Refuse(s.error());
+  return AckReply();
+}
+
+v1::OperatorReply Registry::AddArtifact(const v1::AddArtifact& req) {
+  const auto& a = req.artifact();
+  if (!IsValidVersion(a.version())) {
+    return Refuse(v1::INVALID_ARGUMENT, "version must be 1-64 of [A-Za-z0-9._+-]");
+  }
+  if (!a.path().starts_with('/') || a.path().find_first_of(" \t\r\n?#") != std::string::npos) {
+    return Refuse(v1::INVALID_ARGUMENT, "artifact path must be a URL path beginning with '/'");
+  }
+  if (!IsSha256Hex(a.sha256())) return Refuse(v1::INVALID_ARGUMENT, "sha256 must be 64 lowercase hex digits");
+  if (a.size() == 0) return Refuse(v1::INVALID_ARGUMENT, "artifact size must be positive");
+  if (artifacts_.contains(a.version())) {
+    return Refuse(v1::ALREADY_EXISTS, "version " + a.version() + " already exists");
+  }
+  artifacts_[a.version()] = a;
+  WriteBatch b;
+  b.Put(keys::Of(keys::kArtifact, a.version()), a.SerializeAsString());
+  auto undo = [this, version = a.version()] { artifacts_.erase(version); };
+  if (auto s = journal_.Write(b, undo); !s) return Refuse(s.error());
+  return AckReply();
+}
+
+v1::OperatorReply Registry::ListClusters() const {
+  v1::OperatorReply r;
+  for (const auto& [id, c] : clusters_) *r.mutable_clusters()->add_clusters() = c;
+  return r;
+}
+
+v1::OperatorReply Registry::ListNodes() const {
+  v1::OperatorReply r;
+  for (const auto& [id, n] : nodes_) *r.mutable_nodes()->add_nodes() = n;
+  return r;
+}
+
+v1::OperatorReply Registry::ListArtifacts() const {
+  v1::OperatorReply r;
+  for (const auto& [id, a] : artifacts_) *r.mutable_artifacts()->add_artifacts() = a;
+  return r;
+}
+
+v1::OperatorReply Registry::ListTerminals() const {
+  v1::OperatorReply r;
+  for (const auto& [id, t] : terminals_) *r.mutable_terminals()->add_terminals() = t;
+  return r;
+}
+
+const v1::Node* Registry::FindNode(std::string_view id) const {
+  auto it = nodes_.find(std::string(id));
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+const v1::Artifact* Registry::FindArtifact(std::string_view version) const {
+  auto it = artifacts_.find(version);
+  return it == artifacts_.end() ? nullptr : &it->second;
+}
+
+const v1::TerminalInfo* Registry::FindTerminal(std::string_view id) const {
+  auto it = terminals_.find(id);
+  return it == terminals_.end() ? nullptr : &it->second;
+}
+
+v1::TerminalInfo Registry::TerminalOrNew(std::string_view id) const {
+  if (const auto* t = FindTerminal(id)) return *t;
+  v1::TerminalInfo info;
+  info.set_id(std::string(id));
+  return info;
+}
+
+Journal::Undo Registry::SetTerminal(v1::TerminalInfo info, WriteBatch& batch) {
+  batch.Put(keys::Of(keys::kTerminal, info.id()), info.SerializeAsString());
+  auto it = terminals_.find(info.id());
+  std::optional<v1::TerminalInfo> previous;
+  if (it != terminals_.end()) {
+    previous = std::move(it->second);
+    it->second = std::move(info);
+  } else {
+    it = terminals_.emplace(info.id(), std::move(info)).first;
+  }
+  return [this, id = it->first, previous = std::move(previous)] {
+    if (previous) {
+      terminals_[id] = *previous;
+    } else {
+      terminals_.erase(id);
+    }
+  };
+}
+
+std::map<std::string, std::string> Registry::StatusUrls() const {
+  std::map<std::string, std::string> urls;
+  for (const auto& [id, n] : nodes_) {
+    if (!n.status_url().empty() && n.state() != v1::DOWN) urls.emplace(id, n.status_url());
+  }
+  return urls;
+}
+
+bool Registry::ObserveLoad(const std::string& node_id, std::optional<std::uint32_t> active_connections,
+                           const CapacityLedger& ledger) {
+  if (!nodes_.contains(node_id)) return false;
+  LiveLoad& live = live_[node_id];
+  const bool was_reachable = live.reachable;
+  if (!active_connections) {
+    live.reachable = false;
+    RebuildTopology();
+    return was_reachable;
+  }
+  // Our own downloads show up as connections too (and the stub_status
+  // request itself): only what they do not explain lowers the capacity.
+  const Slot now = grid_.SlotAt(clock_.NowMs());
+  const std::uint64_t ours = 1ull + ledger.Booked(node_id, now) + ledger.Booked(node_id, now - 1);
+  live.reachable = true;
+  live.foreign = static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(*active_connections > ours ? *active_connections - ours : 0, UINT32_MAX));
+  RebuildTopology();
+  return false;
+}
+
+void Registry::RebuildTopology() {
+  topology_ = Topology::FromRegistry(clusters_, nodes_, live_, grid_.SlotAt(clock_.NowMs()) + options_.live_slots);
+}
+
+}  // namespace slotwise::scheduler
