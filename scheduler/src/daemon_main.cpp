@@ -21,18 +21,17 @@ extern "C" void OnSignal(int) { g_stop = true; }
 int main(int argc, char** argv) {
   using namespace slotwise::scheduler;
   CLI::App app{"Slotwise scheduler: books a download node and a time slot for every terminal"};
+  // Defaults come from the options structs (their fields document them);
+  // only the daemon's own settings are declared here.
   MqttOptions mqtt;
+  ServiceOptions options;
   std::string db_path;
-  std::int64_t slot_seconds = 600;
-  std::int64_t lead_slots = 1;
+  std::int64_t slot_seconds = options.slot_ms / 1000;
+  std::int64_t no_show_grace_s = options.no_show_grace_ms / 1000;
+  std::int64_t offline_grace_s = options.offline_grace_ms / 1000;
+  std::int64_t download_allowance_s = options.download_allowance_ms / 1000;
   int connect_timeout_s = 30;
-  std::int64_t no_show_grace_s = 0;
-  std::int64_t offline_grace_s = 60;
-  std::int64_t download_allowance_s = 3600;
-  std::string url_secret;
   int poll_ms = 1000;
-  double max_fallback_km = 0;
-  int live_slots = 2;
   app.add_option("--broker", mqtt.broker, "MQTT broker URL")->capture_default_str();
   app.add_option("--client-id", mqtt.client_id, "MQTT client id")->capture_default_str();
   app.add_option("--username", mqtt.username, "MQTT username (a service user of the broker plugin)")
@@ -42,7 +41,7 @@ int main(int argc, char** argv) {
   app.add_option("--slot-seconds", slot_seconds, "slot length in seconds")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{86400}))
       ->capture_default_str();
-  app.add_option("--lead-slots", lead_slots, "whole slots between now and a window's first slot")
+  app.add_option("--lead-slots", options.lead_slots, "whole slots between now and a window's first slot")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{10000}))
       ->capture_default_str();
   app.add_option("--connect-timeout", connect_timeout_s, "seconds to wait for the broker at start-up")
@@ -55,7 +54,7 @@ int main(int argc, char** argv) {
                  "seconds a terminal may be offline before it loses its bookings")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{86400 * 7}))
       ->capture_default_str();
-  app.add_option("--url-secret", url_secret,
+  app.add_option("--url-secret", options.url_secret,
                  "nginx secure_link secret: download URLs are signed (md5 of expires + uri + secret)")
       ->envname("SLOTWISE_URL_SECRET");
   app.add_option("--download-allowance", download_allowance_s,
@@ -72,10 +71,10 @@ int main(int argc, char** argv) {
   app.add_option("--poll-ms", poll_ms, "how often each node's status URL is polled (ms); 0 = never")
       ->check(CLI::Range(0, 3'600'000))
       ->capture_default_str();
-  app.add_option("--live-slots", live_slots, "slots from now whose capacity live load lowers")
+  app.add_option("--live-slots", options.live_slots, "slots from now whose capacity live load lowers")
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
-  app.add_option("--max-fallback-km", max_fallback_km,
+  app.add_option("--max-fallback-km", options.max_fallback_km,
                  "a terminal falls back from its nearest cluster only this far (0 = any distance)")
       ->check(CLI::Range(0.0, 40'000.0))
       ->capture_default_str();
@@ -88,15 +87,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   slotwise::SystemClock clock;
-  ServiceOptions options;
   options.slot_ms = slot_seconds * 1000;
-  options.lead_slots = lead_slots;
   options.no_show_grace_ms = no_show_grace_s * 1000;
   options.offline_grace_ms = offline_grace_s * 1000;
-  options.url_secret = url_secret;
   options.download_allowance_ms = download_allowance_s * 1000;
-  options.live_slots = live_slots;
-  options.max_fallback_km = max_fallback_km;
   SchedulerService service(**store, clock, options);
   if (auto s = service.Load(); !s) {
     std::cerr << "slotwise-scheduler: " << s.error().message << "\n";
