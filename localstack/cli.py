@@ -6,15 +6,21 @@
       Starts the stack (2 clusters x 2 nodes, version 2.0.0 registered), writes
       <stack dir>/slotwise.env and waits for Ctrl-C, printing the commands that
       drive it with the `slotwise` CLI.
+  render-deploy [--out docker/config] [--check]
+      Writes the deployment's configs (localstack/deploy.py) or, with --check,
+      exits 1 if the committed ones differ from a fresh render.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Optional
 
+from . import deploy
 from .demo import run_demo, run_up
+from .stack import REPO_ROOT
 from .processes import StackError, install_signal_handlers
 
 
@@ -34,7 +40,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         p.add_argument("--keep", action="store_true", help="keep the stack's temp dir")
         if name == "demo":
             p.add_argument("--wait", type=int, default=90, help="seconds to wait for the campaign")
+    p = sub.add_parser("render-deploy", help="write docker/config/ from localstack.configs")
+    p.add_argument("--out", default=str(REPO_ROOT / "docker" / "config"),
+                   help="output dir (default: docker/config in the repository)")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if the files in --out differ from a fresh render")
     args = parser.parse_args(argv)
+    if args.command == "render-deploy":
+        return render_deploy(args)
     if args.terminals < 0 or args.per_slot < 1 or args.slot_seconds <= 0:
         parser.error("--terminals >= 0, --per-slot >= 1, --slot-seconds > 0")
     install_signal_handlers()
@@ -46,3 +59,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("\nlocalstack: interrupted, stopping the stack", file=sys.stderr)
         return 130
+
+
+def render_deploy(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if args.check:
+        bad = deploy.differences(out)
+        for name in bad:
+            print(f"{out / name}: differs from `python3 -m localstack render-deploy`", file=sys.stderr)
+        return 1 if bad else 0
+    for path in deploy.write(out):
+        print(path)
+    return 0
