@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Slotwise demo on this machine: installs the Debian packages, builds,
-# then runs S1-S11 on a local stack (docker/localstack.py, see docker/README.md).
+# then runs S1-S11 on a local stack (the localstack package, see docker/README.md).
 #   docker/demo.sh [--terminals 24] [--slot-seconds 2] [--per-slot 2] [--keep]
 set -euo pipefail
 
@@ -12,4 +12,4 @@ docker/install-deps.sh
 # should not fail on a compiler warning, so say what this build wants.
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSLOTWISE_WERROR=OFF
 cmake --build build -j"$(nproc)"
-exec python3 docker/localstack.py demo --build-dir build "$@"
+exec python3 -m localstack demo --build-dir build "$@"

@@ -12,7 +12,7 @@ packages=(
   libprotobuf-dev protobuf-compiler
   librocksdb-dev
   doctest-dev libcli11-dev
-  libcurl4-openssl-dev libssl-dev
+  libcurl4-openssl-dev libssl-dev openssl
   nginx
   python3
   clang libclang-rt-14-dev

@@ -34,9 +34,9 @@ from __future__ import annotations
 import argparse
 import re
 import selectors
-import signal
 import socket
 import socketserver
+import subprocess
 import sys
 import threading
 import time
@@ -44,8 +44,9 @@ import unittest
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "docker"))
-import localstack as ls  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # tests/support
+import slotwise_testing as st  # noqa: E402
+from slotwise_testing import ls  # noqa: E402
 
 CAMPAIGN = "agent-faults"
 SIZE = 6 * 1024 * 1024
@@ -155,7 +156,7 @@ class AgentFaults(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls) -> None:
-        if ls.tests_failed_so_far():
+        if st.tests_failed_so_far():
             cls.stack.keep = True
         cls._teardown()
 
@@ -188,10 +189,9 @@ class AgentFaults(unittest.TestCase):
         conf = "\n".join(line for line in conf.splitlines()
                          if "secure_link" not in line and "return 410" not in line) + "\n"
         (node_dir / "nginx.conf").write_text(conf)
-        proc = stack._spawn("nginx-fault-node", [ls.find_tool("nginx"), "-e", "stderr", "-p", str(node_dir),
-                                                 "-c", str(node_dir / "nginx.conf")], cwd=node_dir)
+        proc = stack.start_nginx("nginx-fault-node", node_dir, node_dir / "nginx.conf")
         cls.extra_procs = [proc]
-        if not stack._wait_port(proc, port, 15):
+        if not ls.wait_port(proc, port, 15):
             raise ls.StackError(proc.describe_failure(f"nginx did not listen on {port}"))
         cls.proxy = FaultProxy(port)
         cls.proxy.expired_flag = cls.expired_flag
@@ -202,10 +202,10 @@ class AgentFaults(unittest.TestCase):
         stack = cls.stack
         other = stack.root / "other-key"
         other.mkdir(exist_ok=True)
-        ls.subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(other / "k.pem")],
-                          check=True, capture_output=True)
-        ls.subprocess.run(["openssl", "pkey", "-in", str(other / "k.pem"), "-pubout", "-out",
-                           str(other / "k.pub")], check=True, capture_output=True)
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(other / "k.pem")],
+                       check=True, capture_output=True)
+        subprocess.run(["openssl", "pkey", "-in", str(other / "k.pem"), "-pubout", "-out",
+                        str(other / "k.pub")], check=True, capture_output=True)
         # The broker restart comes in a 4-6 s wait for the slot: the agents'
         # reconnect spread (60 s by default) must fit inside it.
         quick = {"busy_retry_s": "1", "reconnect_spread_s": "2"}
@@ -241,8 +241,7 @@ class AgentFaults(unittest.TestCase):
             text = agent.config.read_text()
             text = re.sub(r"(?m)^public_key_file = .*$", f"public_key_file = {key}", text)
             agent.config.write_text(text)
-            agent.process = cls.stack._spawn(f"agent-{tid}", agent.process.argv, cwd=agent.dir)
-            agent.process.may_exit_zero = True
+            cls.stack.restart_agent(agent)
 
     @classmethod
     def _run(cls) -> None:
@@ -291,8 +290,7 @@ class AgentFaults(unittest.TestCase):
                 agent.process.popen.wait(10)
                 killed[tid] = f"killed -9 after entering {phase}"
                 stack.log(f"{tid}: SIGKILL in {phase}; restarting")
-                agent.process = stack._spawn(f"agent-{tid}", agent.process.argv, cwd=agent.dir)
-                agent.process.may_exit_zero = True
+                stack.restart_agent(agent)
             if not broker_restarted:
                 waiting = [t for t in FAULTS if "-> WAITING" in
                            stack.agents[t].process.log_path.read_text(errors="replace")]
@@ -312,8 +310,8 @@ class AgentFaults(unittest.TestCase):
         stack.log("restarting mosquitto while the terminals wait for their slot")
         ls.stop_processes([stack.broker], timeout=10)
         conf = stack.root / "mosquitto.conf"  # same port
-        proc = stack._spawn("mosquitto-2", [ls.find_tool("mosquitto"), "-c", str(conf)])
-        if not stack._wait_port(proc, stack.broker_port, 15):
+        proc = stack.spawn("mosquitto-2", [ls.find_tool("mosquitto"), "-c", str(conf)])
+        if not ls.wait_port(proc, stack.broker_port, 15):
             raise ls.StackError(proc.describe_failure("restarted broker did not listen"))
         stack.broker = proc
 
@@ -389,7 +387,7 @@ class AgentFaults(unittest.TestCase):
 
 
 def main() -> int:
-    return ls.run_test_file([AgentFaults], OPTS, __doc__)
+    return st.run_test_file([AgentFaults], OPTS, __doc__)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import struct
 import subprocess
 import sys
 import time
@@ -32,8 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "docker"))
-import localstack as ls  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # tests/support
+import slotwise_testing as st  # noqa: E402
+from slotwise_testing import ls  # noqa: E402
 
 OPTS = argparse.Namespace(build_dir=str(REPO / "build"), keep=False)
 CAMPAIGN = "bad-input"
@@ -45,76 +45,27 @@ UNAUTHENTICATED = 9
 FAILED_PRECONDITION, NOT_IN_CAMPAIGN = 5, 7
 
 
-# -- just enough protobuf to build a Report and read a TerminalReply ------------
+# -- a Report built and a TerminalReply read by hand (tests/support protobuf) -----
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _len_field(field: int, data: bytes) -> bytes:
-    return _varint(field << 3 | 2) + _varint(len(data)) + data
-
-
-def _double_field(field: int, x: float) -> bytes:
-    return _varint(field << 3 | 1) + struct.pack("<d", x)
+pb = st.protobuf
 
 
 def encode_report(campaign_id: str, current: str, target: str, lat: float, lon: float,
                   system_id: str) -> bytes:
-    loc = _double_field(1, lat) + _double_field(2, lon)
-    return (_len_field(1, campaign_id.encode()) + _len_field(2, current.encode())
-            + _len_field(3, target.encode()) + _len_field(4, loc)
-            + _len_field(5, system_id.encode()))
-
-
-def decode_fields(buf: bytes) -> dict[int, list]:
-    """field number -> values (ints for varints, bytes for length-delimited)."""
-    fields: dict[int, list] = {}
-    i = 0
-
-    def varint() -> int:
-        nonlocal i
-        shift = result = 0
-        while True:
-            b = buf[i]
-            i += 1
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return result
-
-    while i < len(buf):
-        key = varint()
-        field, wt = key >> 3, key & 7
-        if wt == 0:
-            v = varint()
-        elif wt == 1:
-            v, i = buf[i:i + 8], i + 8
-        elif wt == 2:
-            n = varint()
-            v, i = buf[i:i + n], i + n
-        elif wt == 5:
-            v, i = buf[i:i + 4], i + 4
-        else:
-            raise ValueError(f"wire type {wt}")
-        fields.setdefault(field, []).append(v)
-    return fields
+    loc = pb.double_field(1, lat) + pb.double_field(2, lon)
+    return (pb.len_field(1, campaign_id) + pb.len_field(2, current)
+            + pb.len_field(3, target) + pb.len_field(4, loc)
+            + pb.len_field(5, system_id))
 
 
 def decode_terminal_reply(payload: bytes) -> dict:
     """TerminalReply: which body it has; for `error`, its code and message."""
-    f = decode_fields(payload)
+    f = pb.decode_fields(payload)
     names = {1: "ack", 2: "assignment", 3: "check_result", 4: "error"}
     body = next((names[k] for k in sorted(f) if k in names), "empty")
     out = {"body": body}
     if body == "error":
-        e = decode_fields(f[4][0])
+        e = pb.decode_fields(f[4][0])
         out["code"] = e.get(1, [0])[0]
         out["message"] = e.get(2, [b""])[0].decode("utf-8", "replace")
     return out
@@ -122,7 +73,7 @@ def decode_terminal_reply(payload: bytes) -> dict:
 
 # -- the test --------------------------------------------------------------------
 
-class BadInput(ls.StackTestCase, unittest.TestCase):
+class BadInput(st.StackTestCase, unittest.TestCase):
     options = OPTS
 
     @classmethod
@@ -379,7 +330,7 @@ class BadInput(ls.StackTestCase, unittest.TestCase):
 
 
 def main() -> int:
-    return ls.run_test_file([BadInput], OPTS, __doc__)
+    return st.run_test_file([BadInput], OPTS, __doc__)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ import unittest
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "docker"))
-import localstack as ls  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # tests/support
+import slotwise_testing as st  # noqa: E402
+from slotwise_testing import ls  # noqa: E402
 
 CAMPAIGN = "it-campaign"
 ROUNDING_MS = 2  # $msec and $request_time are rounded to 1 ms each
@@ -39,7 +40,7 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
-class CampaignEndToEnd(ls.StackTestCase, unittest.TestCase):
+class CampaignEndToEnd(st.StackTestCase, unittest.TestCase):
     options = OPTS
 
     @classmethod
@@ -266,7 +267,7 @@ def main() -> int:
     if OPTS.terminals < 20:
         p.error("--terminals must be >= 20")
     ls.install_signal_handlers()
-    return ls.run_unittest([CampaignEndToEnd])
+    return st.run_unittest([CampaignEndToEnd])
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 """End to end: an operator pauses a campaign before its first slot, then resumes it.
 
 Real broker + plugin, scheduler, CLI, nginx nodes and slotwise-agent processes
-(docker/localstack.py). While the campaign is paused no download may start
+(the localstack package). While the campaign is paused no download may start
 (the terminals' checks are answered STAND_DOWN and their bookings released);
 after `campaign resume` the scheduler sends the notices again, the terminals
 that stood down take the campaign up again, and every terminal ends on the
@@ -23,15 +23,16 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "docker"))
-import localstack as ls  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # tests/support
+import slotwise_testing as st  # noqa: E402
+from slotwise_testing import ls  # noqa: E402
 
 CAMPAIGN = "it-controls"
 OPTS = argparse.Namespace(build_dir=str(REPO / "build"), terminals=8, per_slot=1,
                           slot_seconds=2.0, keep=False)
 
 
-class PauseResume(ls.StackTestCase, unittest.TestCase):
+class PauseResume(st.StackTestCase, unittest.TestCase):
     options = OPTS
 
     @classmethod
@@ -109,7 +110,7 @@ class PauseResume(ls.StackTestCase, unittest.TestCase):
 
 
 def main() -> int:
-    return ls.run_test_file([PauseResume], OPTS, __doc__)
+    return st.run_test_file([PauseResume], OPTS, __doc__)
 
 
 if __name__ == "__main__":

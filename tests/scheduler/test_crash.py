@@ -28,9 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "docker"))
-import localstack as ls  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # tests/support
+import slotwise_testing as st  # noqa: E402
+from slotwise_testing import ls  # noqa: E402
 
 NODES = {"p1": ("paris", 10), "p2": ("paris", 10), "m1": ("munich", 10), "m2": ("munich", 10)}
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`slotwise-fleet live` end to end, small: 300 terminals in one fleet process.
 
-The same path as the 10,000-terminal run (docker/fleet.py live): real mosquitto
+The same path as the 10,000-terminal run (fleet/fleet.py live): real mosquitto
 with the plugin, the scheduler with RocksDB, four nginx nodes with limit_rate,
 10% of the terminals offline when the campaign starts and 10% dropping out
 mid-wait. Asserts from the fleet's per-terminal results and from nginx's
@@ -25,9 +25,11 @@ import unittest
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "docker"))
-import fleet  # noqa: E402
-import localstack as ls  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "support"))  # tests/support
+import slotwise_testing as st  # noqa: E402
+from slotwise_testing import ls  # noqa: E402
+
+fleet = st.load_fleet_driver()
 
 OPTS = argparse.Namespace(build_dir=str(REPO / "build"), keep=False)
 TERMINALS = 300
@@ -126,4 +128,4 @@ class LiveCommandBadInput(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    sys.exit(ls.run_test_file([LiveCommandBadInput, LiveFleetSmall], OPTS, __doc__))
+    sys.exit(st.run_test_file([LiveCommandBadInput, LiveFleetSmall], OPTS, __doc__))

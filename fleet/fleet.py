@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`slotwise-fleet live` against a real local stack: the live fleet and the reconnect storm.
 
-  python3 docker/fleet.py live  [--terminals 10000] [--build-dir build] [--json] ...
+  python3 fleet/fleet.py live  [--terminals 10000] [--build-dir build] [--json] ...
       Starts mosquitto with the plugin, the scheduler (RocksDB), nginx nodes with
       limit_rate, registers clusters, nodes and a version, runs N real agents in one
       `slotwise-fleet live` process (a share offline at the start, a share dropping
@@ -9,7 +9,7 @@
       is done, then reads the evidence from nginx's access logs: per node and second
       the downloads started, active and bytes served; per node and slot the starts
       against per_slot; every start against its terminal's slot.
-  python3 docker/fleet.py storm [--terminals 3000] [--build-dir build] [--json] ...
+  python3 fleet/fleet.py storm [--terminals 3000] [--build-dir build] [--json] ...
       Restarts the broker under a connected fleet twice (the agents' jittered
       reconnect, then Paho's schedule without jitter) and counts connects per second
       in mosquitto's own log.
@@ -35,7 +35,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The local stack is the `localstack` package at the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import localstack as ls  # noqa: E402
 
 # Download sites the terminals are drawn around (id, lat, lon, region).
@@ -111,7 +112,7 @@ class FleetProcesses:
                     "--terminals-file", str(tfile), "--state-root", str(stack.root / part),
                     "--initial-version", ls.OLD_VERSION, "--public-key", str(stack.signing_keys()[1]),
                     "--agent-log", str(stack.logs / f"{part}-agents.log"), "--seed", str(seed * 1000 + k)] + extra + files
-            self.parts.append((stack._spawn(part, argv), csv_out, json_out))
+            self.parts.append((stack.spawn(part, argv), csv_out, json_out))
             # Paho's loop in each process polls connects on its own clock; started
             # together, every process would finish its pending connects in the same
             # instants. Real terminals are not in step: neither are the processes.

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""The publish side of the access matrix: who may publish where, who receives
+what, and the slotwise-terminal stamp on what terminals publish.
+
+A scenario of the plugin's end-to-end test (harness and usage: harness.py).
+"""
+
+import sys
+
+from harness import OPERATOR, SERVICES, STAMP, Subscriber, check, pb, run_scenario
+
+
+def test_message_matrix(c):
+    svc = Subscriber(c, "sched-1", SERVICES[0], ["slotwise/#"])
+    sub_a = Subscriber(c, "A", "A", ["slotwise/v1/t/A/#"])
+    sub_b = Subscriber(c, "B", "B", ["slotwise/v1/t/B/#"])
+    sub_op = Subscriber(c, "op-1", OPERATOR, ["slotwise/v1/op/reply/op-1"])
+    subs = {"svc": svc, "A": sub_a, "B": sub_b, "op": sub_op}
+    check(all(s.ready for s in subs.values()), "matrix subscribers are subscribed")
+
+    # (publisher client id, username, topic, token, authorised, receivers)
+    # Terminal C publishes as an outsider so the subscribers' sessions stay.
+    s0, s1 = SERVICES
+    publishes = [
+        ("C", "C", "slotwise/v1/t/C/report", "c-own-report", True, {"svc"}),
+        ("C", "C", "slotwise/v1/t/C/check", "c-own-check", True, {"svc"}),
+        ("C", "C", "slotwise/v1/t/C/status", "c-own-status", True, {"svc"}),
+        ("C", "C", "slotwise/v1/t/C/notice", "c-forged-own-notice", False, set()),
+        ("C", "C", "slotwise/v1/t/A/report", "c-on-a-report", False, set()),
+        ("C", "C", "slotwise/v1/t/A/notice", "c-on-a-notice", False, set()),
+        ("C", "C", "slotwise/v1/t/B/reply", "c-on-b-reply", False, set()),
+        ("C", "C", "slotwise/v1/op/request", "c-op-request", False, set()),
+        ("C", "C", "slotwise/v1/op/reply/op-1", "c-on-op-reply", False, set()),
+        ("C", "C", "slotwise/v1/presence/A", "c-fake-presence", False, set()),
+        ("sched-2", s0, "slotwise/v1/t/A/notice", "notice-for-a", True, {"svc", "A"}),
+        ("sched-2", s0, "slotwise/v1/t/A/reply", "reply-for-a", True, {"svc", "A"}),
+        ("sched-2", s0, "slotwise/v1/t/B/reply", "reply-for-b", True, {"svc", "B"}),
+        ("sched-3", s1, "slotwise/v1/t/B/notice", "notice-for-b", True, {"svc", "B"}),
+        ("sched-2", s0, "slotwise/v1/op/reply/op-1", "reply-for-op1", True, {"svc", "op"}),
+        ("sched-2", s0, "slotwise/v1/op/reply/op-2", "reply-for-op2", True, {"svc"}),
+        ("sched-2", s0, "other/topic", "svc-outside-tree", False, set()),
+        ("op-1-pub", OPERATOR, "slotwise/v1/op/request", "op-request", True, {"svc"}),
+        ("op-1-pub", OPERATOR, "slotwise/v1/t/A/notice", "op-forged-notice", False, set()),
+        ("op-1-pub", OPERATOR, "slotwise/v1/t/A/report", "op-forged-report", False, set()),
+        ("op-1-pub", OPERATOR, "slotwise/v1/op/reply/op-1", "op-own-reply-write", False, set()),
+    ]
+    for cid, user, topic, token, authorised, _ in publishes:
+        connected, ok = c.publish(cid, user, topic, pb(token))
+        check(connected and ok == authorised,
+              f"publish by {user}/{cid} to {topic} {'accepted' if authorised else 'denied'}")
+
+    # Fence: one more message to each subscriber, sent after every publish
+    # above was acknowledged; a subscriber that has it has seen all before it.
+    fences = {"svc": "slotwise/v1/fence", "A": "slotwise/v1/t/A/reply",
+              "B": "slotwise/v1/t/B/reply", "op": "slotwise/v1/op/reply/op-1"}
+    for name, topic in fences.items():
+        c.publish("sched-2", s0, topic, f"fence-{name}")
+    for name, sub in subs.items():
+        check(sub.wait_for(f"fence-{name}"), f"fence reached subscriber {name}")
+    for sub in subs.values():
+        sub.stop()
+
+    for cid, user, topic, token, _, receivers in publishes:
+        for name, sub in subs.items():
+            expected = name in receivers
+            check(sub.got(token) == expected,
+                  f"{token!r} {'reaches' if expected else 'never reaches'} {name}")
+    # What a terminal published arrives stamped with its authenticated id;
+    # what the service and operators publish is not stamped.
+    for token in ("c-own-report", "c-own-check", "c-own-status"):
+        check(svc.props_of(token) == [f"{STAMP}:C"], f"{token!r} arrives stamped {STAMP}:C",
+              str(svc.props_of(token)))
+    check(svc.props_of("op-request") == [""], "operator request is not stamped",
+          str(svc.props_of("op-request")))
+
+
+if __name__ == "__main__":
+    sys.exit(run_scenario(lambda ctx: test_message_matrix(ctx.clients), __doc__,
+                          standard_broker=True, tls=False))
