@@ -572,3 +572,113 @@ TEST_CASE("allowed hours are kept in each terminal's local time") {
     CHECK(h.svc().HandleReport("T2", far).error().code() == v1::INVALID_ARGUMENT);
   }
 }
+
+namespace {
+
+// Everything an operator or a terminal can observe of a service's state.
+std::string Observe(SchedulerService& svc) {
+  Outbox out;
+  std::string all;
+  v1::OperatorRequest r;
+  r.mutable_list_clusters();
+  all += svc.HandleOperator(r, out).SerializeAsString();
+  r.mutable_list_nodes();
+  all += svc.HandleOperator(r, out).SerializeAsString();
+  r.mutable_list_artifacts();
+  all += svc.HandleOperator(r, out).SerializeAsString();
+  r.mutable_list_campaigns();
+  all += svc.HandleOperator(r, out).SerializeAsString();
+  r.mutable_list_terminals();
+  all += svc.HandleOperator(r, out).SerializeAsString();
+  all += svc.HandleOperator(Get("c1"), out).SerializeAsString();
+  for (const char* node : {"p1", "p2", "p3"}) {
+    all += node;
+    if (const auto* slots = svc.ledger().NodeSlots(node)) {
+      for (const auto& [slot, n] : *slots) all += ":" + std::to_string(slot) + "=" + std::to_string(n);
+    }
+  }
+  Outbox notices;
+  svc.PendingNotices(notices);
+  for (const auto& p : notices) all += p.topic + p.payload;
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("a failed group commit leaves memory exactly as a restart from the store would") {
+  // Group commit undoes each staged change (journal.h) instead of reloading
+  // the service: after every failed batch the service must be
+  // indistinguishable from one loaded from the store, and stay so.
+  MemoryStore memory;
+  FlakyStore flaky(memory);
+  FakeClock clock(kT0 + 100);
+  ServiceOptions options{kSlotMs, 1};
+  options.offline_grace_ms = 1000;
+  SchedulerService svc(flaky, clock, options);
+  REQUIRE(svc.Load().ok());
+  Outbox out;
+  REQUIRE(svc.HandleOperator(AddCluster("paris", 48.85, 2.35), out).has_ack());
+  REQUIRE(svc.HandleOperator(AddNode("p1", "paris", 2), out).has_ack());
+  REQUIRE(svc.HandleOperator(AddNode("p2", "paris", 1), out).has_ack());
+  REQUIRE(svc.HandleOperator(AddArtifact("2.0.0"), out).has_ack());
+  auto create = CreateCampaign("c1", "2.0.0", Ids(12));
+  create.mutable_create_campaign()->set_max_retries(1);
+  create.mutable_create_campaign()->set_max_failures(4);
+  REQUIRE(svc.HandleOperator(create, out).has_ack());
+  v1::OperatorRequest s;
+  s.mutable_schedule_campaign()->set_campaign_id("c1");
+  s.mutable_schedule_campaign()->set_start_slot(kT0 / kSlotMs + 1);
+  s.mutable_schedule_campaign()->set_end_slot(kT0 / kSlotMs + 40);
+  REQUIRE(svc.HandleOperator(s, out).has_ack());
+
+  std::mt19937 rng(7);
+  const v1::Status::State states[] = {v1::Status::DOWNLOADING, v1::Status::SUCCEEDED, v1::Status::FAILED,
+                                      v1::Status::FAILED, v1::Status::STOOD_DOWN};
+  int failed_batches = 0;
+  for (int round = 0; round < 120; ++round) {
+    CAPTURE(round);
+    svc.BeginBatch();
+    for (int k = 0; k < 6; ++k) {
+      const std::string t = "T" + std::to_string(rng() % 12);
+      switch (rng() % 10) {
+        case 0:
+        case 1:
+        case 2: svc.HandleReport(t, ReportFor("c1", 48.9, 2.4)); break;
+        case 3: svc.HandleCheck(t, CheckFor("c1")); break;
+        case 4: {
+          v1::Status st = StatusOf(states[rng() % 5]);
+          svc.HandleStatus(t, st, out);
+          break;
+        }
+        case 5: {
+          v1::Presence p;
+          p.set_terminal_id(t);
+          p.set_online(rng() % 2 == 0);
+          p.set_at_ms(clock.NowMs());
+          svc.HandlePresence(t, p);
+          break;
+        }
+        case 6: svc.Tick(out); break;
+        case 7: svc.HandleOperator(Control(rng() % 2 ? "pause" : "resume", "c1"), out); break;
+        case 8: {
+          v1::OperatorRequest n;
+          n.mutable_set_node_state()->set_node_id(rng() % 2 ? "p1" : "p2");
+          n.mutable_set_node_state()->set_state(rng() % 3 ? v1::ACTIVE : v1::DRAINING);
+          svc.HandleOperator(n, out);
+          break;
+        }
+        case 9: svc.HandleOperator(AddNode("p3", "paris", 1), out); break;
+      }
+    }
+    const bool fail = rng() % 3 == 0;
+    flaky.fail = fail;
+    CHECK(svc.CommitBatch().ok() == !fail);
+    flaky.fail = false;
+    if (fail) ++failed_batches;
+    SchedulerService fresh(memory, clock, options);
+    REQUIRE(fresh.Load().ok());
+    REQUIRE(Observe(svc) == Observe(fresh));
+    clock.Advance(static_cast<TimeMs>(rng() % 700));
+  }
+  CHECK(failed_batches > 20);
+}
