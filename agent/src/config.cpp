@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "slotwise/agent/atomic_file.h"
+#include "slotwise/geo.h"
 #include "slotwise/topics.h"
 
 namespace slotwise::agent {
@@ -101,7 +102,7 @@ std::optional<LatLon> ParseLatLon(std::string_view v) {
   const auto comma = v.find(',');
   const auto lat = ParseDouble(v.substr(0, comma));
   const auto lon = comma == std::string_view::npos ? std::nullopt : ParseDouble(v.substr(comma + 1));
-  if (!lat || !lon || *lat < -90 || *lat > 90 || *lon < -180 || *lon > 180) return std::nullopt;
+  if (!lat || !lon || !geo::IsValid(*lat, *lon)) return std::nullopt;
   return LatLon{*lat, *lon};
 }
 

@@ -13,6 +13,7 @@
 #include "slotwise/agent/state_store.h"
 #include "slotwise/agent/stop_signals.h"
 #include "slotwise/clock.h"
+#include "slotwise/log.h"
 #include "slotwise/topics.h"
 
 namespace slotwise::agent {
@@ -51,16 +52,21 @@ int RunAgentProgram(int argc, char** argv) {
   std::string terminal_id;
   std::string state_dir;
   bool exit_when_idle = false;
+  std::string log_level;
   app.add_option("--config", config_path, "configuration file (key = value lines)")->required();
   app.add_option("--terminal-id", terminal_id, "overrides terminal_id from the configuration file");
   app.add_option("--state-dir", state_dir, "overrides state_dir from the configuration file");
   app.add_flag("--exit-when-idle", exit_when_idle,
                "exit 0 once a campaign's final status is acknowledged and the agent is idle");
+  app.add_option("--log-level", log_level, "debug, info, warn, error or off (default: SLOTWISE_LOG_LEVEL, else info)")
+      ->check([](const std::string& v) { return log::ParseLevel(v) ? std::string() : "not a log level: " + v; });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
+
+  if (!log_level.empty()) log::SetLevel(*log::ParseLevel(log_level));
 
   ConfigOverrides overrides;
   if (!terminal_id.empty()) overrides.emplace_back("terminal_id", terminal_id);

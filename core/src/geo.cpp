@@ -16,4 +16,11 @@ double DistanceKm(LatLon a, LatLon b) {
   return 2 * kEarthRadiusKm * std::asin(std::sqrt(std::fmin(1.0, h)));
 }
 
+namespace geo {
+
+bool IsValidLatitude(double lat) { return std::isfinite(lat) && lat >= -kMaxLatitude && lat <= kMaxLatitude; }
+bool IsValidLongitude(double lon) { return std::isfinite(lon) && lon >= -kMaxLongitude && lon <= kMaxLongitude; }
+bool IsValid(double lat, double lon) { return IsValidLatitude(lat) && IsValidLongitude(lon); }
+
+}  // namespace geo
 }  // namespace slotwise

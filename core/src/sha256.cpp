@@ -7,6 +7,8 @@
 #include <fstream>
 #include <memory>
 
+#include "slotwise/hex.h"
+
 namespace slotwise {
 namespace {
 
@@ -14,17 +16,6 @@ struct MdCtxDeleter {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
 using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
-
-std::string ToHex(const unsigned char* d, unsigned int n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (unsigned int i = 0; i < n; ++i) {
-    out += kHex[d[i] >> 4];
-    out += kHex[d[i] & 0xf];
-  }
-  return out;
-}
 
 MdCtx NewSha256() {
   MdCtx ctx(EVP_MD_CTX_new());
@@ -36,7 +27,7 @@ std::string Finish(EVP_MD_CTX* ctx) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx, md.data(), &len);
-  return ToHex(md.data(), len);
+  return HexEncode(md.data(), len);
 }
 
 }  // namespace

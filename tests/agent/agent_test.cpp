@@ -16,6 +16,7 @@
 namespace slotwise::agent::testing {
 namespace {
 
+using namespace ::slotwise::testing;  // test_keys.h
 using v1::AgentState;
 using v1::CheckResult;
 
@@ -843,22 +844,6 @@ TEST_CASE("busy past the end of the slot: the agent asks for a later slot") {
   CHECK(Chain(rig.phases) ==
         "IDLE NOTIFIED WAITING CHECKING DOWNLOADING CHECKING WAITING CHECKING DOWNLOADING INSTALLING REPORTING IDLE");
   CHECK(FinalStatusOf(rig).state() == v1::Status::SUCCEEDED);
-}
-
-TEST_CASE("artifact manifest and Ed25519 signatures") {
-  const std::string manifest = ArtifactManifest("2.1.0", "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08", 1048576);
-  CHECK(manifest ==
-        "slotwise-artifact-v1\nversion=2.1.0\nsha256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
-        "size=1048576\n");
-  auto sig = SignEd25519(kTestPrivateKeyPem, manifest);
-  REQUIRE(sig.ok());
-  CHECK(sig->size() == kEd25519SignatureSize);
-  CHECK(VerifyEd25519(kTestPublicKeyPem, manifest, *sig).ok());
-  CHECK_FALSE(VerifyEd25519(kOtherPublicKeyPem, manifest, *sig).ok());
-  CHECK_FALSE(VerifyEd25519(kTestPublicKeyPem, manifest + "x", *sig).ok());
-  CHECK_FALSE(VerifyEd25519(kTestPublicKeyPem, manifest, "").ok());
-  CHECK(VerifyEd25519("not a key", manifest, *sig).error().code == v1::INVALID_ARGUMENT);
-  CHECK_FALSE(SignEd25519(kTestPublicKeyPem, manifest).ok());
 }
 
 }  // namespace

@@ -16,6 +16,13 @@
 // simulator may run thousands of Agents in one process, each on its own
 // thread, sharing one Paho callback thread.
 //
+// Where each step lives (agent/src/): agent.cpp the loop, the link, timers,
+// transitions and outgoing messages; state_machine.cpp the transition table;
+// notice.cpp S6; replies.cpp what each reply does (S8 assignment, S10 check
+// result, final ack, refusals); request_channel.cpp correlation and resends;
+// reconnect_policy.cpp backoff and spread; download_step.cpp and
+// install_step.cpp S11; artifact.cpp the manifest check and file names.
+//
 // Threading: Start, Step and Run are called from one thread only, the
 // agent's thread; downloads and installs run there and block only this
 // agent. The TransportListener methods and RequestStop may be called from
@@ -36,9 +43,12 @@
 #include <variant>
 #include <vector>
 
+#include "slotwise/agent/agent_log.h"
 #include "slotwise/agent/config.h"
 #include "slotwise/agent/downloader.h"
 #include "slotwise/agent/installer.h"
+#include "slotwise/agent/reconnect_policy.h"
+#include "slotwise/agent/request_channel.h"
 #include "slotwise/agent/state_machine.h"
 #include "slotwise/agent/state_store.h"
 #include "slotwise/agent/transport.h"
@@ -92,7 +102,9 @@ struct AgentOptions {
   // Longest the agent thread sleeps between looks at the clock (guards
   // against wall-clock jumps). Default: 1 s.
   std::chrono::milliseconds max_sleep{1000};
-  // One line per call, no trailing newline. Default: write to stderr.
+  // Receives every log line of this agent, "agent <tid>: <line>", one per
+  // call, no trailing newline, whatever the level (agent_log.h). Default:
+  // none, the lines go to the core leveled sink (slotwise/log.h, stderr).
   std::function<void(std::string_view line)> log;
   // Called after each transition is saved (for tests and simulators).
   // Default: none.
@@ -163,94 +175,68 @@ class Agent final : public TransportListener {
   // Long-running actions, run by Step after the phase that needs them is saved.
   enum class Work { kDownload, kInstall };
 
-  struct PendingRequest {
-    topics::Leaf leaf;
-    std::string payload;
-    std::string correlation_data;  // the same on every resend
-    int transmissions = 0;
-    TimeMs resend_at = 0;
-  };
-
+  // agent.cpp: the loop, the link, timers, transitions, outgoing messages.
   void Enqueue(QueuedEvent event);
   void Handle(QueuedEvent& event);
   void HandleConnected(bool session_present);
   void HandleLinkDown(std::string_view why);
-  struct ReconnectDelay {
-    std::chrono::milliseconds delay;
-    std::string rule;  // for the log line: "spread 30000 ms", "ceiling 4000 ms", ...
-  };
-  // The wait before the next connect attempt (AgentOptions reconnect_*);
-  // `lost_established`: the link was up, not a refused or failed attempt.
-  ReconnectDelay NextReconnectDelay(bool lost_established);
-  void HandleNotice(const InboundMessage& message);
-  void HandleReply(const InboundMessage& message);
-  void HandleAssignmentReply(const v1::TerminalReply& reply);
-  void HandleCheckReply(const v1::TerminalReply& reply);
-  void HandleStatusReply(const v1::TerminalReply& reply);
-  void HandleErrorReply(const v1::Error& error);
   void RunTimers();
-  void RunWork(Work work);
-  void Download();
-  void Install();
-  // Signature and anti-rollback: what can be refused without the file.
-  slotwise::Status CheckManifest(const v1::Download& download) const;
-  bool IsBusy();
-  void Retry(std::string detail, std::chrono::milliseconds delay, std::uint32_t attempts, bool verify_failed);
-  void Recheck(std::string detail);
-
   // The one path through which the phase changes: looks the move up in the
   // transition table, applies `update` to a copy of the state, saves it and
   // only then commits it and runs the new phase's entry action.
   bool Fire(Event event, const std::function<void(v1::AgentState&)>& update = {});
   void Enter(Phase phase);
-  void StartNotice(const v1::Notice& notice);
-
-  void SendRequest(topics::Leaf leaf, const google::protobuf::MessageLite& message);
-  void Transmit(PendingRequest& request);
   // A Report with what every report carries: version, location, system, time zone.
   v1::Report BaseReport() const;
-  void SendInventoryReport();
   void SendProgress(v1::Status::State state, std::uint32_t percent);
   void Fail(Event event, std::string detail);
   v1::Status FinalStatus(v1::Status::State state, std::string version, std::string detail) const;
-
   bool IsFinished(std::string_view campaign_id) const;
-  std::filesystem::path DownloadPath() const;
-  std::filesystem::path PartialPath() const;
-  std::string NewCorrelationData();
-  std::chrono::milliseconds Jitter(std::chrono::milliseconds base, double spread);
-  void Log(std::string_view line) const;
+  // Runs the download or install step (download_step.h, install_step.h) and
+  // turns its outcome into a transition.
+  void RunWork(Work work);
+  bool IsBusy();
+  void Retry(std::string detail, std::chrono::milliseconds delay, std::uint32_t attempts, bool verify_failed);
+  void Recheck(std::string detail);
+
+  // notice.cpp: S6, a notice arrives.
+  void HandleNotice(const InboundMessage& message);
+  void StartNotice(const v1::Notice& notice);
+
+  // replies.cpp: S8 (assignment), S10 (check result), the final status's
+  // acknowledgement, and refusals.
+  void HandleReply(const InboundMessage& message);
+  void HandleAssignmentReply(const v1::TerminalReply& reply);
+  void HandleCheckReply(const v1::TerminalReply& reply);
+  void HandleStatusReply(const v1::TerminalReply& reply);
+  void HandleErrorReply(topics::Leaf leaf, const v1::Error& error);
 
   const AgentConfig config_;
   const AgentIo io_;
   const AgentOptions options_;
+  const AgentLog log_;
   const std::string notice_topic_;
-  const std::string reply_topic_;
 
-  // Owned by the agent thread.
+  // Owned by the agent thread. rng_ comes before the collaborators that
+  // draw from it.
+  std::mt19937_64 rng_;
+  RequestChannel requests_;
+  ReconnectPolicy reconnect_;
   v1::AgentState state_;
   std::string current_version_;
   std::optional<v1::Notice> latest_notice_;  // newest notice seen, even while busy
-  std::optional<PendingRequest> pending_;    // the phase's request
-  std::optional<PendingRequest> inventory_;  // the inventory report, until acked
   bool inventory_acked_ = false;
   std::optional<Work> work_;
   TimeMs work_at_ = 0;       // work_ runs no earlier than this
   TimeMs next_work_at_ = 0;  // handed to the next Enter (retry backoff)
-  std::uint32_t progress_sent_ = 0;  // last DOWNLOADING percent sent
   bool busy_logged_ = false;
   std::string public_key_pem_;
   std::unique_ptr<BusyCheck> own_busy_;
   Link link_ = Link::kDisconnected;
   std::optional<TimeMs> reconnect_at_;
-  int reconnect_attempts_ = 0;
-  TimeMs connected_at_ = 0;
   TimeMs earliest_check_ms_ = 0;
   bool finished_a_campaign_ = false;
   std::optional<Error> fatal_;
-  std::mt19937_64 rng_;
-  std::string correlation_prefix_;
-  std::uint64_t request_sequence_ = 0;
 
   // Shared with other threads.
   mutable std::mutex queue_mutex_;

@@ -1,8 +1,9 @@
 // Fixed Ed25519 test keys (openssl genpkey -algorithm ed25519), only for
-// tests: never use them to sign anything real.
+// tests: never use them to sign anything real. Shared by tests/core and
+// tests/agent (which adds this folder to its include path).
 #pragma once
 
-namespace slotwise::agent::testing {
+namespace slotwise::testing {
 
 inline constexpr const char* kTestPrivateKeyPem = R"(-----BEGIN PRIVATE KEY-----
 MC4CAQAwBQYDK2VwBCIEINbvyi/bGbcfQSRjhSfi7adg4xyEUoRdGVQoIvOlqizv
@@ -17,4 +18,4 @@ MCowBQYDK2VwAyEAsguAicELBN78jHq9Gd77DXssLEpSfRXheRKJq4mjsi0=
 -----END PUBLIC KEY-----
 )";
 
-}  // namespace slotwise::agent::testing
+}  // namespace slotwise::testing

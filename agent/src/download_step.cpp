@@ -1,0 +1,151 @@
+#include "download_step.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+
+#include "artifact.h"
+#include "backoff.h"
+#include "slotwise/sha256.h"
+
+namespace slotwise::agent {
+namespace {
+
+using Kind = StepOutcome::Kind;
+
+// Size and SHA-256 of what is on disk against the Download; empty when they match.
+std::string Mismatch(const std::filesystem::path& partial, const v1::Download& download) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(partial, ec);
+  if (ec) return "downloaded file is missing: " + ec.message();
+  if (download.size() != 0 && size != download.size()) {
+    return "size mismatch: got " + std::to_string(size) + " bytes, expected " + std::to_string(download.size());
+  }
+  const auto digest = Sha256FileHex(partial);
+  if (!digest) return "cannot hash download: " + digest.error().message;
+  const std::string expected = ToLowerAscii(download.sha256());
+  if (expected.empty() || *digest != expected) {
+    return "sha256 mismatch: got " + *digest + ", expected " + (expected.empty() ? std::string("none") : expected);
+  }
+  return {};
+}
+
+}  // namespace
+
+StepOutcome RunDownloadStep(const StepContext& context, const v1::AgentState& state, Downloader& downloader,
+                            DownloadRetry retry) {
+  const AgentConfig& config = context.config;
+  const v1::Download& download = state.download();
+  const TimeMs now = context.clock.NowMs();
+  const std::filesystem::path file = DownloadPath(config.download_dir, download);
+  const std::filesystem::path partial = PartialPath(config.download_dir, download);
+  std::error_code ec;
+  std::filesystem::create_directories(config.download_dir, ec);
+
+  if (auto ok = CheckManifest(download, context.public_key_pem, context.current_version); !ok) {
+    return StepOutcome::Of(Kind::kFailed, ok.error().message);
+  }
+  // A file verified by a run that was cut short during the install is
+  // verified again like any partial download, never trusted as it is.
+  if (!std::filesystem::exists(partial, ec) && std::filesystem::exists(file, ec)) {
+    std::filesystem::rename(file, partial, ec);
+  }
+  std::uint64_t have = std::filesystem::exists(partial, ec) ? std::filesystem::file_size(partial, ec) : 0;
+  if (ec) have = 0;
+  if (download.size() != 0 && have > download.size()) {
+    std::filesystem::remove(partial, ec);
+    have = 0;
+  }
+  // The slot bounds when a download may start, not when a resumed one may
+  // go on: bytes on disk (or an attempt of this GO) mean it has started.
+  const bool started = have > 0 || state.download_attempts() > 0;
+  if (!started && download.not_after_ms() > 0 && now >= download.not_after_ms()) {
+    return StepOutcome::Of(Kind::kWindowMissed, "the slot ended before the download could start; checking again");
+  }
+  if (context.is_busy()) return StepOutcome::Of(Kind::kBusy);
+  const std::uint64_t remaining = download.size() > have ? download.size() - have : 0;
+  const auto space = std::filesystem::space(config.download_dir, ec);
+  if (!ec && space.available < remaining + config.min_free_bytes) {
+    std::filesystem::remove(partial, ec);
+    return StepOutcome::Of(Kind::kFailed, "not enough disk space in " + config.download_dir.string() + ": need " +
+                                              std::to_string(remaining + config.min_free_bytes) + " bytes, " +
+                                              std::to_string(space.available) + " available");
+  }
+
+  const std::uint64_t total = download.size();
+  std::uint32_t progress_sent = total > 0 ? static_cast<std::uint32_t>(have * 10 / total) * 10 : 0;
+  context.progress(v1::Status::DOWNLOADING, progress_sent);
+  if (total == 0 || have < total) {
+    if (have > 0) context.log.Info("resuming the download at byte " + std::to_string(have));
+    DownloadRequest request;
+    request.url = download.url();
+    request.destination = partial;
+    request.headers = {"X-Slotwise-Terminal: " + config.terminal_id};
+    request.resume_from = have;
+    request.max_bytes_per_second = config.download_rate_limit_kbps * 1024;
+    request.on_progress = [&context, &progress_sent, total](std::uint64_t bytes, std::uint64_t) {
+      if (total == 0) return;
+      // About every 10%: a fleet's progress must not flood the broker.
+      const auto percent = static_cast<std::uint32_t>(std::min<std::uint64_t>(bytes * 10 / total, 10) * 10);
+      if (percent > progress_sent && percent < 100) {
+        progress_sent = percent;
+        context.progress(v1::Status::DOWNLOADING, percent);
+      }
+    };
+    const auto fetched = downloader.Fetch(request, context.stop);
+    if (!fetched) {
+      if (context.stop.stop_requested()) {
+        // The saved phase is still DOWNLOADING; the .part stays.
+        return StepOutcome::Of(Kind::kInterrupted, "download interrupted by shutdown; it resumes after the next check");
+      }
+      std::string why = "download failed: " + fetched.error().message;
+      switch (fetched.error().code) {
+        case v1::NOT_FOUND:  // an expired or withdrawn URL: not a failure
+          return StepOutcome::Of(Kind::kRecheck, std::move(why));
+        case v1::INVALID_ARGUMENT:
+          std::filesystem::remove(partial, ec);  // the terminal needs its disk back
+          return StepOutcome::Of(Kind::kFailed, std::move(why));
+        default:
+          break;
+      }
+      // A cut that still brought bytes is progress: only attempts in a row
+      // that brought nothing count towards the bound.
+      const std::uint64_t now_have = std::filesystem::file_size(partial, ec);
+      const bool progressed = !ec && now_have > have;
+      const std::uint32_t attempts = progressed ? 1 : state.download_attempts() + 1;
+      if (attempts >= config.download_attempts) {
+        return StepOutcome::Of(Kind::kRecheck, why + " (" + std::to_string(attempts) + " attempts)");
+      }
+      // Full jitter: terminals cut off by one node failure do not all come
+      // back at the same instant.
+      const auto ceiling = Doubled(retry.min, static_cast<int>(attempts) - 1, retry.max);
+      std::uniform_int_distribution<long long> spread(0, ceiling.count());
+      StepOutcome out = StepOutcome::Of(Kind::kRetry, std::move(why));
+      out.delay = std::chrono::milliseconds(spread(context.rng));
+      out.attempts = attempts;
+      return out;
+    }
+  }
+
+  context.progress(v1::Status::VERIFYING, 100);
+  if (std::string mismatch = Mismatch(partial, download); !mismatch.empty()) {
+    // What is on disk is wrong somewhere: none of it can be resumed from.
+    std::filesystem::remove(partial, ec);
+    if (state.verify_failures() + 1 >= config.verify_attempts) {
+      return StepOutcome::Of(Kind::kFailed,
+                             mismatch + " (" + std::to_string(state.verify_failures() + 1) + " downloads)");
+    }
+    StepOutcome out = StepOutcome::Of(Kind::kRetry, std::move(mismatch));
+    out.delay = retry.min;
+    out.verify_failed = true;
+    return out;
+  }
+  std::filesystem::rename(partial, file, ec);
+  if (ec) {
+    std::filesystem::remove(partial, ec);
+    return StepOutcome::Of(Kind::kFailed, "cannot move download into place: " + ec.message());
+  }
+  return StepOutcome::Of(Kind::kDone);
+}
+
+}  // namespace slotwise::agent

@@ -1,0 +1,68 @@
+// What the long-running steps of S11 (download_step.h, install_step.h) share:
+// the context their agent hands them and the outcome they hand back. A step
+// does the I/O and decides what happened; the agent turns the outcome into a
+// transition (agent.cpp, Agent::RunWork), so the steps never touch the
+// saved state or the transition table.
+//
+// Private to slotwise_agent. A step runs on its agent's thread and blocks
+// only that agent.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "slotwise/agent/agent_log.h"
+#include "slotwise/agent/config.h"
+#include "slotwise/clock.h"
+#include "slotwise/v1/terminal.pb.h"
+
+namespace slotwise::agent {
+
+struct StepContext {
+  const AgentConfig& config;
+  const AgentLog& log;
+  const Clock& clock;
+  std::mt19937_64& rng;
+  std::stop_token stop;
+  std::string_view current_version;
+  std::string_view public_key_pem;  // empty: signatures are not checked
+  // Is a payment in progress? (the agent logs the first "busy" of a phase)
+  std::function<bool()> is_busy;
+  // Best-effort progress on .../status.
+  std::function<void(v1::Status::State state, std::uint32_t percent)> progress;
+};
+
+struct StepOutcome {
+  enum class Kind {
+    kDone,          // download: verified and in place; install: installed and recorded
+    kBusy,          // a payment is running: run the step again after busy_retry
+    kFailed,        // final FAILED with `detail`
+    kRetry,         // download: fetch again after `delay`
+    kRecheck,       // download: ask the scheduler again (URL refused, node unreachable)
+    kWindowMissed,  // download: the slot ended before it could start
+    kInterrupted,   // a stop was requested during the fetch; the saved phase stands
+  };
+  Kind kind = Kind::kDone;
+  std::string detail;
+  // kRetry: the wait, the saved attempt count, and whether a verification failed.
+  std::chrono::milliseconds delay{0};
+  std::uint32_t attempts = 0;
+  bool verify_failed = false;
+  // Install kDone: the version now installed.
+  std::string version;
+
+  static StepOutcome Of(Kind kind, std::string detail = {}) {
+    StepOutcome out;
+    out.kind = kind;
+    out.detail = std::move(detail);
+    return out;
+  }
+};
+
+}  // namespace slotwise::agent
