@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "slotwise/broker/wire_scan.h"
+#include "slotwise/geo.h"
 #include "slotwise/v1/terminal.pb.h"
 
 namespace slotwise::broker {
@@ -42,10 +43,6 @@ double DoubleOf(const WireScan::Values& v, std::size_t field) {
   return d;
 }
 
-bool InRange(double value, double limit) {
-  return std::isfinite(value) && value >= -limit && value <= limit;
-}
-
 // Each check reads the fields' final values, as a parsed message would
 // hold them (a field never sent reads as its default).
 bool ReportOk(const void* payload, std::size_t size) {
@@ -53,7 +50,7 @@ bool ReportOk(const void* payload, std::size_t size) {
   WireScan::Values v;
   return s.report.Scan(payload, size, v) && StringsShortEnough(s.report, v) &&
          (!v.Has(s.report_location) ||
-          (InRange(DoubleOf(v, s.report_lat), 90.0) && InRange(DoubleOf(v, s.report_lon), 180.0)));
+          geo::IsValid(DoubleOf(v, s.report_lat), DoubleOf(v, s.report_lon)));
 }
 
 bool CheckOk(const void* payload, std::size_t size) {

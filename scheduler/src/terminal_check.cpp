@@ -4,6 +4,7 @@
 #include "keys.h"
 #include "replies.h"
 #include "slotwise/scheduler/terminal_requests.h"
+#include "slotwise/version.h"
 
 namespace slotwise::scheduler {
 
@@ -19,7 +20,7 @@ v1::TerminalReply TerminalRequests::Check(std::string_view terminal_id, const v1
     result->set_reason("campaign is " + std::string(CampaignStateName(record->campaign.state())));
     return r;
   }
-  if (check.current_version() == record->campaign.target_version()) {
+  if (CompareVersions(check.current_version(), record->campaign.target_version()) == 0) {
     result->set_verdict(v1::CheckResult::ALREADY_CURRENT);
     return r;
   }

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <string_view>
 
+#include "slotwise/geo.h"
 #include "slotwise/topics.h"
 #include "slotwise/v1/common.pb.h"
 
@@ -26,9 +27,7 @@ inline bool IsSha256Hex(std::string_view s) {
          });
 }
 
-inline bool IsValidLocation(const v1::Location& l) {
-  return l.lat() >= -90 && l.lat() <= 90 && l.lon() >= -180 && l.lon() <= 180;
-}
+inline bool IsValidLocation(const v1::Location& l) { return geo::IsValid(l.lat(), l.lon()); }
 
 template <class Msg>
 bool ParseInto(std::string_view bytes, Msg& msg) {

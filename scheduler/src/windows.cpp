@@ -4,6 +4,8 @@
 #include <cmath>
 #include <map>
 
+#include "slotwise/geo.h"
+
 namespace slotwise::scheduler {
 namespace {
 
@@ -110,8 +112,7 @@ std::optional<WindowCandidate> Simulate(const Topology& topology, const Capacity
                                         const std::vector<std::optional<UnitVector>>& terminals,
                                         double max_fallback_km, std::string label, Slot start, Slot end) {
   // Dot product of two unit vectors this far apart on the sphere.
-  constexpr double kEarthRadiusKm = 6371.0088;
-  const double min_dot = max_fallback_km > 0 ? std::cos(max_fallback_km / kEarthRadiusKm) : -2.0;
+  const double min_dot = max_fallback_km > 0 ? std::cos(max_fallback_km / geo::kEarthRadiusKm) : -2.0;
   WindowCandidate w;
   w.label = std::move(label);
   w.start = start;

@@ -4,6 +4,11 @@
 
 namespace slotwise {
 
+namespace geo {
+// Mean Earth radius (IUGG), the one used for every distance in Slotwise.
+inline constexpr double kEarthRadiusKm = 6371.0088;
+}  // namespace geo
+
 struct LatLon {
   double lat = 0;
   double lon = 0;
