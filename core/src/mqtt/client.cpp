@@ -23,15 +23,20 @@ std::string Describe(int return_code, int reason_code) {
 // A failed CONNECT as an Error: UNAUTHENTICATED for refused credentials,
 // INTERNAL otherwise, with a hint for what a TLS failure usually means.
 Error ConnectError(const std::string& uri, int return_code, int reason_code, const std::string& what) {
-  if (reason_code == kBadUserNameOrPassword || reason_code == kNotAuthorized) {
-    return MakeError(v1::UNAUTHENTICATED, "the broker at " + uri + " refused the credentials: " + what);
+  // Paho C++ 1.2.0 puts a v5 CONNACK refusal in the return code, not the
+  // reason code; accept either.
+  for (const int code : {return_code, reason_code}) {
+    if (code == kBadUserNameOrPassword || code == kNotAuthorized) {
+      return MakeError(v1::UNAUTHENTICATED, "the broker at " + uri + " refused the credentials: " + what);
+    }
   }
   std::string message = "cannot connect to " + uri + ": " + what;
-  if (IsTlsUri(uri) && reason_code < kFirstFailureReason) {
+  // Negative return codes are Paho's own (no CONNACK): over TLS, usually the
+  // handshake.
+  if (IsTlsUri(uri) && return_code < 0 && reason_code < kFirstFailureReason) {
     message += " (TLS: is the CA file the one that signed the broker's certificate, and does the "
                "certificate name this host? does the broker require a client certificate?)";
   }
-  (void)return_code;
   return MakeError(v1::INTERNAL, std::move(message));
 }
 
