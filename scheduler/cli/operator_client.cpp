@@ -53,8 +53,8 @@ Result<std::unique_ptr<OperatorClient>> OperatorClient::Connect(const ClientOpti
   if (auto connected = (*client)->Connect(connect, options.timeout); !connected) {
     const Error& e = connected.error();
     if (e.code == v1::UNAUTHENTICATED) {
-      return MakeError(v1::UNAUTHENTICATED, e.message + ": not authorized as '" + options.username +
-                                                "': check SLOTWISE_PASSWORD (or --password) and --username");
+      return MakeError(v1::UNAUTHENTICATED, "not authorized as '" + options.username + "': " + e.message +
+                                                ": check SLOTWISE_PASSWORD (or --password) and --username");
     }
     return Unreachable(e.message + " (as " + options.username + ")");
   }

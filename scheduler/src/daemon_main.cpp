@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (!log_level.empty()) slotwise::log::SetLevel(*slotwise::log::ParseLevel(log_level));
-  constexpr std::string_view kLog = "slotwise-scheduler";
+  constexpr std::string_view kLog = "scheduler";  // as the MQTT server's lines
   mqtt.require_terminal_stamp = !trust_unstamped;
 
   auto store = OpenRocksDbStore(db_path);

@@ -27,7 +27,9 @@ Error ConnectError(const std::string& uri, int return_code, int reason_code, con
   // reason code; accept either.
   for (const int code : {return_code, reason_code}) {
     if (code == kBadUserNameOrPassword || code == kNotAuthorized) {
-      return MakeError(v1::UNAUTHENTICATED, "the broker at " + uri + " refused the credentials: " + what);
+      return MakeError(v1::UNAUTHENTICATED, "the broker at " + uri + " refused the credentials (MQTT reason " +
+                                                std::to_string(code) + ": " +
+                                                ::mqtt::exception::reason_code_str(code) + ")");
     }
   }
   std::string message = "cannot connect to " + uri + ": " + what;
