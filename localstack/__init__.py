@@ -26,7 +26,7 @@ Modules, each one concern:
 Python 3 standard library only.
 """
 
-from .configs import NEW_VERSION, OLD_VERSION, OPERATOR_USERNAME, SERVICE_USERNAME
+from .configs import NEW_VERSION, OLD_VERSION, OPERATOR_USERNAME, SERVICE_USERNAME, TlsListener
 from .credentials import OPERATOR_PASSWORD, SERVICE_PASSWORD
 from .demo import DEMO_CLUSTERS, build_demo_topology, up_commands, write_env_file
 from .evidence import Download, campaign_table, fmt_ms, node_slot_table, parse_ms, render_table
@@ -38,7 +38,7 @@ from .stack import REPO_ROOT, Agent, Node, Stack, resolve_build_dir
 LocalStack = Stack  # the name the tests and docker/fleet.py knew
 
 __all__ = [
-    "NEW_VERSION", "OLD_VERSION", "OPERATOR_USERNAME", "SERVICE_USERNAME",
+    "NEW_VERSION", "OLD_VERSION", "OPERATOR_USERNAME", "SERVICE_USERNAME", "TlsListener",
     "OPERATOR_PASSWORD", "SERVICE_PASSWORD",
     "DEMO_CLUSTERS", "build_demo_topology", "up_commands", "write_env_file",
     "Download", "campaign_table", "fmt_ms", "node_slot_table", "parse_ms", "render_table",

@@ -12,6 +12,7 @@ Nothing here starts a process except mosquitto_passwd.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import os
 import secrets
@@ -117,6 +118,39 @@ def tls_listener_lines(port: int, ca: str | Path, cert: str | Path, key: str | P
     if require_certificate:
         lines.append("require_certificate true")
     return lines
+
+
+@dataclasses.dataclass
+class TlsListener:
+    """PEM files for a broker whose one listener speaks TLS (tests/integration/test_tls.py).
+    The broker presents server_cert; the scheduler and the CLI verify it against
+    cafile and, when client_cert is set, present their own certificates (the
+    listener then requires one; a CN naming a service or an operator leaves the
+    decision to the password)."""
+    cafile: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Optional[Path] = None      # the CLI's
+    client_key: Optional[Path] = None
+    scheduler_cert: Optional[Path] = None   # default: client_cert
+    scheduler_key: Optional[Path] = None
+
+    def listener_lines(self) -> list[str]:
+        """The listener options mosquitto_conf(extra_lines=...) adds to its one listener."""
+        lines = [f"cafile {self.cafile}", f"certfile {self.server_cert}", f"keyfile {self.server_key}"]
+        if self.client_cert:
+            lines.append("require_certificate true")
+        return lines
+
+    def client_args(self, scheduler: bool = False) -> list[str]:
+        """--cafile/--cert/--key for slotwise (or, with scheduler, slotwise-scheduler)."""
+        args = ["--cafile", str(self.cafile)]
+        cert, key = self.client_cert, self.client_key
+        if scheduler and self.scheduler_cert:
+            cert, key = self.scheduler_cert, self.scheduler_key
+        if cert:
+            args += ["--cert", str(cert), "--key", str(key or cert)]
+        return args
 
 
 # ---------------------------------------------------------------------------

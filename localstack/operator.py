@@ -21,13 +21,15 @@ class Operator:
     MQTT password of the operator (default) or another user (`--username`)."""
 
     def __init__(self, cli_bin: Path, broker_url: Callable[[], str], default_username: str,
-                 password_of: Callable[[str], str], cwd: Path, log_file: Path):
+                 password_of: Callable[[str], str], cwd: Path, log_file: Path,
+                 extra_args: Callable[[], list[str]] = lambda: []):
         self.cli_bin = cli_bin
         self._broker_url = broker_url  # a callable: the broker's port is known only once it runs
         self.default_username = default_username
         self.password_of = password_of
         self.cwd = cwd
         self.log_file = log_file
+        self._extra_args = extra_args  # e.g. --cafile/--cert/--key for a TLS broker
 
     @property
     def broker_url(self) -> str:
@@ -40,7 +42,7 @@ class Operator:
 
     def argv(self, *args: str, timeout: Optional[float] = None,
              username: Optional[str] = None) -> list[str]:
-        argv = [str(self.cli_bin), "--broker", self.broker_url]
+        argv = [str(self.cli_bin), "--broker", self.broker_url] + self._extra_args()
         if username:
             argv += ["--username", username]
         if timeout is not None:

@@ -91,8 +91,12 @@ class Stack:
 
     def __init__(self, build_dir: Path | str = "build", slot_seconds: float = 2,
                  workdir: Optional[Path | str] = None, keep: bool = False,
-                 log: Callable[[str], None] | None = None, quiet: bool = False):
+                 log: Callable[[str], None] | None = None, quiet: bool = False,
+                 tls: Optional[configs.TlsListener] = None):
         self.build_dir = resolve_build_dir(build_dir)
+        # With tls the broker's one listener speaks TLS (ssl:// URLs) and the
+        # scheduler and the CLI get --cafile (and --cert/--key).
+        self.tls = tls
         self.slot_seconds = slot_seconds
         self.keep = keep
         self._quiet = quiet
@@ -127,7 +131,8 @@ class Stack:
         self.password_file = self.root / "mosquitto.passwd"
         self.credentials = Credentials(self.password_file, lambda: self.broker)
         self.operator = Operator(self.cli_bin, lambda: self.broker_url, OPERATOR_USERNAME,
-                                 self.password_of, self.root, self.logs / "cli.log")
+                                 self.password_of, self.root, self.logs / "cli.log",
+                                 extra_args=lambda: self.tls.client_args() if self.tls else [])
         _live_stacks.append(self)
 
     # -- binaries ------------------------------------------------------------
@@ -169,7 +174,7 @@ class Stack:
 
     @property
     def broker_url(self) -> str:
-        return f"tcp://127.0.0.1:{self.broker_port}"
+        return f"{'ssl' if self.tls else 'tcp'}://127.0.0.1:{self.broker_port}"
 
     @property
     def slot_ms(self) -> int:
@@ -260,7 +265,8 @@ class Stack:
     # -- mosquitto -----------------------------------------------------------
 
     def mosquitto_conf(self, port: int) -> str:
-        return configs.mosquitto_conf(port, self.plugin, configs.plugin_options(self.password_file))
+        return configs.mosquitto_conf(port, self.plugin, configs.plugin_options(self.password_file),
+                                      extra_lines=self.tls.listener_lines() if self.tls else ())
 
     def start_broker(self, timeout: float = 15) -> None:
         self.credentials.write_file()
@@ -300,6 +306,8 @@ class Stack:
         db = self.root / "scheduler-db"
         db.mkdir(exist_ok=True)
         argv = [str(self.scheduler_bin)] + configs.scheduler_args(self.broker_url, db, self.slot_seconds)
+        if self.tls:
+            argv += self.tls.client_args(scheduler=True)
         self.log(f"slotwise-scheduler (slot {configs.slot_arg(self.slot_seconds)}s, db {db}, "
                  f"signed download URLs)")
         env = dict(os.environ, SLOTWISE_URL_SECRET=self.url_secret,

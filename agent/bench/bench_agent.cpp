@@ -17,7 +17,6 @@
 // free ports and lives in a mkdtemp directory that is removed at the end.
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <mqtt/async_client.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -33,12 +32,15 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "slotwise/mqtt/client.h"
 #include "slotwise/sha256.h"
 #include "slotwise/topics.h"
 #include "slotwise/v1/terminal.pb.h"
@@ -176,58 +178,60 @@ class CuttingHttpServer {
 class MiniScheduler {
  public:
   MiniScheduler(const std::string& broker, slotwise::v1::Download download, std::int64_t wait_ms)
-      : client_(broker, "slotwise-bench-scheduler", mqtt::create_options(MQTTVERSION_5)),
+      : client_(Must(slotwise::mqtt::Client::Create({broker, "slotwise-bench-scheduler", 0, false}))),
         download_(std::move(download)),
         wait_ms_(wait_ms) {
-    client_.set_message_callback([this](mqtt::const_message_ptr m) { OnMessage(m); });
-    auto opts = mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).clean_start(true).finalize();
-    client_.connect(opts)->wait();
-    for (auto leaf : {slotwise::topics::Leaf::kReport, slotwise::topics::Leaf::kCheck,
-                      slotwise::topics::Leaf::kStatus}) {
-      client_.subscribe(slotwise::topics::AllTerminals(leaf), 1)->wait();
-    }
+    slotwise::mqtt::Handlers handlers;
+    handlers.on_message = [this](slotwise::mqtt::Message m) { OnMessage(m); };
+    client_->SetHandlers(std::move(handlers));
+    Check(client_->Connect(slotwise::mqtt::ConnectOptions{}, std::chrono::seconds(30)));
+    Check(client_->Subscribe({slotwise::topics::AllTerminals(slotwise::topics::Leaf::kReport),
+                              slotwise::topics::AllTerminals(slotwise::topics::Leaf::kCheck),
+                              slotwise::topics::AllTerminals(slotwise::topics::Leaf::kStatus)},
+                             1, std::chrono::seconds(30)));
     slotwise::v1::Notice notice;
     notice.set_campaign_id("bench");
     notice.set_target_version(download_.version());
     notice.set_issued_ms(NowMs());
-    client_.publish(slotwise::topics::Terminal(kTid, slotwise::topics::Leaf::kNotice),
-                    notice.SerializeAsString(), 1, true)
-        ->wait();
+    Check(client_->PublishAndWait(RetainedNotice(notice.SerializeAsString()), std::chrono::seconds(30)));
   }
   ~MiniScheduler() {
-    try {
-      client_.publish(slotwise::topics::Terminal(kTid, slotwise::topics::Leaf::kNotice), "", 1, true)->wait();
-      client_.disconnect()->wait();
-    } catch (const std::exception&) {
-    }
+    (void)client_->PublishAndWait(RetainedNotice(""), std::chrono::seconds(5));
+    client_->Disconnect(std::chrono::seconds(5));
   }
   std::int64_t start_at_ms() const { return start_at_ms_; }
   bool assigned() const { return start_at_ms_ > 0; }
   bool finished() const { return finished_; }
 
  private:
-  void Reply(const mqtt::const_message_ptr& m, const slotwise::v1::TerminalReply& reply) {
-    const auto& props = m->get_properties();
-    if (!props.contains(mqtt::property::RESPONSE_TOPIC)) return;
-    mqtt::properties out;
-    if (props.contains(mqtt::property::CORRELATION_DATA)) {
-      out.add({mqtt::property::CORRELATION_DATA, mqtt::get<std::string>(props, mqtt::property::CORRELATION_DATA)});
-    }
-    auto msg = mqtt::message_ptr_builder()
-                   .topic(mqtt::get<std::string>(props, mqtt::property::RESPONSE_TOPIC))
-                   .payload(reply.SerializeAsString())
-                   .qos(1)
-                   .properties(std::move(out))
-                   .finalize();
-    client_.publish(msg);
+  template <class T>
+  static T Must(slotwise::Result<T> r) {
+    if (!r) throw std::runtime_error(r.error().message);
+    return std::move(*r);
   }
-  void OnMessage(const mqtt::const_message_ptr& m) {
-    const auto topic = slotwise::topics::ParseTerminalTopic(m->get_topic());
+  static void Check(const slotwise::Result<slotwise::Ok>& s) {
+    if (!s) throw std::runtime_error(s.error().message);
+  }
+  static void Check(const slotwise::Result<slotwise::mqtt::Connected>& s) {
+    if (!s) throw std::runtime_error(s.error().message);
+  }
+  static slotwise::mqtt::Message RetainedNotice(std::string payload) {
+    slotwise::mqtt::Message m;
+    m.topic = slotwise::topics::Terminal(kTid, slotwise::topics::Leaf::kNotice);
+    m.payload = std::move(payload);
+    m.retained = true;
+    return m;
+  }
+  void Reply(const slotwise::mqtt::Message& m, const slotwise::v1::TerminalReply& reply) {
+    if (auto answer = slotwise::mqtt::MakeResponse(m, reply.SerializeAsString())) (void)client_->Publish(*answer);
+  }
+  void OnMessage(const slotwise::mqtt::Message& m) {
+    const auto topic = slotwise::topics::ParseTerminalTopic(m.topic);
     if (!topic) return;
     slotwise::v1::TerminalReply reply;
     if (topic->leaf == slotwise::topics::Leaf::kReport) {
       slotwise::v1::Report report;
-      report.ParseFromString(m->get_payload_str());
+      report.ParseFromString(m.payload);
       if (report.campaign_id().empty()) {
         reply.mutable_ack();
       } else {
@@ -248,14 +252,14 @@ class MiniScheduler {
       r->set_verdict(slotwise::v1::CheckResult::GO);
       *r->mutable_download() = download_;
     } else if (topic->leaf == slotwise::topics::Leaf::kStatus) {
-      if (!m->get_properties().contains(mqtt::property::RESPONSE_TOPIC)) return;  // progress
+      if (m.response_topic.empty()) return;  // progress
       reply.mutable_ack();
       finished_ = true;
     }
     Reply(m, reply);
   }
 
-  mqtt::async_client client_;
+  std::unique_ptr<slotwise::mqtt::Client> client_;
   slotwise::v1::Download download_;
   std::int64_t wait_ms_;
   std::mutex mutex_;

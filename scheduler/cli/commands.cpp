@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "operator_client.h"
+#include "slotwise/log.h"
 #include "slotwise/sha256.h"
 #include "slotwise/signature.h"
 #include "table.h"
@@ -553,12 +554,26 @@ int RunCli(int argc, char** argv) {
   app.require_subcommand(1);
   Globals g;
   if (const char* broker = std::getenv("SLOTWISE_BROKER")) g.client.broker = broker;
-  app.add_option("--broker", g.client.broker, "MQTT broker URL (env SLOTWISE_BROKER)")->capture_default_str();
+  app.add_option("--broker", g.client.broker, "MQTT broker URL, tcp:// or ssl:// / mqtts:// (env SLOTWISE_BROKER)")
+      ->capture_default_str();
   app.add_option("--username", g.client.username, "operator username")->capture_default_str();
   app.add_option("--password", g.client.password, "operator password")->envname("SLOTWISE_PASSWORD");
+  // TLS: the broker's certificate chain and host name are verified against
+  // --cafile (else the system trust store).
+  app.add_option("--cafile", g.client.tls.ca_file, "PEM CA certificate(s) that verify a TLS broker")
+      ->envname("SLOTWISE_CAFILE")
+      ->check(CLI::ExistingFile);
+  app.add_option("--cert", g.client.tls.cert_file, "PEM client certificate, for a broker that asks for one")
+      ->envname("SLOTWISE_CERT")
+      ->check(CLI::ExistingFile);
+  app.add_option("--key", g.client.tls.key_file, "PEM private key of --cert (default: inside --cert)")
+      ->envname("SLOTWISE_KEY")
+      ->check(CLI::ExistingFile);
   app.add_option("--timeout", g.timeout_s, "seconds to wait for the broker and the scheduler")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "diagnostic lines on stderr (as SLOTWISE_LOG_LEVEL=debug)");
   app.add_flag("--json", g.json, "print the reply as JSON (proto3 JSON mapping)");
 
   Action action;
@@ -579,11 +594,12 @@ int RunCli(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitUsage;
   }
   if (!action) return kExitUsage;
+  if (verbose) log::SetLevel(log::Level::kDebug);
   g.client.timeout = std::chrono::seconds(g.timeout_s);
   auto client = OperatorClient::Connect(g.client);
   if (!client) {
     std::cerr << "slotwise: " << client.error().message << "\n";
-    return kExitUnreachable;
+    return client.error().code == v1::UNAUTHENTICATED ? kExitNotAuthorized : kExitUnreachable;
   }
   return action(**client);
 }

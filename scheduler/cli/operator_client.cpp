@@ -1,10 +1,10 @@
 #include "operator_client.h"
 
-#include <mqtt/async_client.h>
 #include <unistd.h>
 
 #include <random>
 
+#include "slotwise/log.h"
 #include "slotwise/topics.h"
 
 namespace slotwise::cli {
@@ -26,79 +26,63 @@ Error Unreachable(const std::string& what) { return MakeError(v1::INTERNAL, what
 
 }  // namespace
 
-OperatorClient::OperatorClient(std::unique_ptr<mqtt::async_client> client, std::string reply_topic,
+OperatorClient::OperatorClient(std::unique_ptr<mqtt::Client> client, std::string reply_topic,
                                std::chrono::seconds timeout)
     : client_(std::move(client)), reply_topic_(std::move(reply_topic)), timeout_(timeout) {}
 
-OperatorClient::~OperatorClient() {
-  try {
-    if (client_->is_connected()) client_->disconnect()->wait_for(std::chrono::seconds(2));
-  } catch (const mqtt::exception&) {
-    // Leaving anyway; the broker drops the clean session.
-  }
-}
+// Leaving: the broker drops the clean session.
+OperatorClient::~OperatorClient() { client_->Disconnect(std::chrono::seconds(2)); }
 
 Result<std::unique_ptr<OperatorClient>> OperatorClient::Connect(const ClientOptions& options) {
   const std::string client_id = "slotwise-cli-" + std::to_string(::getpid()) + "-" + RandomHex(4);
-  auto client = std::make_unique<mqtt::async_client>(options.broker, client_id,
-                                                     mqtt::create_options(MQTTVERSION_5));
-  auto builder = mqtt::connect_options_builder()
-                     .mqtt_version(MQTTVERSION_5)
-                     .clean_start(true)
-                     .connect_timeout(options.timeout)
-                     .user_name(options.username);
-  if (!options.password.empty()) builder.password(options.password);
-  const std::string reply_topic = topics::OperatorReply(client_id);
-  try {
-    client->start_consuming();
-    if (!client->connect(builder.finalize())->wait_for(options.timeout)) {
-      return Unreachable("no answer from the broker at " + options.broker);
+  mqtt::ClientConfig config;
+  config.server_uri = options.broker;
+  config.client_id = client_id;
+  config.consume = true;
+  auto client = mqtt::Client::Create(config);
+  if (!client) return Unreachable(client.error().message);
+
+  mqtt::ConnectOptions connect;
+  connect.clean_start = true;
+  connect.connect_timeout = options.timeout;
+  connect.username = options.username;
+  connect.password = options.password;
+  connect.tls = options.tls;
+  log::Debug("slotwise") << "connecting to " << options.broker << " as " << options.username << " ("
+                         << client_id << ")";
+  if (auto connected = (*client)->Connect(connect, options.timeout); !connected) {
+    const Error& e = connected.error();
+    if (e.code == v1::UNAUTHENTICATED) {
+      return MakeError(v1::UNAUTHENTICATED, "not authorized as '" + options.username + "': " + e.message +
+                                                ": check SLOTWISE_PASSWORD (or --password) and --username");
     }
-    auto sub = client->subscribe(reply_topic, 1);
-    if (!sub->wait_for(options.timeout)) return Unreachable("the broker did not confirm the subscription");
-    const auto rc = sub->get_reason_code();
-    if (rc >= 0x80) {
-      return Unreachable("the broker refused the subscription to " + reply_topic +
-                         " (reason " + std::to_string(rc) + "): is '" + options.username +
-                         "' an operator of the broker plugin?");
-    }
-  } catch (const mqtt::exception& e) {
-    return Unreachable("cannot connect to " + options.broker + " as " + options.username + ": " + e.what());
+    return Unreachable(e.message + " (as " + options.username + ")");
   }
-  return std::unique_ptr<OperatorClient>(new OperatorClient(std::move(client), reply_topic, options.timeout));
+  const std::string reply_topic = topics::OperatorReply(client_id);
+  if (auto sub = (*client)->Subscribe({reply_topic}, 1, options.timeout); !sub) {
+    return Unreachable(sub.error().message + ": is '" + options.username + "' an operator of the broker plugin?");
+  }
+  return std::unique_ptr<OperatorClient>(new OperatorClient(std::move(*client), reply_topic, options.timeout));
 }
 
 Result<v1::OperatorReply> OperatorClient::Call(const v1::OperatorRequest& request) {
   const std::string correlation = RandomHex(16);
-  mqtt::properties props;
-  props.add(mqtt::property(mqtt::property::RESPONSE_TOPIC, reply_topic_));
-  props.add(mqtt::property(mqtt::property::CORRELATION_DATA, correlation));
-  try {
-    auto msg = mqtt::message_ptr_builder()
-                   .topic(std::string(topics::kOperatorRequest))
-                   .payload(request.SerializeAsString())
-                   .qos(1)
-                   .properties(std::move(props))
-                   .finalize();
-    if (!client_->publish(msg)->wait_for(timeout_)) return Unreachable("the broker did not take the request");
-  } catch (const mqtt::exception& e) {
-    return Unreachable(std::string("cannot send the request: ") + e.what());
+  const auto message = mqtt::MakeRequest(std::string(topics::kOperatorRequest), request.SerializeAsString(),
+                                         reply_topic_, correlation);
+  if (auto sent = client_->PublishAndWait(message, timeout_); !sent) {
+    return Unreachable("cannot send the request: " + sent.error().message);
   }
 
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
-  while (std::chrono::steady_clock::now() < deadline) {
-    mqtt::const_message_ptr reply;
-    if (!client_->try_consume_message_until(&reply, deadline) || !reply) continue;
-    const auto& p = reply->get_properties();
-    if (!p.contains(mqtt::property::CORRELATION_DATA) ||
-        mqtt::get<std::string>(p, mqtt::property::CORRELATION_DATA) != correlation) {
+  for (auto now = std::chrono::steady_clock::now(); now < deadline; now = std::chrono::steady_clock::now()) {
+    auto reply = client_->Consume(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
+    if (!reply) continue;
+    if (reply->correlation_data != correlation) {
+      log::Debug("slotwise") << "ignored a late reply on " << reply->topic;
       continue;  // a late answer to an earlier call
     }
     v1::OperatorReply out;
-    const auto& bytes = reply->get_payload_ref();
-    if (!out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      return Unreachable("the scheduler's reply could not be parsed");
-    }
+    if (!out.ParseFromString(reply->payload)) return Unreachable("the scheduler's reply could not be parsed");
     return out;
   }
   return Unreachable("no reply from the scheduler within " + std::to_string(timeout_.count()) +

@@ -4,10 +4,10 @@
 
 #include <atomic>
 #include <csignal>
-#include <iostream>
 #include <memory>
 
 #include "slotwise/clock.h"
+#include "slotwise/log.h"
 #include "slotwise/scheduler/load_poller.h"
 #include "slotwise/scheduler/mqtt_server.h"
 #include "slotwise/scheduler/service.h"
@@ -37,6 +37,21 @@ int main(int argc, char** argv) {
   app.add_option("--username", mqtt.username, "MQTT username (a service user of the broker plugin)")
       ->capture_default_str();
   app.add_option("--password", mqtt.password, "MQTT password")->envname("SLOTWISE_SCHEDULER_PASSWORD");
+  // TLS (ssl:// or mqtts:// broker URLs): the broker's certificate chain and
+  // host name are verified against --cafile (else the system trust store).
+  app.add_option("--cafile", mqtt.tls.ca_file, "PEM CA certificate(s) that verify a TLS broker")
+      ->check(CLI::ExistingFile);
+  app.add_option("--cert", mqtt.tls.cert_file, "PEM client certificate, for a broker that asks for one")
+      ->check(CLI::ExistingFile);
+  app.add_option("--key", mqtt.tls.key_file, "PEM private key of --cert (default: inside --cert)")
+      ->check(CLI::ExistingFile);
+  std::string log_level;
+  app.add_option("--log-level", log_level,
+                 "debug|info|warn|error|off (default: info, or SLOTWISE_LOG_LEVEL); refused terminal "
+                 "requests are logged at debug")
+      ->check([](const std::string& v) {
+        return slotwise::log::ParseLevel(v) ? std::string() : "expected debug, info, warn, error or off";
+      });
   app.add_option("--db", db_path, "RocksDB directory (created if missing)")->required();
   app.add_option("--slot-seconds", slot_seconds, "slot length in seconds")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{86400}))
@@ -79,11 +94,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 40'000.0))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (!log_level.empty()) slotwise::log::SetLevel(*slotwise::log::ParseLevel(log_level));
+  constexpr std::string_view kLog = "scheduler";  // as the MQTT server's lines
   mqtt.require_terminal_stamp = !trust_unstamped;
 
   auto store = OpenRocksDbStore(db_path);
   if (!store) {
-    std::cerr << "slotwise-scheduler: " << store.error().message << "\n";
+    slotwise::log::Error(kLog) << store.error().message;
     return 1;
   }
   slotwise::SystemClock clock;
@@ -93,7 +110,7 @@ int main(int argc, char** argv) {
   options.download_allowance_ms = download_allowance_s * 1000;
   SchedulerService service(**store, clock, options);
   if (auto s = service.Load(); !s) {
-    std::cerr << "slotwise-scheduler: " << s.error().message << "\n";
+    slotwise::log::Error(kLog) << s.error().message;
     return 1;
   }
   std::signal(SIGINT, OnSignal);
@@ -105,8 +122,7 @@ int main(int argc, char** argv) {
     mqtt.on_tick = [&service, &poller] {
       for (const auto& o : poller->Take()) {
         if (auto moved = service.ObserveNodeLoad(o.node_id, o.active_connections); moved > 0) {
-          std::cerr << "slotwise-scheduler: node " << o.node_id << " does not answer; moved " << moved
-                    << " bookings\n";
+          slotwise::log::Warn(kLog) << "node " << o.node_id << " does not answer; moved " << moved << " bookings";
         }
       }
       poller->SetTargets(service.StatusUrls());
@@ -114,7 +130,7 @@ int main(int argc, char** argv) {
   }
   MqttServer server(service, mqtt);
   if (auto s = server.Run(g_stop, std::chrono::seconds(connect_timeout_s)); !s) {
-    std::cerr << "slotwise-scheduler: " << s.error().message << "\n";
+    slotwise::log::Error(kLog) << s.error().message;
     return 1;
   }
   return 0;

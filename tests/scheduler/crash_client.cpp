@@ -9,8 +9,6 @@
 //
 // Runs against a plain mosquitto (no Slotwise plugin): one client may then
 // publish on every terminal's topics.
-#include <mqtt/async_client.h>
-
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -21,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "slotwise/mqtt/client.h"
 #include "slotwise/topics.h"
 #include "slotwise/v1/terminal.pb.h"
 
@@ -54,19 +53,23 @@ int main(int argc, char** argv) {
     }
   }
   std::ofstream told(a.told, std::ios::app);
-  mqtt::async_client client(a.broker, "crash-client", mqtt::create_options(MQTTVERSION_5, 100'000));
-  client.start_consuming();
-  auto opts = mqtt::connect_options_builder()
-                  .mqtt_version(MQTTVERSION_5)
-                  .clean_start(true)
-                  .automatic_reconnect(std::chrono::milliseconds(200), std::chrono::seconds(2))
-                  .max_inflight(2000)
-                  .finalize();
-  try {
-    client.connect(opts)->wait();
-    client.subscribe("crashtest/reply/+", 1)->wait();
-  } catch (const mqtt::exception& e) {
-    std::cerr << "crash_client: " << e.what() << "\n";
+  auto created = mqtt::Client::Create({a.broker, "crash-client", 100'000, /*consume=*/true});
+  if (!created) {
+    std::cerr << "crash_client: " << created.error().message << "\n";
+    return 1;
+  }
+  mqtt::Client& client = **created;
+  mqtt::ConnectOptions opts;
+  opts.clean_start = true;
+  opts.reconnect_min = std::chrono::milliseconds(200);
+  opts.reconnect_max = std::chrono::seconds(2);
+  opts.max_inflight = 2000;
+  if (auto c = client.Connect(opts, std::chrono::seconds(30)); !c) {
+    std::cerr << "crash_client: " << c.error().message << "\n";
+    return 1;
+  }
+  if (auto s = client.Subscribe({"crashtest/reply/+"}, 1, std::chrono::seconds(30)); !s) {
+    std::cerr << "crash_client: " << s.error().message << "\n";
     return 1;
   }
 
@@ -90,21 +93,13 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> answered;  // tid -> "node slot start"
   const auto start = Clock::now();
   auto send = [&](int i) {
-    mqtt::properties props;
-    props.add(mqtt::property(mqtt::property::RESPONSE_TOPIC, "crashtest/reply/" + ids[static_cast<std::size_t>(i)]));
-    props.add(mqtt::property(mqtt::property::CORRELATION_DATA, std::to_string(i)));
-    auto msg = mqtt::message_ptr_builder()
-                   .topic(topics::Terminal(ids[static_cast<std::size_t>(i)], topics::Leaf::kReport))
-                   .payload(reports[static_cast<std::size_t>(i)].SerializeAsString())
-                   .qos(1)
-                   .properties(props)
-                   .finalize();
-    try {
-      client.publish(msg);
-    } catch (const mqtt::exception&) {
-      return false;  // buffer full or reconnecting: sent again later
-    }
-    return true;
+    const auto& tid = ids[static_cast<std::size_t>(i)];
+    // false: buffer full or reconnecting: sent again later
+    return client
+        .Publish(mqtt::MakeRequest(topics::Terminal(tid, topics::Leaf::kReport),
+                                   reports[static_cast<std::size_t>(i)].SerializeAsString(), "crashtest/reply/" + tid,
+                                   std::to_string(i)))
+        .queued();
   };
   for (int i = 0; i < a.terminals; ++i) pending[i] = Clock::time_point{};
   int next = 0;  // terminals are released in waves, so reports keep arriving
@@ -121,14 +116,11 @@ int main(int argc, char** argv) {
     for (auto& [i, sent] : pending) {
       if (i < next && now - sent > std::chrono::milliseconds(a.retry_ms) && send(i)) sent = now;
     }
-    mqtt::const_message_ptr msg;
-    while (client.try_consume_message_for(&msg, std::chrono::milliseconds(20))) {
-      if (!msg) continue;
-      const std::string& topic = msg->get_topic();
+    while (auto msg = client.Consume(std::chrono::milliseconds(20))) {
+      const std::string& topic = msg->topic;
       const std::string tid = topic.substr(topic.rfind('/') + 1);
       v1::TerminalReply reply;
-      const auto& payload = msg->get_payload_ref();
-      if (!reply.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) continue;
+      if (!reply.ParseFromString(msg->payload)) continue;
       if (reply.has_error()) {
         std::cerr << "crash_client: " << tid << " refused: " << reply.error().message() << "\n";
         return 1;
@@ -157,6 +149,6 @@ int main(int argc, char** argv) {
     }
   }
   std::cout << "crash_client: " << answered.size() << " terminals assigned\n";
-  client.disconnect()->wait_for(std::chrono::seconds(2));
+  client.Disconnect(std::chrono::seconds(2));
   return 0;
 }

@@ -1,4 +1,5 @@
-// Transport over Eclipse Paho MQTT C++ (mqtt::async_client), MQTT v5.
+// Transport over the core MQTT v5 adapter (slotwise/mqtt/client.h, which is
+// Eclipse Paho MQTT C++ underneath).
 //
 // Session: client id = username = terminal id, clean_start(false) and a
 // session expiry interval, so QoS 1 notices and replies queue at the broker
@@ -12,8 +13,13 @@
 // No Paho file persistence: the agent's own saved state and request retries
 // are what survive a restart.
 //
-// Threading: see transport.h. Paho exceptions are caught here and returned
-// as errors. Paho calls the listener from its callback thread, which every
+// TLS: the broker's certificate chain is verified against tls_ca_file (or
+// the system trust store); its host name is not checked, as before the
+// adapter (terminals often reach the broker by an address the certificate
+// does not name).
+//
+// Threading: see transport.h. Paho exceptions are caught in the adapter and
+// returned as errors. Paho calls the listener from its callback thread, which every
 // client in the process shares; this class never blocks or waits on it.
 #pragma once
 
@@ -25,10 +31,7 @@
 #include <vector>
 
 #include "slotwise/agent/transport.h"
-
-namespace mqtt {
-class async_client;
-}
+#include "slotwise/mqtt/client.h"
 
 namespace slotwise::agent {
 
@@ -62,23 +65,21 @@ class PahoTransport final : public Transport {
   void Disconnect(std::chrono::milliseconds timeout) override;
 
  private:
-  class ConnectListener;
-  class SubscribeListener;
-
-  PahoTransport(PahoTransportOptions options, std::unique_ptr<mqtt::async_client> client);
+  PahoTransport(PahoTransportOptions options, std::unique_ptr<mqtt::Client> client);
   // Called on Paho's callback thread.
   void HandleConnected(bool session_present);
   void HandleConnectFailed(std::string reason);
   void Subscribe();
+  // Without its subscriptions the agent would wait forever for replies, so a
+  // refusal is turned into a lost connection.
+  void SubscribeRefused(const std::string& why);
   // Runs `fn(listener)` if a listener is attached; holding the mutex here is
   // what lets SetListener(nullptr) promise no callback is still running.
   template <class Fn>
   void WithListener(Fn&& fn);
 
   PahoTransportOptions options_;
-  std::unique_ptr<mqtt::async_client> client_;
-  std::unique_ptr<ConnectListener> connect_listener_;
-  std::unique_ptr<SubscribeListener> subscribe_listener_;
+  std::unique_ptr<mqtt::Client> client_;
   std::mutex listener_mutex_;
   TransportListener* listener_ = nullptr;
   // Set when the broker refused a subscription: the session then exists

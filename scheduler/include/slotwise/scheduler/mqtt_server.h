@@ -1,4 +1,5 @@
-// MqttServer: the scheduler daemon's MQTT side (Eclipse Paho C++, MQTT v5).
+// MqttServer: the scheduler daemon's MQTT side (MQTT v5 through the core
+// adapter, slotwise/mqtt/client.h).
 // Subscribes to the request topics of schemas/README.md, decodes each
 // message, hands it to the SchedulerService and publishes the reply on the
 // request's response topic with its correlation data, then whatever the
@@ -11,6 +12,10 @@
 // Threading: Run() blocks the calling thread, which is the only thread that
 // touches the service. Paho's callback thread only queues messages and flags
 // (re)connects; nothing blocks inside a Paho callback.
+//
+// Logging (slotwise/log.h, component "scheduler"): connects at info, a lost
+// broker at warn, refused operator requests at info and refused terminal
+// requests at debug (a fleet sending bad input must not flood the log).
 #pragma once
 
 #include <atomic>
@@ -18,16 +23,22 @@
 #include <functional>
 #include <string>
 
+#include "slotwise/mqtt/client.h"
 #include "slotwise/result.h"
 #include "slotwise/scheduler/service.h"
 
 namespace slotwise::scheduler {
 
 struct MqttOptions {
+  // tcp://host:port, or ssl:// / mqtts:// for TLS (see `tls`).
   std::string broker = "tcp://127.0.0.1:1883";
   std::string client_id = "slotwise-scheduler";
   std::string username = "slotwise-scheduler";
   std::string password;
+  // CA file, client certificate and key for a TLS broker; the broker's
+  // certificate chain and host name are verified. Default: none set (a TLS
+  // URI then uses the system's trust store).
+  mqtt::TlsOptions tls;
   // Broker-side session kept while the scheduler is away, so requests
   // published meanwhile wait for it. Default: 1 hour.
   std::chrono::seconds session_expiry{3600};
