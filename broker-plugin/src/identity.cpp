@@ -1,6 +1,7 @@
 // The connect-time decision (see identity.h).
 #include "slotwise/broker/identity.h"
 
+#include "slotwise/hex.h"
 #include "slotwise/topics.h"
 
 namespace slotwise::broker {
@@ -65,7 +66,6 @@ Result<Identity> Authenticate(const PluginConfig& config, const PasswordFile& pa
 }
 
 std::string ForLog(std::string_view untrusted, std::size_t max_chars) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (const char c : untrusted) {
     if (out.size() >= max_chars) {
@@ -77,8 +77,7 @@ std::string ForLog(std::string_view untrusted, std::size_t max_chars) {
       out += c;
     } else {
       out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xf];
+      AppendHexByte(out, u);
     }
   }
   return out;

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "slotwise/hex.h"
 #include "slotwise/log.h"
 #include "slotwise/topics.h"
 
@@ -11,15 +12,10 @@ namespace slotwise::cli {
 namespace {
 
 std::string RandomHex(std::size_t bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::random_device rd;
-  std::string out;
-  for (std::size_t i = 0; i < bytes; ++i) {
-    const auto b = rd() & 0xffu;
-    out += kHex[b >> 4];
-    out += kHex[b & 0xf];
-  }
-  return out;
+  std::string raw;
+  for (std::size_t i = 0; i < bytes; ++i) raw += static_cast<char>(rd() & 0xffu);
+  return HexEncode(raw);
 }
 
 Error Unreachable(const std::string& what) { return MakeError(v1::INTERNAL, what); }

@@ -192,7 +192,9 @@ class DeployConfigs(unittest.TestCase):
     def test_wrong_operator_password_is_refused(self):
         env = dict(self.env, SLOTWISE_SECRETS=str(self.root / "no-secrets"), SLOTWISE_PASSWORD="wrong")
         res = self.cli("node", "list", env=env)
-        self.assertEqual(res.returncode, 3, res.stdout + res.stderr)
+        # 4: the broker refused the credentials (3 would be "not reachable").
+        self.assertEqual(res.returncode, 4, res.stdout + res.stderr)
+        self.assertIn("not authorized", res.stderr)
 
     def test_agent_from_the_template_is_known_to_the_scheduler(self):
         def listed():

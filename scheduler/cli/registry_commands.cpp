@@ -1,0 +1,165 @@
+// S1: `slotwise cluster|node|version ...` -- the download servers and the
+// versions they serve.
+#include <google/protobuf/util/json_util.h>
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <ctime>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "operator_client.h"
+#include "slotwise/log.h"
+#include "slotwise/sha256.h"
+#include "slotwise/signature.h"
+#include "table.h"
+
+#include "command_support.h"
+
+namespace slotwise::cli {
+
+void AddClusterCommands(CLI::App& app, Globals& g, Action& action) {
+  auto* cluster = app.add_subcommand("cluster", "S1: clusters of download nodes")->require_subcommand(1);
+
+  auto* add = cluster->add_subcommand("add", "register a cluster");
+  auto c = std::make_shared<v1::Cluster>();
+  add->add_option_function<std::string>("id", [c](const std::string& v) { c->set_id(v); }, "cluster id")->required();
+  add->add_option_function<double>("--lat", [c](double v) { c->mutable_location()->set_lat(v); }, "latitude")
+      ->required()->check(CLI::Range(-90.0, 90.0));
+  add->add_option_function<double>("--lon", [c](double v) { c->mutable_location()->set_lon(v); }, "longitude")
+      ->required()->check(CLI::Range(-180.0, 180.0));
+  add->add_option_function<std::string>("--region", [c](const std::string& v) { c->set_region(v); }, "region name");
+  add->callback([c, &action] {
+    v1::OperatorRequest req;
+    *req.mutable_add_cluster()->mutable_cluster() = *c;
+    action = AckAction(req, "cluster " + c->id() + " added");
+  });
+
+  cluster->add_subcommand("list", "list clusters")->callback([&g, &action] {
+    v1::OperatorRequest req;
+    req.mutable_list_clusters();
+    action = QueryAction(req, g, [](const v1::OperatorReply& r) -> const auto& { return r.clusters(); },
+                         [](const v1::ClusterList& r) {
+      Table t({"CLUSTER", "LAT", "LON", "REGION"});
+      for (const auto& cl : r.clusters()) {
+        t.Add({cl.id(), Fixed(cl.location().lat(), 4), Fixed(cl.location().lon(), 4), cl.region()});
+      }
+      t.Print(std::cout);
+    });
+  });
+}
+
+void AddNodeCommands(CLI::App& app, Globals& g, Action& action) {
+  auto* node = app.add_subcommand("node", "S1: download nodes")->require_subcommand(1);
+
+  auto* add = node->add_subcommand("add", "register a download node");
+  auto n = std::make_shared<v1::Node>();
+  add->add_option_function<std::string>("id", [n](const std::string& v) { n->set_id(v); }, "node id")->required();
+  add->add_option_function<std::string>("--cluster", [n](const std::string& v) { n->set_cluster_id(v); }, "cluster id")
+      ->required();
+  add->add_option_function<std::string>("--url", [n](const std::string& v) { n->set_base_url(v); },
+                                        "base URL, e.g. http://10.0.0.5:8080")
+      ->required();
+  add->add_option_function<std::uint32_t>("--per-slot", [n](std::uint32_t v) { n->set_per_slot(v); },
+                                          "most downloads that may start on it in one slot")
+      ->required()->check(CLI::Range(1u, 1'000'000u));
+  add->add_option_function<std::uint64_t>("--bandwidth-bps", [n](std::uint64_t v) { n->set_bandwidth_bps(v); },
+                                          "upstream bandwidth in bits/s");
+  add->add_option_function<std::string>("--status-url", [n](const std::string& v) { n->set_status_url(v); },
+                                        "nginx stub_status URL polled for live load, e.g. http://10.0.0.5:8080/status");
+  add->callback([n, &action] {
+    v1::OperatorRequest req;
+    *req.mutable_add_node()->mutable_node() = *n;
+    action = AckAction(req, "node " + n->id() + " added");
+  });
+
+  auto* state = node->add_subcommand("set-state", "mark a node active, draining or down");
+  auto s = std::make_shared<v1::SetNodeState>();
+  state->add_option_function<std::string>("id", [s](const std::string& v) { s->set_node_id(v); }, "node id")->required();
+  const std::map<std::string, v1::NodeState> states{
+      {"active", v1::ACTIVE}, {"draining", v1::DRAINING}, {"down", v1::DOWN}};
+  state->add_option_function<v1::NodeState>("state", [s](v1::NodeState v) { s->set_state(v); }, "active|draining|down")
+      ->required()->transform(CLI::CheckedTransformer(states, CLI::ignore_case));
+  state->callback([s, &action] {
+    v1::OperatorRequest req;
+    *req.mutable_set_node_state() = *s;
+    action = AckAction(req, "node " + s->node_id() + " is now " + v1::NodeState_Name(s->state()));
+  });
+
+  node->add_subcommand("list", "list nodes")->callback([&g, &action] {
+    v1::OperatorRequest req;
+    req.mutable_list_nodes();
+    action = QueryAction(req, g, [](const v1::OperatorReply& r) -> const auto& { return r.nodes(); },
+                         [](const v1::NodeList& r) {
+      Table t({"NODE", "CLUSTER", "URL", "PER_SLOT", "STATE"});
+      for (const auto& nd : r.nodes()) {
+        t.Add({nd.id(), nd.cluster_id(), nd.base_url(), std::to_string(nd.per_slot()), v1::NodeState_Name(nd.state())});
+      }
+      t.Print(std::cout);
+    });
+  });
+}
+
+void AddVersionCommands(CLI::App& app, Globals& g, Action& action) {
+  auto* version = app.add_subcommand("version", "version files the nodes serve")->require_subcommand(1);
+
+  auto* add = version->add_subcommand("add", "register a version file (sha256 and size are computed here)");
+  auto a = std::make_shared<v1::Artifact>();
+  auto file = std::make_shared<std::string>();
+  auto sign_key = std::make_shared<std::string>();
+  add->add_option_function<std::string>("version", [a](const std::string& v) { a->set_version(v); }, "version")
+      ->required();
+  add->add_option("--file", *file, "the version file, as the nodes serve it")->required()->check(CLI::ExistingFile);
+  add->add_option_function<std::string>("--path", [a](const std::string& v) { a->set_path(v); },
+                                        "URL path of the file on every node, e.g. /fw/2.0.0.bin")
+      ->required();
+  add->add_option("--sign-key", *sign_key,
+                  "Ed25519 private key (PEM) that signs the manifest (schemas/README.md, Artifact signatures)")
+      ->check(CLI::ExistingFile);
+  add->callback([a, file, sign_key, &action] {
+    action = [a, file, sign_key](OperatorClient& c) {
+      auto digest = Sha256FileHex(*file);
+      if (!digest) {
+        std::cerr << "slotwise: " << digest.error().message << "\n";
+        return kExitUsage;
+      }
+      a->set_sha256(*digest);
+      a->set_size(std::filesystem::file_size(*file));
+      if (!sign_key->empty()) {
+        std::ifstream key_in(*sign_key);
+        const std::string pem((std::istreambuf_iterator<char>(key_in)), std::istreambuf_iterator<char>());
+        auto signature = SignEd25519(pem, ArtifactManifest(a->version(), a->sha256(), a->size()));
+        if (!signature) {
+          std::cerr << "slotwise: --sign-key " << *sign_key << ": " << signature.error().message << "\n";
+          return kExitUsage;
+        }
+        a->set_signature(*signature);
+      }
+      v1::OperatorRequest req;
+      *req.mutable_add_artifact()->mutable_artifact() = *a;
+      return AckAction(req, "version " + a->version() + " added (" + std::to_string(a->size()) +
+                                " bytes, sha256 " + a->sha256() + ")")(c);
+    };
+  });
+
+  version->add_subcommand("list", "list versions")->callback([&g, &action] {
+    v1::OperatorRequest req;
+    req.mutable_list_artifacts();
+    action = QueryAction(req, g, [](const v1::OperatorReply& r) -> const auto& { return r.artifacts(); },
+                         [](const v1::ArtifactList& r) {
+      Table t({"VERSION", "PATH", "SIZE", "SHA256"});
+      for (const auto& art : r.artifacts()) {
+        t.Add({art.version(), art.path(), std::to_string(art.size()), art.sha256()});
+      }
+      t.Print(std::cout);
+    });
+  });
+}
+
+}  // namespace slotwise::cli
