@@ -35,7 +35,7 @@ from .processes import (Process, StackError, find_tool, free_port, install_signa
                         wait_port, wait_until)
 from .stack import REPO_ROOT, Agent, Node, Stack, resolve_build_dir
 
-LocalStack = Stack  # the name the tests and docker/fleet.py knew
+LocalStack = Stack  # the name the tests and fleet/fleet.py know
 
 __all__ = [
     "NEW_VERSION", "OLD_VERSION", "OPERATOR_USERNAME", "SERVICE_USERNAME", "TlsListener",
