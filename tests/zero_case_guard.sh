@@ -29,4 +29,8 @@ if [ -n "$zero" ]; then
   exit 1
 fi
 entries=$(grep -cE '^[0-9]+/[0-9]+ Testing: ' "$log" || true)
-echo "zero-case guard: every one of the $entries entries in $(basename "$log") ran at least one test case"
+if [ "$entries" -eq 0 ]; then
+  echo "zero-case guard: FAILED: $log records no test entry at all" >&2
+  exit 1
+fi
+echo "zero-case guard: none of the $entries entries in $log ran zero test cases"
