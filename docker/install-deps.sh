@@ -17,6 +17,7 @@ packages=(
   python3
   clang libclang-rt-14-dev
   gnuplot-nox
+  systemd ccache
 )
 
 missing=()
