@@ -147,7 +147,8 @@ class ReplyTopics(st.StackTestCase, unittest.TestCase):
         time.sleep(3)
         for m in self.seen(out):
             with self.subTest(what=what, topic=m["topic"]):
-                self.assertNotEqual(m["corr"], corr, f"{what}: an answer reached {m['topic']}")
+                self.assertNotEqual(m["corr"], corr,
+                                    f"{what}: the attempt (correlation data {corr}) reached {m['topic']}")
                 if m["topic"] == TARGETS["stats"]:
                     # The plugin's own stats (JSON) keep coming; nothing else may.
                     json.loads(m["payload"].decode("utf-8"))
