@@ -40,6 +40,13 @@ bool TerminalAllowed(std::string_view tid, std::string_view client_id, std::stri
   return false;
 }
 
+// A client id holding a wildcard or a level separator would turn the exact
+// reply topic into a filter over other operators' replies: it has none.
+bool IsOperatorReplyOf(std::string_view client_id, std::string_view topic) {
+  const auto cid = topics::ParseOperatorReplyTopic(topic);
+  return cid && *cid == client_id;
+}
+
 bool OperatorAllowed(std::string_view client_id, std::string_view topic, Access access) {
   switch (access) {
     case Access::kWrite:
@@ -47,12 +54,7 @@ bool OperatorAllowed(std::string_view client_id, std::string_view topic, Access 
     case Access::kRead:
     case Access::kSubscribe:
     case Access::kUnsubscribe:
-      // A client id holding a wildcard or a level separator would turn the
-      // exact reply topic into a filter over other operators' replies.
-      if (client_id.empty() || client_id.find_first_of("+#/") != std::string_view::npos) {
-        return false;
-      }
-      return topic == topics::OperatorReply(client_id);
+      return IsOperatorReplyOf(client_id, topic);
   }
   return false;
 }
@@ -76,12 +78,30 @@ std::string_view AccessName(Access access) {
   return "unknown";
 }
 
+bool IsPluginOutput(std::string_view topic, std::string_view stats_topic) {
+  return topic.starts_with(topics::kPresencePrefix) || topic == stats_topic;
+}
+
 bool IsAllowed(Role role, std::string_view username, std::string_view client_id,
-               std::string_view topic, Access access) {
+               std::string_view topic, Access access, std::string_view stats_topic) {
+  if (access == Access::kWrite && IsPluginOutput(topic, stats_topic)) return false;
   switch (role) {
     case Role::kTerminal: return TerminalAllowed(username, client_id, topic, access);
     case Role::kOperator: return OperatorAllowed(client_id, topic, access);
     case Role::kService: return ServiceAllowed(topic);
+  }
+  return false;
+}
+
+bool IsAllowedResponseTopic(Role role, std::string_view username, std::string_view client_id,
+                            std::string_view response_topic) {
+  if (response_topic.empty()) return true;
+  switch (role) {
+    case Role::kTerminal:
+      return topics::IsValidTerminalId(username) && client_id == username &&
+             topics::OwnTerminalLeaf(response_topic, username) == topics::Leaf::kReply;
+    case Role::kOperator: return IsOperatorReplyOf(client_id, response_topic);
+    case Role::kService: return true;
   }
   return false;
 }

@@ -40,7 +40,9 @@ int OnAclCheck(int /*event*/, void* event_data, void* userdata) {
     if (!username || !client_id || !ed->topic || !access) return MOSQ_ERR_ACL_DENIED;
 
     const Role role = ctx.config.RoleOf(username);
-    if (IsAllowed(role, username, client_id, ed->topic, *access)) return MOSQ_ERR_SUCCESS;
+    if (IsAllowed(role, username, client_id, ed->topic, *access, ctx.config.stats_topic)) {
+      return MOSQ_ERR_SUCCESS;
+    }
     // A terminal publishing outside its own upstream topics (e.g. as another
     // terminal) is an edge rejection like a malformed payload: count it.
     if (role == Role::kTerminal && *access == Access::kWrite) {

@@ -1,7 +1,11 @@
 // MOSQ_EVT_MESSAGE: the edge checks on every message a terminal publishes to
 // its upstream topics (report, check, status), after the write ACL passed:
 //   rate limit (rate_limit.h) -> size and Protobuf validation (validate.h)
-//   -> no forged `slotwise-terminal` property -> stamp and pass on.
+//   -> a Response Topic, if any, that is the terminal's own reply topic
+//   (acl.h IsAllowedResponseTopic) -> no forged `slotwise-terminal`
+//   property -> stamp and pass on.
+// An operator's request may name only its own reply topic as Response
+// Topic; services are not checked.
 // A rejected message is dropped and counted. mosquitto 2.0.11 can only
 // answer a MESSAGE callback's refusal with PUBACK 0x87 (its handle_publish
 // ignores the event's reason_code), so the precise MQTT v5 reason code
@@ -16,6 +20,7 @@
 
 #include "mosquitto_api.h"
 #include "plugin_context.h"
+#include "slotwise/broker/acl.h"
 #include "slotwise/broker/identity.h"
 #include "slotwise/broker/stamp.h"
 #include "slotwise/broker/validate.h"
@@ -47,6 +52,15 @@ std::string ClaimedTerminal(const mosquitto_property* props) {
     p = mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY, &name, &value, true);
   }
   return seen > 1 ? std::string(kForged) : claimed;
+}
+
+// The message's MQTT v5 Response Topic, "" when it names none.
+std::string ResponseTopic(const mosquitto_property* props) {
+  char* value = nullptr;
+  mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &value, false);
+  std::string topic = value ? value : "";
+  mosquitto_free(value);
+  return topic;
 }
 
 // Tells the terminal why its request was dropped, on its own reply topic.
@@ -95,8 +109,21 @@ int OnMessage(int /*event*/, void* event_data, void* userdata) {
   try {
     const char* username = mosquitto_client_username(ed->client);
     if (!username || !ed->topic) return MOSQ_ERR_ACL_DENIED;
-    // Services and operators are trusted once the ACL let them publish.
-    if (ctx.config.RoleOf(username) != Role::kTerminal) return MOSQ_ERR_SUCCESS;
+    const Role role = ctx.config.RoleOf(username);
+    // Services are trusted once the ACL let them publish.
+    if (role == Role::kService) return MOSQ_ERR_SUCCESS;
+    if (role == Role::kOperator) {
+      const char* client_id = mosquitto_client_id(ed->client);
+      const std::string response_topic = ResponseTopic(ed->properties);
+      if (client_id && IsAllowedResponseTopic(role, username, client_id, response_topic)) {
+        return MOSQ_ERR_SUCCESS;
+      }
+      mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                           "slotwise: dropped request of operator '%s': response topic '%s' is "
+                           "not its own reply topic",
+                           ForLog(client_id ? client_id : "").c_str(), ForLog(response_topic).c_str());
+      return MOSQ_ERR_ACL_DENIED;
+    }
 
     const std::string terminal_id(username);
     const auto leaf = topics::OwnTerminalLeaf(ed->topic, terminal_id);
@@ -119,6 +146,14 @@ int OnMessage(int /*event*/, void* event_data, void* userdata) {
     const Reject verdict = ValidateUpstream(*leaf, ed->payload, ed->payloadlen,
                                             ctx.config.max_payload_bytes);
     if (verdict != Reject::kNone) return Drop(ctx, *ed, terminal_id, verdict);
+
+    // The scheduler answers on the Response Topic with the service's rights:
+    // naming anything but its own reply topic would make it write there.
+    const char* client_id = mosquitto_client_id(ed->client);
+    if (!client_id ||
+        !IsAllowedResponseTopic(role, terminal_id, client_id, ResponseTopic(ed->properties))) {
+      return Drop(ctx, *ed, terminal_id, Reject::kNotAuthorized);
+    }
 
     const std::string claimed = ClaimedTerminal(ed->properties);
     if (!claimed.empty() && claimed != terminal_id) {

@@ -95,4 +95,11 @@ std::optional<std::string> ParsePresenceTopic(std::string_view topic) {
   return std::string(topic);
 }
 
+std::optional<std::string_view> ParseOperatorReplyTopic(std::string_view topic) {
+  if (!topic.starts_with(kOperatorReplyPrefix)) return std::nullopt;
+  topic.remove_prefix(kOperatorReplyPrefix.size());
+  if (topic.empty() || topic.find_first_of("+#/") != std::string_view::npos) return std::nullopt;
+  return topic;
+}
+
 }  // namespace slotwise::topics

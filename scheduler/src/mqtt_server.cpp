@@ -20,6 +20,24 @@ bool Decode(const mqtt::Message& msg, Msg& out) {
   return out.ParseFromString(msg.payload);
 }
 
+// The topics the scheduler consumes (Session::Subscribe): it never publishes
+// on them, so nothing it sends can come back to it as a request or as
+// presence.
+bool IsSchedulerInput(std::string_view topic) {
+  if (topic == topics::kOperatorRequest || topic.starts_with(topics::kPresencePrefix)) return true;
+  const auto t = topics::ParseTerminalTopic(topic);
+  return t && topics::IsUpstream(t->leaf);
+}
+
+// A client-chosen string for a log line: control characters become '?'.
+std::string Printable(std::string_view text) {
+  std::string out(text.substr(0, 200));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
 // Paho's own queue of outgoing messages; past it, messages wait in ours.
 constexpr int kPahoBufferedMessages = 10'000;
 
@@ -38,6 +56,10 @@ class Session {
   // can outnumber Paho's buffer many times over; what it refuses waits here
   // in order and goes out on the next Flush().
   void Publish(mqtt::Message message) {
+    if (IsSchedulerInput(message.topic)) {
+      log::Error(kLog) << "not publishing on " << message.topic << ": the scheduler reads that topic";
+      return;
+    }
     message.qos = kQos;
     backlog_.push_back(std::move(message));
     Flush();
@@ -71,8 +93,17 @@ class Session {
     std::string on_failure;  // serialized error reply, if the commit fails
   };
 
-  // Sends `payload` to the requester's response topic, if it named one.
+  // Sends `payload` to the requester's response topic, if it named one the
+  // requester may read (IsAllowedReplyTopic); any other is ignored.
   void Answer(const mqtt::Message& request, const std::string& payload) {
+    if (request.response_topic.empty()) return;
+    if (!IsAllowedReplyTopic(request.topic, request.response_topic)) {
+      // Debug: the broker plugin refuses such requests, so only a broker
+      // without it (or a will, which the plugin does not see) gets here.
+      log::Debug(kLog) << "not answering a request on " << request.topic << " on its response topic '"
+                       << Printable(request.response_topic) << "': not the requester's own reply topic";
+      return;
+    }
     if (auto reply = mqtt::MakeResponse(request, payload)) Publish(std::move(*reply));
   }
 
@@ -202,6 +233,15 @@ class Session {
 };
 
 }  // namespace
+
+bool IsAllowedReplyTopic(std::string_view request_topic, std::string_view response_topic) {
+  if (request_topic == topics::kOperatorRequest) {
+    return topics::ParseOperatorReplyTopic(response_topic).has_value();
+  }
+  const auto t = topics::ParseTerminalTopic(request_topic);
+  if (!t || !topics::IsUpstream(t->leaf)) return false;
+  return topics::OwnTerminalLeaf(response_topic, t->terminal_id) == topics::Leaf::kReply;
+}
 
 MqttServer::MqttServer(SchedulerService& service, MqttOptions options)
     : service_(service), options_(std::move(options)) {}

@@ -143,8 +143,7 @@ TEST_CASE("acl: an operator client id with wildcards or '/' gets no reply topic"
 TEST_CASE("acl: service may do anything under slotwise/ and nothing else") {
   const std::vector<std::string> inside = {
       topics::Terminal("A", Leaf::kNotice), topics::Terminal("A", Leaf::kReport),
-      topics::AllTerminals(Leaf::kReport),  "slotwise/v1/presence/+",
-      topics::Presence("A"),                std::string(topics::kOperatorRequest),
+      topics::AllTerminals(Leaf::kReport),  std::string(topics::kOperatorRequest),
       topics::OperatorReply("op-1"),        "slotwise/#",
       "slotwise/v2/anything",
   };
@@ -154,6 +153,14 @@ TEST_CASE("acl: service may do anything under slotwise/ and nothing else") {
       CAPTURE(AccessName(access));
       CHECK(IsAllowed(Role::kService, "sched", "sched-1", topic, access));
     }
+  }
+  // Presence and stats: read and subscribe, never write (the plugin's own).
+  for (const std::string& topic : {topics::Presence("A"), std::string(topics::kPresencePrefix) + "+",
+                                   std::string(kDefaultStatsTopic)}) {
+    CAPTURE(topic);
+    CHECK(IsAllowed(Role::kService, "sched", "sched-1", topic, Access::kRead));
+    CHECK(IsAllowed(Role::kService, "sched", "sched-1", topic, Access::kSubscribe));
+    CHECK_FALSE(IsAllowed(Role::kService, "sched", "sched-1", topic, Access::kWrite));
   }
   for (const std::string_view topic :
        {"#", "+/v1/t/A/report", "other/x", "slotwise", "slotwise/", "$SYS/broker/uptime",
@@ -187,4 +194,83 @@ TEST_CASE("topics: OwnTerminalLeaf matches only the terminal's own leaves") {
   CHECK_FALSE(OwnTerminalLeaf("slotwise/v1/t/T1", "T1"));
   CHECK_FALSE(OwnTerminalLeaf("slotwise/v1/t/T1/reports", "T1"));
   CHECK_FALSE(OwnTerminalLeaf("slotwise/v2/t/T1/report", "T1"));
+}
+
+TEST_CASE("acl: nobody writes presence or the stats topic, the configured one included") {
+  const std::string custom_stats = "slotwise/v1/stats/edge-1";
+  for (const std::string& topic :
+       {topics::Presence("A"), topics::Presence("B"), std::string(topics::kPresencePrefix) + "x/y",
+        std::string(kDefaultStatsTopic), custom_stats}) {
+    CAPTURE(topic);
+    // With a custom stats topic the default one is an ordinary service topic.
+    const bool plugin_output = topic != kDefaultStatsTopic;
+    CHECK(IsPluginOutput(topic, custom_stats) == plugin_output);
+    CHECK(IsAllowed(Role::kService, "sched", "sched-1", topic, Access::kWrite, custom_stats) ==
+          !plugin_output);
+    CHECK_FALSE(IsAllowed(Role::kTerminal, "A", "A", topic, Access::kWrite, custom_stats));
+    CHECK_FALSE(IsAllowed(Role::kOperator, "alice", "op-1", topic, Access::kWrite, custom_stats));
+  }
+  CHECK(IsAllowed(Role::kService, "sched", "sched-1", custom_stats, Access::kRead, custom_stats));
+}
+
+TEST_CASE("acl: a terminal may name only its own reply topic as Response Topic") {
+  const std::vector<std::pair<std::string, bool>> cases = {
+      {"", true},  // none: processed, its answer dropped
+      {topics::Terminal("A", Leaf::kReply), true},
+      {topics::Terminal("A", Leaf::kNotice), false},
+      {topics::Terminal("A", Leaf::kReport), false},
+      {topics::Terminal("A", Leaf::kReply) + "/x", false},
+      {topics::Terminal("B", Leaf::kReply), false},
+      {topics::Terminal("B", Leaf::kNotice), false},
+      {topics::Terminal("AB", Leaf::kReply), false},
+      {topics::Presence("B"), false},
+      {topics::Presence("A"), false},
+      {std::string(kDefaultStatsTopic), false},
+      {topics::OperatorReply("op-1"), false},
+      {std::string(topics::kOperatorRequest), false},
+      {"other/topic", false},
+      {"slotwise/v2/t/A/reply", false},
+  };
+  for (const auto& [topic, allowed] : cases) {
+    CAPTURE(topic);
+    CHECK(IsAllowedResponseTopic(Role::kTerminal, "A", "A", topic) == allowed);
+  }
+  // An inconsistent identity names nothing.
+  CHECK_FALSE(IsAllowedResponseTopic(Role::kTerminal, "A", "B", topics::Terminal("A", Leaf::kReply)));
+  CHECK_FALSE(IsAllowedResponseTopic(Role::kTerminal, "", "", "slotwise/v1/t//reply"));
+}
+
+TEST_CASE("acl: an operator may name only its own client id's reply topic as Response Topic") {
+  const std::vector<std::pair<std::string, bool>> cases = {
+      {"", true},
+      {topics::OperatorReply("op-1"), true},
+      {topics::OperatorReply("op-2"), false},
+      {topics::OperatorReply("op-1") + "/x", false},
+      {topics::OperatorReply(""), false},
+      {topics::OperatorReply("+"), false},
+      {topics::Terminal("A", Leaf::kReply), false},
+      {topics::Terminal("A", Leaf::kNotice), false},
+      {topics::Presence("A"), false},
+      {std::string(kDefaultStatsTopic), false},
+  };
+  for (const auto& [topic, allowed] : cases) {
+    CAPTURE(topic);
+    CHECK(IsAllowedResponseTopic(Role::kOperator, "alice", "op-1", topic) == allowed);
+  }
+  for (const std::string_view cid : {"+", "#", "a/b", ""}) {
+    CAPTURE(cid);
+    CHECK_FALSE(IsAllowedResponseTopic(Role::kOperator, "alice", cid, topics::OperatorReply(cid)));
+  }
+  // Services are trusted: the scheduler's own replies and tests.
+  CHECK(IsAllowedResponseTopic(Role::kService, "sched", "sched-1", topics::Presence("A")));
+}
+
+TEST_CASE("topics: ParseOperatorReplyTopic takes one level without wildcards") {
+  CHECK(topics::ParseOperatorReplyTopic("slotwise/v1/op/reply/cli-7") == std::string_view("cli-7"));
+  CHECK_FALSE(topics::ParseOperatorReplyTopic("slotwise/v1/op/reply/"));
+  CHECK_FALSE(topics::ParseOperatorReplyTopic("slotwise/v1/op/reply/a/b"));
+  CHECK_FALSE(topics::ParseOperatorReplyTopic("slotwise/v1/op/reply/+"));
+  CHECK_FALSE(topics::ParseOperatorReplyTopic("slotwise/v1/op/reply/#"));
+  CHECK_FALSE(topics::ParseOperatorReplyTopic("slotwise/v1/op/request"));
+  CHECK_FALSE(topics::ParseOperatorReplyTopic("slotwise/v1/t/A/reply"));
 }

@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
     std::cerr << "crash_client: " << c.error().message << "\n";
     return 1;
   }
-  if (auto s = client.Subscribe({"crashtest/reply/+"}, 1, std::chrono::seconds(30)); !s) {
+  if (auto s = client.Subscribe({topics::AllTerminals(topics::Leaf::kReply)}, 1, std::chrono::seconds(30)); !s) {
     std::cerr << "crash_client: " << s.error().message << "\n";
     return 1;
   }
@@ -97,7 +97,8 @@ int main(int argc, char** argv) {
     // false: buffer full or reconnecting: sent again later
     return client
         .Publish(mqtt::MakeRequest(topics::Terminal(tid, topics::Leaf::kReport),
-                                   reports[static_cast<std::size_t>(i)].SerializeAsString(), "crashtest/reply/" + tid,
+                                   reports[static_cast<std::size_t>(i)].SerializeAsString(),
+                                   topics::Terminal(tid, topics::Leaf::kReply),
                                    std::to_string(i)))
         .queued();
   };
@@ -118,7 +119,9 @@ int main(int argc, char** argv) {
     }
     while (auto msg = client.Consume(std::chrono::milliseconds(20))) {
       const std::string& topic = msg->topic;
-      const std::string tid = topic.substr(topic.rfind('/') + 1);
+      const auto parsed = topics::ParseTerminalTopic(topic);
+      if (!parsed || parsed->leaf != topics::Leaf::kReply) continue;
+      const std::string tid = parsed->terminal_id;
       v1::TerminalReply reply;
       if (!reply.ParseFromString(msg->payload)) continue;
       if (reply.has_error()) {

@@ -44,5 +44,8 @@ std::optional<TerminalTopic> ParseTerminalTopic(std::string_view topic);
 std::optional<Leaf> OwnTerminalLeaf(std::string_view topic, std::string_view terminal_id);
 // Parses slotwise/v1/presence/{tid}.
 std::optional<std::string> ParsePresenceTopic(std::string_view topic);
+// The client id of slotwise/v1/op/reply/{cid}: one non-empty topic level
+// without '+', '#' or '/'; nullopt for anything else. A view into `topic`.
+std::optional<std::string_view> ParseOperatorReplyTopic(std::string_view topic);
 
 }  // namespace slotwise::topics

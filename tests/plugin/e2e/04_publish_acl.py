@@ -10,6 +10,11 @@ import sys
 from harness import OPERATOR, SERVICES, STAMP, Subscriber, check, pb, run_scenario
 
 
+def rt(topic):
+    """mosquitto_pub arguments naming `topic` as the MQTT v5 Response Topic."""
+    return ("-D", "publish", "response-topic", topic)
+
+
 def test_message_matrix(c):
     svc = Subscriber(c, "sched-1", SERVICES[0], ["slotwise/#"])
     sub_a = Subscriber(c, "A", "A", ["slotwise/v1/t/A/#"])
@@ -43,9 +48,35 @@ def test_message_matrix(c):
         ("op-1-pub", OPERATOR, "slotwise/v1/t/A/notice", "op-forged-notice", False, set()),
         ("op-1-pub", OPERATOR, "slotwise/v1/t/A/report", "op-forged-report", False, set()),
         ("op-1-pub", OPERATOR, "slotwise/v1/op/reply/op-1", "op-own-reply-write", False, set()),
+        # Presence and stats are the plugin's own: nobody writes them, not even a service.
+        ("sched-2", s0, "slotwise/v1/presence/A", "svc-fake-presence", False, set()),
+        ("sched-2", s0, "slotwise/v1/stats/broker", "svc-fake-stats", False, set()),
+        # Response Topic: a terminal names only its own reply topic, an operator only
+        # op/reply/{its client id}; anything else is refused (0x87), so the
+        # scheduler is never asked to answer where the requester may not read.
+        ("C", "C", "slotwise/v1/t/C/report", "c-rt-own-reply", True, {"svc"},
+         rt("slotwise/v1/t/C/reply")),
+        ("C", "C", "slotwise/v1/t/C/report", "c-rt-presence-a", False, set(),
+         rt("slotwise/v1/presence/A")),
+        ("C", "C", "slotwise/v1/t/C/check", "c-rt-a-reply", False, set(),
+         rt("slotwise/v1/t/A/reply")),
+        ("C", "C", "slotwise/v1/t/C/status", "c-rt-a-notice", False, set(),
+         rt("slotwise/v1/t/A/notice")),
+        ("C", "C", "slotwise/v1/t/C/report", "c-rt-op-reply", False, set(),
+         rt("slotwise/v1/op/reply/op-1")),
+        ("C", "C", "slotwise/v1/t/C/report", "c-rt-stats", False, set(),
+         rt("slotwise/v1/stats/broker")),
+        ("op-1-pub", OPERATOR, "slotwise/v1/op/request", "op-rt-own-reply", True, {"svc"},
+         rt("slotwise/v1/op/reply/op-1-pub")),
+        ("op-1-pub", OPERATOR, "slotwise/v1/op/request", "op-rt-other-op", False, set(),
+         rt("slotwise/v1/op/reply/op-1")),
+        ("op-1-pub", OPERATOR, "slotwise/v1/op/request", "op-rt-a-notice", False, set(),
+         rt("slotwise/v1/t/A/notice")),
+        ("op-1-pub", OPERATOR, "slotwise/v1/op/request", "op-rt-presence-a", False, set(),
+         rt("slotwise/v1/presence/A")),
     ]
-    for cid, user, topic, token, authorised, _ in publishes:
-        connected, ok = c.publish(cid, user, topic, pb(token))
+    for cid, user, topic, token, authorised, _, *extra in publishes:
+        connected, ok = c.publish(cid, user, topic, pb(token), extra=extra[0] if extra else ())
         check(connected and ok == authorised,
               f"publish by {user}/{cid} to {topic} {'accepted' if authorised else 'denied'}")
 
@@ -60,7 +91,7 @@ def test_message_matrix(c):
     for sub in subs.values():
         sub.stop()
 
-    for cid, user, topic, token, _, receivers in publishes:
+    for cid, user, topic, token, _, receivers, *_ in publishes:
         for name, sub in subs.items():
             expected = name in receivers
             check(sub.got(token) == expected,

@@ -30,8 +30,32 @@ std::string_view AccessName(Access access);
 //  * operator {cid}: write slotwise/v1/op/request; subscribe and read
 //    slotwise/v1/op/reply/{cid} exactly (a cid holding '+', '#' or '/' gets
 //    nothing: it would widen that filter);
-//  * service: read, write and subscribe anything under slotwise/.
+//  * service: read, write and subscribe anything under slotwise/
+//    but write the plugin's own output (IsPluginOutput);
+//  * nobody writes the plugin's own output: what arrives on presence and
+//    stats topics was published by the plugin from inside the broker (the
+//    broker's own publications skip the write ACL), so the scheduler can
+//    take presence as the broker's word.
+// `stats_topic` is plugin_opt_stats_topic.
 bool IsAllowed(Role role, std::string_view username, std::string_view client_id,
-               std::string_view topic, Access access);
+               std::string_view topic, Access access,
+               std::string_view stats_topic = kDefaultStatsTopic);
+
+// True for the topics only the plugin publishes: slotwise/v1/presence/...
+// and `stats_topic`.
+bool IsPluginOutput(std::string_view topic, std::string_view stats_topic);
+
+// True when a message `role` publishes may carry `response_topic` (its MQTT
+// v5 Response Topic; "" = none, always allowed). The scheduler answers with
+// the service's rights on the topic a request names, so a request naming a
+// topic its sender may not read would make the scheduler write there for
+// it (the confused deputy):
+//  * terminal {tid}: only slotwise/v1/t/{tid}/reply;
+//  * operator {cid}: only slotwise/v1/op/reply/{cid} (and nothing for a cid
+//    holding '+', '#' or '/', which has no reply topic);
+//  * service: anything (trusted).
+// A refused message is dropped at the broker as 0x87 not authorized.
+bool IsAllowedResponseTopic(Role role, std::string_view username, std::string_view client_id,
+                            std::string_view response_topic);
 
 }  // namespace slotwise::broker

@@ -38,6 +38,8 @@ enum class TerminalAuth {
 
 std::string_view TerminalAuthName(TerminalAuth mode);
 
+inline constexpr std::string_view kDefaultStatsTopic = "slotwise/v1/stats/broker";
+
 struct PluginConfig {
   // Usernames of the scheduler service. plugin_opt_services.
   // Default: {"slotwise-scheduler"}.
@@ -69,7 +71,7 @@ struct PluginConfig {
   // plugin_opt_stats_interval_seconds (default 10, 0 = never),
   // plugin_opt_stats_topic (default slotwise/v1/stats/broker).
   std::int64_t stats_interval_ms = 10'000;
-  std::string stats_topic = "slotwise/v1/stats/broker";
+  std::string stats_topic{kDefaultStatsTopic};
 
   // Every username not named above is held to the terminal rules.
   Role RoleOf(std::string_view username) const;

@@ -5,6 +5,14 @@
 // request's response topic with its correlation data, then whatever the
 // service put in the outbox (retained notices).
 //
+// Replies go only where the requester may read (IsAllowedReplyTopic): the
+// scheduler publishes with the service's rights, so a response topic taken
+// as given would let any terminal make it write on another terminal's
+// reply or notice, an operator's reply, the stats or the presence topics
+// (the confused deputy). It never publishes on a topic it subscribes to
+// (requests, presence), and it reads presence only from
+// slotwise/v1/presence/+, which no client may write (broker plugin ACL).
+//
 // Group commit: the messages queued at one moment (up to max_batch) are
 // handled in one SchedulerService batch and stored with one synced write;
 // their replies leave only after that write returned.
@@ -22,6 +30,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "slotwise/mqtt/client.h"
 #include "slotwise/result.h"
@@ -56,6 +65,18 @@ struct MqttOptions {
   // before SchedulerService::Tick() (the daemon feeds live load in here).
   std::function<void()> on_tick;
 };
+
+// The reply rule of schemas/README.md "Request and response": true when a
+// request on `request_topic` may be answered on `response_topic`:
+//  * slotwise/v1/t/{tid}/report|check|status: only slotwise/v1/t/{tid}/reply;
+//  * slotwise/v1/op/request: only slotwise/v1/op/reply/{cid}, one topic level
+//    without '+', '#' or '/' (the scheduler cannot tell which operator sent
+//    it; the broker plugin refuses an operator request naming any reply
+//    topic but its own client id's);
+//  * anything else: never.
+// A request whose response topic fails the rule is handled as one that
+// names none: processed, its answer dropped. Pure, safe from any thread.
+bool IsAllowedReplyTopic(std::string_view request_topic, std::string_view response_topic);
 
 class MqttServer {
  public:
