@@ -17,6 +17,11 @@
 Both print a summary table (or JSON with --json), write CSV files and an SVG plot
 (gnuplot) into --out, and exit 0 only when the targets are met.
 fleet/live/README.md documents both, with measured output.
+
+Why one file of about 600 lines: it is a script a person runs by hand, read top
+to bottom as the two runs it performs (live, then storm), sharing their command
+line, their evidence reading and their report; the stack itself, its configs
+and the log analysis it builds on live in the localstack package.
 """
 
 from __future__ import annotations

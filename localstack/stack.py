@@ -12,6 +12,12 @@ their access logs (localstack.evidence).
         stack.start()                      # broker + scheduler, both ready
         build_demo_topology(stack)         # S1: 2 clusters x 2 nodes, version 2.0.0
         stack.spawn_fleet(24)              # agents T001..T024
+
+Why this module is a little over 500 lines: the Stack is the lifecycle of
+one deployment (start in order, restart one part, stop all by pid, keep or
+remove the dir), and each process kind's start is a few lines beside the
+others; configs, credentials, the operator and the evidence are their own
+modules already.
 """
 
 from __future__ import annotations
