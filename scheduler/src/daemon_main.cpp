@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
   app.add_flag("--accept-empty-store", store_options.accept_empty_store,
                "start with an empty store although its marker says it held data (deleted WAL, emptied "
                "directory): for the one start after deciding to begin again; see scheduler/README.md");
+  app.add_flag("--accept-torn-wal-tail", store_options.accept_torn_wal_tail,
+               "drop an incomplete last WAL record (a write torn by a crash, never acknowledged) instead of "
+               "refusing the store; other damage is still refused; see scheduler/README.md");
   app.add_option("--slot-seconds", slot_seconds, "slot length in seconds")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{86400}))
       ->capture_default_str();

@@ -276,15 +276,25 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const std::string& path, const R
   rocksdb::Options options;
   options.create_if_missing = true;
   options.paranoid_checks = true;
-  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kAbsoluteConsistency;
+  options.wal_recovery_mode = opts.accept_torn_wal_tail ? rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords
+                                                       : rocksdb::WALRecoveryMode::kAbsoluteConsistency;
+  if (opts.accept_torn_wal_tail) {
+    log::Warn(kLog) << "--accept-torn-wal-tail: an incomplete last record of the WAL of " << dir.string()
+                    << " is dropped; any other damage is still refused";
+  }
   options.info_log = std::make_shared<LogToSlotwise>();
   options.listeners.push_back(std::make_shared<NoAutoRecovery>());
   auto refuse_damaged = [&](const rocksdb::Status& s) {
+    const std::string what = s.ToString();
+    const bool torn = what.find("truncated") != std::string::npos;
     return MakeError(v1::FAILED_PRECONDITION,
-                     "refusing to start: the store " + dir.string() + " is damaged (RocksDB: " + s.ToString() +
+                     "refusing to start: the store " + dir.string() + " is damaged (RocksDB: " + what +
                          "); its write-ahead log(s): " + WalFiles(dir) +
                          ". Opening it anyway would silently drop every write after the damage. "
-                         "Nothing was changed; " + std::string(kRecoveryHint));
+                         "Nothing was changed; " + std::string(kRecoveryHint) +
+                         (torn ? "; if the last write was torn by a crash or power loss during it (never "
+                                 "acknowledged), --accept-torn-wal-tail drops just that record"
+                               : ""));
   };
 
   // An existing store is checked read-only first, so that a refused one is

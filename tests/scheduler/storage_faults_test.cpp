@@ -264,3 +264,32 @@ TEST_CASE("a full disk refuses writes, and they are accepted again once space re
   CHECK(after == 20);
   CHECK(refused == 0);
 }
+
+TEST_CASE("--accept-torn-wal-tail drops an incomplete last record, and refuses any other damage") {
+  Harness h(true);
+  FillAndClose(h);
+  const fs::path wal = TheWal(h.dir());
+  const auto size = fs::file_size(wal);
+  const fs::path copy = h.dir().string() + "-flipped";
+  fs::copy(h.dir(), copy);
+  struct Remove {
+    fs::path p;
+    ~Remove() { fs::remove_all(p); }
+  } remove_copy{copy};
+  FlipByte(copy / wal.filename(), size / 2);
+  fs::resize_file(wal, size - 5);  // the last record torn
+  RocksDbStoreOptions torn;
+  torn.accept_torn_wal_tail = true;
+  {
+    auto plain = OpenRocksDbStore(h.dir().string());
+    REQUIRE_FALSE(plain.ok());
+    CHECK(plain.error().message.find("--accept-torn-wal-tail") != std::string::npos);
+    auto s = OpenRocksDbStore(h.dir().string(), torn);
+    REQUIRE(s.ok());
+    CHECK(Clusters(**s) == 30);  // the torn record was a terminal's report
+  }
+  auto flipped = OpenRocksDbStore(copy.string(), torn);
+  REQUIRE_FALSE(flipped.ok());
+  CHECK(flipped.error().message.find("checksum mismatch") != std::string::npos);
+  CHECK(flipped.error().message.find("--accept-torn-wal-tail") == std::string::npos);
+}

@@ -14,6 +14,7 @@
 //     refused rather than taken for a first start, unless
 //     RocksDbStoreOptions::accept_empty_store says to start fresh deliberately.
 //   - a second process on the same directory is refused (RocksDB's LOCK).
+//   A refused store is checked read-only first and left as it was found.
 //
 // After a failed write (disk full, I/O error) the store is degraded: it
 // refuses every write (INTERNAL, with the first error) without calling into
@@ -42,6 +43,13 @@ struct RocksDbStoreOptions {
   // data, as a new empty store (and mark it anew). For the one start after an
   // operator decided to begin again; never leave it on. Default: false.
   bool accept_empty_store = false;
+  // Replay the WAL with kTolerateCorruptedTailRecords instead of
+  // kAbsoluteConsistency: an incomplete last record (a write torn by a crash
+  // or power loss while it was written, hence never acknowledged) is dropped
+  // instead of refusing the store; a checksum mismatch anywhere is still
+  // refused. It cannot tell a torn write from a WAL truncated by damage, so
+  // it is the operator's call, for one start. Default: false.
+  bool accept_torn_wal_tail = false;
 };
 
 Result<std::unique_ptr<Store>> OpenRocksDbStore(const std::string& path, const RocksDbStoreOptions& options);
