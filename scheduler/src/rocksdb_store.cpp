@@ -15,6 +15,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <random>
 #include <system_error>
@@ -70,13 +71,102 @@ class NoAutoRecovery final : public rocksdb::EventListener {
   }
 };
 
+// SLOTWISE-WAL-NOTE: one block, created at open and later only overwritten
+// in place (which needs no new space on a full disk). While the store is
+// degraded it names the newest WAL and its size after the failed write: a
+// write that failed for lack of space can leave its record half written at
+// the end of that WAL, and if the process dies before the store resumes, the
+// next start would see a truncated WAL. When the WAL is exactly as the note
+// left it (same size, nothing newer written), that torn record is the
+// refused write and only it is dropped at start.
+constexpr std::string_view kWalNote = "SLOTWISE-WAL-NOTE";
+constexpr std::size_t kNoteSize = 512;
+
+struct TornTail {
+  std::string wal;  // file name, e.g. 000004.log
+  std::uintmax_t size = 0;
+};
+
+std::vector<fs::path> WalPaths(const fs::path& dir) {
+  std::vector<fs::path> logs;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".log") logs.push_back(e.path());
+  }
+  std::sort(logs.begin(), logs.end());  // zero-padded numbers: by name is by age
+  return logs;
+}
+
+class WalNote {
+ public:
+  explicit WalNote(const fs::path& dir) : path_(dir / kWalNote) {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ >= 0 && !Write("clean")) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    if (fd_ < 0) log::Warn(kLog) << "cannot write " << path_.string() << ": a restart after a failed write may need --accept-torn-wal-tail";
+  }
+  ~WalNote() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  WalNote(const WalNote&) = delete;
+  WalNote& operator=(const WalNote&) = delete;
+
+  void Degraded(const fs::path& dir) {
+    const auto logs = WalPaths(dir);
+    std::error_code ec;
+    if (logs.empty()) return;
+    const auto size = fs::file_size(logs.back(), ec);
+    if (ec || !Write("degraded " + logs.back().filename().string() + " " + std::to_string(size))) {
+      log::Warn(kLog) << "cannot note the WAL's size in " << path_.string();
+    }
+  }
+  void Clean() { Write("clean"); }
+
+  // The note's torn tail, if the store was degraded and its WAL is as noted.
+  static std::optional<TornTail> Matching(const fs::path& dir) {
+    std::ifstream in(dir / kWalNote);
+    std::string word;
+    TornTail t;
+    if (!(in >> word >> t.wal >> t.size) || word != "degraded") return std::nullopt;
+    std::error_code ec;
+    bool seen = false;
+    for (const auto& log : WalPaths(dir)) {
+      const auto size = fs::file_size(log, ec);
+      if (ec) return std::nullopt;
+      if (log.filename() == t.wal) {
+        if (size != t.size) return std::nullopt;
+        seen = true;
+      } else if (log.filename().string() > t.wal && size != 0) {
+        return std::nullopt;  // written after the note
+      }
+    }
+    return seen ? std::optional<TornTail>(t) : std::nullopt;
+  }
+
+ private:
+  bool Write(const std::string& text) {
+    if (fd_ < 0) return false;
+    std::string block = text;
+    block.resize(kNoteSize, ' ');
+    block.back() = '\n';
+    return ::pwrite(fd_, block.data(), block.size(), 0) == static_cast<ssize_t>(block.size()) && ::fdatasync(fd_) == 0;
+  }
+
+  fs::path path_;
+  int fd_ = -1;
+};
+
 class RocksDbStore final : public Store {
  public:
-  explicit RocksDbStore(std::unique_ptr<rocksdb::DB> db, std::string path) : db_(std::move(db)), path_(std::move(path)) {
+  RocksDbStore(std::unique_ptr<rocksdb::DB> db, std::string path, rocksdb::Options options)
+      : db_(std::move(db)), path_(std::move(path)), options_(std::move(options)), note_(path_) {
     sync_.sync = true;
   }
 
   Result<std::optional<std::string>> Get(std::string_view key) override {
+    if (!db_) return MakeError(v1::INTERNAL, "store " + path_ + " is closed until it resumes");
     std::string value;
     const auto s = db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), &value);
     if (s.IsNotFound()) return std::optional<std::string>{};
@@ -106,6 +196,7 @@ class RocksDbStore final : public Store {
 
   Status Scan(std::string_view prefix,
               const std::function<void(std::string_view, std::string_view)>& visit) override {
+    if (!db_) return MakeError(v1::INTERNAL, "store " + path_ + " is closed until it resumes");
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
     const rocksdb::Slice p(prefix.data(), prefix.size());
     for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
@@ -125,6 +216,7 @@ class RocksDbStore final : public Store {
   void EnterDegraded(const rocksdb::Status& s) {
     if (degraded_) return;
     degraded_ = true;
+    note_.Degraded(path_);
     degraded_since_ = SteadyClock::now();
     first_error_ = s.ToString();
     last_resume_error_ = "none yet";
@@ -137,10 +229,20 @@ class RocksDbStore final : public Store {
 
   // Resume() flushes the memtable to a new table file and starts a new WAL:
   // the old WAL writer, which saw the error, is never written through again.
+  // With an empty memtable it flushes nothing and keeps that writer (a write
+  // through it aborts inside RocksDB): then the store is closed and reopened,
+  // which also gives it a new WAL.
   bool TryResume() {
     const auto now = SteadyClock::now();
     if (now < next_resume_) return false;
-    const auto s = db_->Resume();
+    rocksdb::Status s;
+    if (db_) {
+      const std::string wal_before = NewestWal();
+      s = db_->Resume();
+      if (s.ok() && NewestWal() == wal_before) s = Reopen();
+    } else {
+      s = Reopen();
+    }
     if (!s.ok()) {
       last_resume_error_ = s.ToString();
       backoff_ = std::min(backoff_ * 2, kMaxBackoff);
@@ -148,14 +250,37 @@ class RocksDbStore final : public Store {
       return false;
     }
     degraded_ = false;
+    note_.Clean();
     const double secs = std::chrono::duration<double>(now - degraded_since_).count();
     log::Info(kLog) << "store " << path_ << " resumed: writes accepted again after " << secs << " s ("
                     << refused_ << " writes refused; first error: " << first_error_ << ")";
     return true;
   }
 
+  std::string NewestWal() const {
+    const auto logs = WalPaths(path_);
+    return logs.empty() ? std::string() : logs.back().filename().string();
+  }
+
+  rocksdb::Status Reopen() {
+    db_.reset();
+    rocksdb::Options options = options_;
+    rocksdb::DB* raw = nullptr;
+    auto s = rocksdb::DB::Open(options, path_, &raw);
+    if (s.IsCorruption() && s.ToString().find("truncated") != std::string::npos && WalNote::Matching(path_)) {
+      log::Warn(kLog) << "the last record of the WAL of " << path_ << " is the write refused when the store failed: "
+                      << "dropping just that record";
+      options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+      s = rocksdb::DB::Open(options, path_, &raw);
+    }
+    if (s.ok()) db_.reset(raw);
+    return s;
+  }
+
   std::unique_ptr<rocksdb::DB> db_;
   std::string path_;
+  rocksdb::Options options_;
+  WalNote note_;
   rocksdb::WriteOptions sync_;
   bool degraded_ = false;
   SteadyClock::time_point degraded_since_;
@@ -302,7 +427,17 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const std::string& path, const R
   // MANIFEST).
   if (has_db) {
     rocksdb::DB* ro = nullptr;
-    const auto s = rocksdb::DB::OpenForReadOnly(options, dir.string(), &ro);
+    auto s = rocksdb::DB::OpenForReadOnly(options, dir.string(), &ro);
+    if (s.IsCorruption() && s.ToString().find("truncated") != std::string::npos &&
+        options.wal_recovery_mode == rocksdb::WALRecoveryMode::kAbsoluteConsistency) {
+      if (const auto torn = WalNote::Matching(dir)) {
+        log::Warn(kLog) << "the last record of " << (dir / torn->wal).string()
+                        << " is the write refused when the store failed (" << kWalNote
+                        << " says so, the WAL is as it left it): dropping just that record";
+        options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+        s = rocksdb::DB::OpenForReadOnly(options, dir.string(), &ro);
+      }
+    }
     if (s.IsCorruption()) return refuse_damaged(s);
     if (!s.ok()) return FromRocks(s, "cannot open RocksDB at " + dir.string());
     StoreState state;
@@ -343,7 +478,8 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const std::string& path, const R
     }
     if (auto m = Mark(*db, dir, beside); !m) return m.error();
   }
-  return std::unique_ptr<Store>(new RocksDbStore(std::move(db), dir.string()));
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kAbsoluteConsistency;  // for reopens in degraded mode
+  return std::unique_ptr<Store>(new RocksDbStore(std::move(db), dir.string(), options));
 }
 
 }  // namespace slotwise::scheduler

@@ -7,6 +7,8 @@
 // accepted again once space returns, without reopening the store.
 #include <doctest/doctest.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -292,4 +294,162 @@ TEST_CASE("--accept-torn-wal-tail drops an incomplete last record, and refuses a
   REQUIRE_FALSE(flipped.ok());
   CHECK(flipped.error().message.find("checksum mismatch") != std::string::npos);
   CHECK(flipped.error().message.find("--accept-torn-wal-tail") == std::string::npos);
+}
+
+namespace {
+
+// A tmpfs of `size` at dir/mnt, unmounted on destruction; !ok() where
+// mounting is not allowed.
+class Tmpfs {
+ public:
+  Tmpfs(const fs::path& dir, const char* size) : at_(dir / "mnt") {
+    fs::create_directories(at_);
+    ok_ = ::mount("tmpfs", at_.c_str(), "tmpfs", 0, (std::string("size=") + size).c_str()) == 0;
+    if (!ok_) error_ = std::strerror(errno);
+  }
+  ~Tmpfs() {
+    if (ok_) ::umount2(at_.c_str(), MNT_DETACH);
+  }
+  bool ok() const { return ok_; }
+  const std::string& error() const { return error_; }
+  const fs::path& path() const { return at_; }
+
+ private:
+  fs::path at_;
+  bool ok_ = false;
+  std::string error_;
+};
+
+void Fill(const fs::path& file) {
+  std::FILE* f = std::fopen(file.c_str(), "w");
+  REQUIRE(f);
+  static const char block[4096] = {};
+  while (std::fwrite(block, 1, sizeof block, f) == sizeof block) {}
+  std::fclose(f);
+}
+
+// A child process writes `acked` records, fills the disk, has writes refused
+// and dies without closing the store (as SIGKILL would).
+void CrashWhileFull(const fs::path& db, const fs::path& filler, std::size_t value_size) {
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    auto s = OpenRocksDbStore(db.string());
+    if (!s.ok()) ::_exit(3);
+    const std::string value(value_size, 'v');
+    for (int i = 0; i < 20; ++i) {
+      WriteBatch b;
+      b.Put("ok/" + std::to_string(i), value);
+      if (!(*s)->Write(b).ok()) ::_exit(4);
+    }
+    Fill(filler);
+    int refused = 0;
+    for (int i = 0; i < 400 && refused < 3; ++i) {
+      WriteBatch b;
+      b.Put("full/" + std::to_string(i), value);
+      if (!(*s)->Write(b).ok()) ++refused;
+      else if (refused > 0) ::_exit(5);  // accepted after a refusal, with no space
+    }
+    ::_exit(refused == 3 ? 0 : 6);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("a process killed while the disk is full restarts once space is back, without the refused write") {
+  TempDir dir;
+  Tmpfs mnt(dir.path(), "8m");
+  if (!mnt.ok()) {
+    MESSAGE("SKIPPED: cannot mount a tmpfs here (" << mnt.error() << ")");
+    return;
+  }
+  for (std::size_t value_size : {std::size_t{100}, std::size_t{2000}, std::size_t{100000}}) {
+    CAPTURE(value_size);
+    const fs::path db = mnt.path() / ("db" + std::to_string(value_size));
+    const fs::path filler = mnt.path() / "filler";
+    CrashWhileFull(db, filler, value_size);
+    fs::remove(filler);
+    auto s = OpenRocksDbStore(db.string());
+    CAPTURE(s.ok() ? std::string() : s.error().message);
+    REQUIRE(s.ok());
+    std::size_t ok = 0, full = 0;
+    REQUIRE((*s)->Scan("", [&](std::string_view k, std::string_view) {
+      if (k.starts_with("ok/")) ++ok;
+      if (k.starts_with("full/")) ++full;
+    }).ok());
+    CHECK(ok == 20);
+    CHECK(full < 400);  // what fitted before the first refusal; nothing after it
+  }
+}
+
+TEST_CASE("a WAL truncated after the note of a failed write is still refused") {
+  TempDir dir;
+  Tmpfs mnt(dir.path(), "8m");
+  if (!mnt.ok()) {
+    MESSAGE("SKIPPED: cannot mount a tmpfs here (" << mnt.error() << ")");
+    return;
+  }
+  const fs::path db = mnt.path() / "db";
+  const fs::path filler = mnt.path() / "filler";
+  CrashWhileFull(db, filler, 2000);
+  fs::remove(filler);
+  const fs::path wal = TheWal(db);
+  fs::resize_file(wal, fs::file_size(wal) - 1000);  // not as the note left it
+  CheckRefused(db, wal.string());
+}
+
+TEST_CASE("a full disk right after a restart (nothing in memory to flush) is resumed too") {
+  TempDir dir;
+  Tmpfs mnt(dir.path(), "8m");
+  if (!mnt.ok()) {
+    MESSAGE("SKIPPED: cannot mount a tmpfs here (" << mnt.error() << ")");
+    return;
+  }
+  const fs::path db = mnt.path() / "db";
+  const fs::path filler = mnt.path() / "filler";
+  const std::string value(2000, 'v');
+  auto put = [&](Store& store, const std::string& key) {
+    WriteBatch b;
+    b.Put(key, value);
+    return store.Write(b);
+  };
+  {
+    auto s = OpenRocksDbStore(db.string());
+    REQUIRE(s.ok());
+    for (int i = 0; i < 10; ++i) REQUIRE(put(**s, "ok/" + std::to_string(i)).ok());
+  }
+  auto s = OpenRocksDbStore(db.string());  // replays and flushes: an empty memtable, a new WAL
+  REQUIRE(s.ok());
+  Fill(filler);
+  REQUIRE_FALSE(put(**s, "refused/0").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  // A resume attempt while still full (it may even succeed: reopening purges
+  // obsolete files; then the write is stored, synced, like any other).
+  const bool fitted = put(**s, "maybe/1").ok();
+  MESSAGE("a write after the first resume attempt with the disk still full " << std::string(fitted ? "fitted" : "was refused"));
+  fs::remove(filler);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  Status w = put(**s, "after/0");
+  while (!w.ok() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    w = put(**s, "after/0");
+  }
+  REQUIRE(w.ok());
+  for (int i = 1; i < 10; ++i) REQUIRE(put(**s, "after/" + std::to_string(i)).ok());
+  s = OpenRocksDbStore(db.string() + "-other");  // closes the store (a new one elsewhere on the tmpfs)
+  auto again = OpenRocksDbStore(db.string());
+  REQUIRE(again.ok());
+  std::size_t ok = 0, after = 0, refused = 0;
+  REQUIRE((*again)->Scan("", [&](std::string_view k, std::string_view) {
+    if (k.starts_with("ok/")) ++ok;
+    if (k.starts_with("after/")) ++after;
+    if (k.starts_with("refused/")) ++refused;
+  }).ok());
+  CHECK(ok == 10);
+  CHECK(after == 10);
+  CHECK(refused == 0);
 }

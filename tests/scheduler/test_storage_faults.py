@@ -113,6 +113,32 @@ def add_cluster(env: Env, name: str) -> subprocess.CompletedProcess:
     return env.cli("cluster", "add", name, "--lat", "48.85", "--lon", "2.35")
 
 
+def fill(path: Path) -> None:
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
+def write_until_refused(env: Env, prefix: str, after_first: int = 2) -> tuple[set[str], list[subprocess.CompletedProcess]]:
+    """Writes until one is refused, then `after_first` more (also refused: the
+    store stays degraded while the disk is full)."""
+    acked: set[str] = set()
+    refused: list[subprocess.CompletedProcess] = []
+    for i in range(400):
+        r = add_cluster(env, f"{prefix}{i}")
+        if r.returncode == 0 and not refused:
+            acked.add(f"{prefix}{i}")
+            continue
+        refused.append(r)
+        if len(refused) == 1 + after_first:
+            break
+    return acked, refused
+
+
 def disk_full(env: Env) -> None:
     mnt = env.root / "mnt"
     mnt.mkdir()
@@ -128,25 +154,10 @@ def disk_full(env: Env) -> None:
             return
         check("disk full: a write with space is acknowledged", add_cluster(env, "before").returncode == 0)
         filler = mnt / "filler"
-        with open(filler, "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
+        fill(filler)
         # The WAL's last page may still hold a few small records: write until
         # one is refused, then twice more.
-        acked_full: set[str] = set()
-        refused: list[subprocess.CompletedProcess] = []
-        for i in range(400):
-            r = add_cluster(env, f"full{i}")
-            if r.returncode == 0 and not refused:
-                acked_full.add(f"full{i}")
-                continue
-            refused.append(r)
-            if len(refused) == 3:
-                break
+        acked_full, refused = write_until_refused(env, "full")
         print(f"  ({len(acked_full)} small writes still fitted before the first refusal)", flush=True)
         check("disk full: writes are refused INTERNAL", len(refused) == 3 and
               all(r.returncode == 1 and "INTERNAL" in r.stderr for r in refused),
@@ -180,6 +191,23 @@ def disk_full(env: Env) -> None:
         check("disk full: restarts on the same store", env.serving(sched), sched.tail(10))
         got = env.clusters()
         check("disk full: after a restart the store holds exactly what was acknowledged", got == want, str(got))
+
+        # Killed while full (the WAL may end in the refused write's torn
+        # record), restarted once space is back: it starts, without that write.
+        fill(filler)
+        acked2, refused = write_until_refused(env, "again", after_first=0)
+        check("disk full again, right after a restart: refused INTERNAL", len(refused) == 1 and
+              all(r.returncode == 1 and "INTERNAL" in r.stderr for r in refused),
+              " | ".join(r.stderr.strip() for r in refused))
+        check("disk full again: the daemon is still alive", sched.alive(), sched.tail(5))
+        sched.signal(signal.SIGKILL)
+        sched.popen.wait(timeout=10)
+        filler.unlink()
+        sched = env.start_scheduler(db)
+        check("disk full, killed, space back: the restarted daemon serves", env.serving(sched), sched.tail(10))
+        got = env.clusters() if sched.alive() else set()
+        check("disk full, killed, space back: it holds what was acknowledged and nothing refused",
+              got == want | acked2, str(got ^ (want | acked2)))
         ls.stop_processes([sched], timeout=15)
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
