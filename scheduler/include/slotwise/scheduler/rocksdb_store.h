@@ -22,7 +22,13 @@
 // (0.1 s doubling to 5 s), calls DB::Resume(). When Resume succeeds (space
 // came back) it logs that it resumed and writes again. A refused write is
 // applied nowhere (RocksDB flushes its memtable and starts a new WAL on
-// resume, so the torn record of the failed write is never replayed);
+// resume, so the torn record of the failed write is never replayed; when
+// Resume flushed nothing, RocksDB keeps the WAL writer that failed, and the
+// store closes and reopens the DB instead of writing through it). While
+// degraded, `SLOTWISE-WAL-NOTE` (one block, overwritten in place) names the
+// WAL and its size: if the process dies before resuming, the next start
+// drops the torn record of the refused write, only when the WAL is exactly
+// as noted.
 // RocksDB's own automatic recovery is switched off (it waits for 64 MB free
 // and makes Resume() busy meanwhile), and RocksDB's info log goes to the
 // Slotwise log (warn and above) instead of a LOG file on the full disk.
