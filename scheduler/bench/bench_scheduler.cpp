@@ -29,6 +29,7 @@
 
 #include "slotwise/clock.h"
 #include "slotwise/scheduler/service.h"
+#include "slotwise/scheduler/rocksdb_store.h"
 #include "slotwise/scheduler/store.h"
 #include "slotwise/scheduler/windows.h"
 
@@ -115,6 +116,7 @@ struct DurableFigures {
 
 DurableFigures DurableAndRaw(const std::string& dir, std::size_t n, std::size_t batch) {
   std::filesystem::remove_all(dir + "-svc");
+  std::filesystem::remove(StoreMarkerBeside(dir + "-svc"));  // else the next run is refused as an emptied store
   std::filesystem::remove_all(dir + "-raw");
   auto store = OpenRocksDbStore(dir + "-svc");
   if (!store) Fail(store.error().message);
@@ -189,6 +191,7 @@ DurableFigures DurableAndRaw(const std::string& dir, std::size_t n, std::size_t 
   }
   db.reset();
   std::filesystem::remove_all(dir + "-svc");
+  std::filesystem::remove(StoreMarkerBeside(dir + "-svc"));  // else the next run is refused as an emptied store
   std::filesystem::remove_all(dir + "-raw");
   DurableFigures f;
   f.durable_per_s = static_cast<double>(n) / durable_s;

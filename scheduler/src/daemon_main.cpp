@@ -10,6 +10,7 @@
 #include "slotwise/log.h"
 #include "slotwise/scheduler/load_poller.h"
 #include "slotwise/scheduler/mqtt_server.h"
+#include "slotwise/scheduler/rocksdb_store.h"
 #include "slotwise/scheduler/service.h"
 #include "slotwise/scheduler/store.h"
 
@@ -53,6 +54,13 @@ int main(int argc, char** argv) {
         return slotwise::log::ParseLevel(v) ? std::string() : "expected debug, info, warn, error or off";
       });
   app.add_option("--db", db_path, "RocksDB directory (created if missing)")->required();
+  RocksDbStoreOptions store_options;
+  app.add_flag("--accept-empty-store", store_options.accept_empty_store,
+               "start with an empty store although its marker says it held data (deleted WAL, emptied "
+               "directory): for the one start after deciding to begin again; see scheduler/README.md");
+  app.add_flag("--accept-torn-wal-tail", store_options.accept_torn_wal_tail,
+               "drop an incomplete last WAL record (a write torn by a crash, never acknowledged) instead of "
+               "refusing the store; other damage is still refused; see scheduler/README.md");
   app.add_option("--slot-seconds", slot_seconds, "slot length in seconds")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{86400}))
       ->capture_default_str();
@@ -98,7 +106,7 @@ int main(int argc, char** argv) {
   constexpr std::string_view kLog = "scheduler";  // as the MQTT server's lines
   mqtt.require_terminal_stamp = !trust_unstamped;
 
-  auto store = OpenRocksDbStore(db_path);
+  auto store = OpenRocksDbStore(db_path, store_options);
   if (!store) {
     slotwise::log::Error(kLog) << store.error().message;
     return 1;

@@ -34,7 +34,11 @@ class TempDir {
             ("slotwise-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + "-" + std::to_string(reinterpret_cast<std::uintptr_t>(this)));
     std::filesystem::remove_all(path_);
   }
-  ~TempDir() { std::filesystem::remove_all(path_); }
+  ~TempDir() {
+    std::filesystem::remove_all(path_);
+    std::error_code ec;
+    std::filesystem::remove(path_.string() + ".slotwise-store", ec);  // the store's marker beside it
+  }
   const std::filesystem::path& path() const { return path_; }
 
  private:
@@ -63,6 +67,14 @@ class Harness {
                                                   options_);
     REQUIRE(service_->Load().ok());
   }
+
+  // Stops the scheduler and closes the store (as a crash would leave the
+  // disk: RocksDB keeps the WAL; nothing is flushed on close).
+  void Close() {
+    service_.reset();
+    store_.reset();
+  }
+  const std::filesystem::path& dir() const { return dir_.path(); }
 
   SchedulerService& svc() { return *service_; }
   FakeClock& clock() { return clock_; }
