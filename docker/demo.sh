@@ -8,8 +8,14 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 
 docker/install-deps.sh
+# ccache (install-deps.sh installs it) makes a rebuild of the same sources cheap.
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$repo}" CCACHE_NOHASHDIR=1
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
 # build/ is shared with tests/run.sh, which caches SLOTWISE_WERROR=ON: a demo
 # should not fail on a compiler warning, so say what this build wants.
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSLOTWISE_WERROR=OFF
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSLOTWISE_WERROR=OFF "${launcher[@]}"
 cmake --build build -j"$(nproc)"
 exec python3 -m localstack demo --build-dir build "$@"
