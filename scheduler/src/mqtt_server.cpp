@@ -156,7 +156,14 @@ class Session {
     }
     const auto committed = service_.CommitBatch();
     if (!committed) {
-      log::Error(kLog) << "could not store a batch of " << handled << " requests: " << committed.error().message;
+      // A store that refuses writes (disk full) refuses every batch until it
+      // resumes: one line per 10 s, with the count of batches held back.
+      static log::Throttle refused_batches(std::chrono::seconds(10));
+      if (const auto held = refused_batches.Admit()) {
+        log::Error(kLog) << "could not store a batch of " << handled << " requests: " << committed.error().message
+                         << (*held > 0 ? " (" + std::to_string(*held) + " more batches refused since the last line)"
+                                       : std::string());
+      }
       for (const auto& r : replies) Answer(r.request, r.on_failure);
       return;
     }
