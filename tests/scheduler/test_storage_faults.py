@@ -163,7 +163,7 @@ def disk_full(env: Env) -> None:
               all(r.returncode == 1 and "INTERNAL" in r.stderr for r in refused),
               " | ".join(r.stderr.strip() for r in refused))
         check("disk full: the daemon says why: the store is degraded, writes refused until it resumes",
-              "is degraded, writes are refused until it resumes" in sched.log_path.read_text(errors="replace"),
+              "writes are refused until the store resumes" in sched.log_path.read_text(errors="replace"),
               sched.tail(5))
         check("disk full: the daemon is still alive while full", sched.alive(), sched.tail(10))
         filler.unlink()
