@@ -120,7 +120,7 @@ class DeployConfigs(unittest.TestCase):
         cls.committed_conf = (CONFIG / "mosquitto.conf").read_text()
         cls.overrides = {
             "listener ": f"listener {cls.port} 127.0.0.1",
-            "plugin ": f"plugin {cls.build / ls.stack.BINARIES['plugin']}",
+            "plugin ": f"plugin {st.readable_copy(cls.build / ls.stack.BINARIES['plugin'], cls.root / 'lib')}",
             "plugin_opt_password_file ": f"plugin_opt_password_file {cls.secrets / 'mosquitto.passwd'}",
             "persistence_location ": f"persistence_location {data}/",
         }

@@ -34,6 +34,20 @@ from . import protobuf  # noqa: E402
 from .runner import StackTestCase, run_test_file, run_unittest, tests_failed_so_far  # noqa: E402
 
 
+def readable_copy(path: Path, into: Path) -> Path:
+    """A copy of `path` in `into` (made 0755) that any user can read (0644).
+    For a broker started from a deployment config, without `user root`:
+    mosquitto drops to user mosquitto before it loads the plugin, and the
+    build tree (a clone in a 0700 temp dir, say) may be closed to that user."""
+    import shutil
+    into.mkdir(parents=True, exist_ok=True)
+    into.chmod(0o755)
+    copy = into / Path(path).name
+    shutil.copyfile(path, copy)
+    copy.chmod(0o644)
+    return copy
+
+
 def load_fleet_driver():
     """fleet/fleet.py (the live fleet and storm driver) as a module."""
     path = REPO / "fleet" / "fleet.py"
@@ -46,4 +60,4 @@ def load_fleet_driver():
 
 __all__ = ["REPO", "ls", "protobuf", "free_port", "port_open", "stop_popen", "stop_processes",
            "wait_until", "StackTestCase", "run_test_file", "run_unittest", "tests_failed_so_far",
-           "load_fleet_driver"]
+           "load_fleet_driver", "readable_copy"]
