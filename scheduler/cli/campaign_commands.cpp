@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -190,40 +191,64 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
       throw CLI::ValidationError("--window or --start-slot/--end-slot", "one of them is required");
     }
     action = [=](OperatorClient& c) {
-      std::int64_t first = *start;
-      std::int64_t last = *end;
-      std::int64_t core_end = 0;
-      if (!label->empty()) {
+      auto request = [&](std::int64_t first, std::int64_t last, std::int64_t core_end) {
+        v1::OperatorRequest req;
+        auto* s = req.mutable_schedule_campaign();
+        s->set_campaign_id(*sid);
+        s->set_start_slot(first);
+        s->set_end_slot(last);
+        s->set_max_utilisation(*utilisation);
+        s->set_core_end_slot(core_end);
+        return req;
+      };
+      auto done = [&](const v1::OperatorRequest& req) {
+        const auto& s = req.schedule_campaign();
+        return "campaign " + *sid + " scheduled in slots [" + std::to_string(s.start_slot()) + ", " +
+               std::to_string(s.end_slot()) + "); notices sent";
+      };
+      if (label->empty()) {
+        const v1::OperatorRequest req = request(*start, *end, 0);
+        return AckAction(req, done(req))(c);
+      }
+      // A labelled window comes from the scheduler itself, so the only way it
+      // can be refused as invalid is that its first slot began in the
+      // meantime (short slots): ask for the windows again, a few times.
+      constexpr int kAttempts = 3;
+      for (int attempt = 1;; ++attempt) {
         v1::OperatorRequest q;
         q.mutable_query_windows()->set_campaign_id(*sid);
-        bool found = false;
+        std::optional<v1::OperatorRequest> req;
         const int rc = Call(c, q, [&](const v1::OperatorReply& r) {
           for (const auto& w : r.windows().windows()) {
             if (w.label() == *label) {
-              first = w.start_slot();
-              last = w.end_slot();
               *utilisation = w.max_utilisation();
-              core_end = w.core_end_slot();
-              found = true;
+              req = request(w.start_slot(), w.end_slot(), w.core_end_slot());
             }
           }
           return kExitOk;
         });
         if (rc != kExitOk) return rc;
-        if (!found) {
+        if (!req) {
           std::cerr << "slotwise: no window labelled '" << *label << "' for campaign " << *sid << "\n";
           return kExitRefused;
         }
+        auto reply = c.Call(*req);
+        if (!reply) {
+          std::cerr << "slotwise: " << reply.error().message << "\n";
+          return kExitUnreachable;
+        }
+        if (!reply->has_error()) {
+          std::cout << done(*req) << "\n";
+          return kExitOk;
+        }
+        if (reply->error().code() != v1::INVALID_ARGUMENT || attempt == kAttempts) {
+          std::cerr << "slotwise: error: " << v1::ErrorCode_Name(reply->error().code()) << ": "
+                    << reply->error().message() << "\n";
+          return kExitRefused;
+        }
+        log::Debug("slotwise") << "window '" << *label << "' refused (" << reply->error().message()
+                               << "); asking for windows again";
       }
-      v1::OperatorRequest req;
-      auto* s = req.mutable_schedule_campaign();
-      s->set_campaign_id(*sid);
-      s->set_start_slot(first);
-      s->set_end_slot(last);
-      s->set_max_utilisation(*utilisation);
-      s->set_core_end_slot(core_end);
-      return AckAction(req, "campaign " + *sid + " scheduled in slots [" + std::to_string(first) + ", " +
-                                std::to_string(last) + "); notices sent")(c);
     };
   });
 
