@@ -19,7 +19,19 @@ bool IsIdChar(char c) {
          c == '.' || c == '_' || c == '-';
 }
 
+constexpr std::string_view kNoticeSubtree = "notice/";
+
+bool IsComponentChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+// A leaf name, or notice/{component} (a per-component notice).
 std::optional<Leaf> LeafNamed(std::string_view name) {
+  if (name.starts_with(kNoticeSubtree)) {
+    return IsValidComponentName(name.substr(kNoticeSubtree.size()))
+               ? std::optional<Leaf>(Leaf::kNotice)
+               : std::nullopt;
+  }
   for (const auto& [leaf, leaf_name] : kLeaves) {
     if (name == leaf_name) return leaf;
   }
@@ -45,6 +57,50 @@ bool IsValidTerminalId(std::string_view id) {
     if (!IsIdChar(c)) return false;
   }
   return true;
+}
+
+bool IsValidComponentName(std::string_view name) {
+  if (name.empty() || name.size() > 32) return false;
+  for (char c : name) {
+    if (!IsComponentChar(c)) return false;
+  }
+  return true;
+}
+
+bool IsSystemComponent(std::string_view component) {
+  return component.empty() || component == "system";
+}
+
+std::string_view CanonicalComponent(std::string_view component) {
+  return IsSystemComponent(component) ? std::string_view{} : component;
+}
+
+std::string Notice(std::string_view terminal_id, std::string_view component) {
+  std::string t = Terminal(terminal_id, Leaf::kNotice);
+  if (!IsSystemComponent(component)) {
+    t += '/';
+    t += component;
+  }
+  return t;
+}
+
+std::string ComponentNotices(std::string_view terminal_id) {
+  return Terminal(terminal_id, Leaf::kNotice) + "/+";
+}
+
+std::optional<std::string_view> NoticeComponentOf(std::string_view topic) {
+  if (!topic.starts_with(kTerminalPrefix)) return std::nullopt;
+  topic.remove_prefix(kTerminalPrefix.size());
+  const auto slash = topic.find('/');
+  if (slash == std::string_view::npos || !IsValidTerminalId(topic.substr(0, slash))) {
+    return std::nullopt;
+  }
+  const std::string_view rest = topic.substr(slash + 1);
+  if (rest == LeafName(Leaf::kNotice)) return std::string_view{};
+  if (!rest.starts_with(kNoticeSubtree)) return std::nullopt;
+  const std::string_view component = rest.substr(kNoticeSubtree.size());
+  if (!IsValidComponentName(component)) return std::nullopt;
+  return component;
 }
 
 std::string Terminal(std::string_view terminal_id, Leaf leaf) {
