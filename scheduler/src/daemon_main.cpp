@@ -91,6 +91,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-batch", mqtt.max_batch, "most requests stored in one synced write (group commit)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
       ->capture_default_str();
+  app.add_option("--fanout-window", mqtt.fanout_window,
+                 "most notices unacknowledged by the broker at once (replies are never held behind them)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{65000}))
+      ->capture_default_str();
   app.add_option("--poll-ms", poll_ms, "how often each node's status URL is polled (ms); 0 = never")
       ->check(CLI::Range(0, 3'600'000))
       ->capture_default_str();

@@ -1,10 +1,10 @@
 #include "slotwise/scheduler/mqtt_server.h"
 
-#include <deque>
 #include <thread>
 
 #include "slotwise/log.h"
 #include "slotwise/mqtt/client.h"
+#include "slotwise/scheduler/outgoing_queue.h"
 #include "slotwise/topics.h"
 
 namespace slotwise::scheduler {
@@ -38,7 +38,8 @@ std::string Printable(std::string_view text) {
   return out;
 }
 
-// Paho's own queue of outgoing messages; past it, messages wait in ours.
+// Paho's own queue of outgoing messages (replies and the bulk window
+// together stay far below it).
 constexpr int kPahoBufferedMessages = 10'000;
 
 class Session {
@@ -47,43 +48,41 @@ class Session {
       : service_(service),
         on_tick_(options.on_tick),
         require_stamp_(options.require_terminal_stamp),
+        bulk_window_(options.fanout_window),
         client_(std::move(client)) {}
 
   mqtt::Client& client() { return *client_; }
-  bool HasBacklog() const { return !backlog_.empty(); }
+  bool HasBacklog() const { return !outgoing_.empty(); }
 
-  // Queues a message and sends what Paho will take now. A campaign's notices
-  // can outnumber Paho's buffer many times over; what it refuses waits here
-  // in order and goes out on the next Flush().
-  void Publish(mqtt::Message message) {
-    if (IsSchedulerInput(message.topic)) {
-      log::Error(kLog) << "not publishing on " << message.topic << ": the scheduler reads that topic";
-      return;
-    }
-    message.qos = kQos;
-    backlog_.push_back(std::move(message));
+  // Queues a reply and sends what the client takes now.
+  void Reply(mqtt::Message message) {
+    if (!Sendable(message)) return;
+    outgoing_.PushReply(std::move(message));
     Flush();
   }
 
+  // Sends replies first, then bulk messages while the client holds fewer
+  // than the window of unacknowledged publishes (OutgoingQueue).
   void Flush() {
-    while (!backlog_.empty()) {
-      const auto sent = client_->Publish(backlog_.front());
-      if (sent.status == mqtt::PublishStatus::kBusy) return;  // full or offline: try again on the next pass
-      if (sent.status == mqtt::PublishStatus::kFailed) {
-        log::Error(kLog) << "dropped a message for " << backlog_.front().topic << ": " << sent.error;
-      }
-      backlog_.pop_front();
-    }
+    if (outgoing_.empty()) return;
+    const std::size_t pending = outgoing_.bulk() > 0 ? client_->PendingDeliveries() : 0;
+    const std::size_t room = pending < bulk_window_ ? bulk_window_ - pending : 0;
+    outgoing_.Drain([this](const mqtt::Message& m) { return client_->Publish(m); }, room,
+                    [](const mqtt::Message& m, const std::string& error) {
+                      log::Error(kLog) << "dropped a message for " << m.topic << ": " << error;
+                    });
   }
 
+  // Queues the service's publications (retained notices) in the bulk lane.
   void PublishAll(const Outbox& out) {
     for (const auto& p : out) {
       mqtt::Message m;
       m.topic = p.topic;
       m.payload = p.payload;
       m.retained = p.retain;
-      Publish(std::move(m));
+      if (Sendable(m)) outgoing_.PushBulk(std::move(m));
     }
+    Flush();
   }
 
   // A reply waiting for its batch to be durable.
@@ -104,7 +103,7 @@ class Session {
                        << Printable(request.response_topic) << "': not the requester's own reply topic";
       return;
     }
-    if (auto reply = mqtt::MakeResponse(request, payload)) Publish(std::move(*reply));
+    if (auto reply = mqtt::MakeResponse(request, payload)) Reply(std::move(*reply));
   }
 
   // Handles one message inside the current batch; its reply and
@@ -225,8 +224,18 @@ class Session {
     }
   }
 
-  template <class Reply>
-  static void LogRefusal(const std::string& who, const Reply& reply, log::Level level) {
+  // Never on a topic the scheduler reads; every message at QoS 1.
+  static bool Sendable(mqtt::Message& message) {
+    if (IsSchedulerInput(message.topic)) {
+      log::Error(kLog) << "not publishing on " << message.topic << ": the scheduler reads that topic";
+      return false;
+    }
+    message.qos = kQos;
+    return true;
+  }
+
+  template <class ReplyMsg>
+  static void LogRefusal(const std::string& who, const ReplyMsg& reply, log::Level level) {
     if (!reply.has_error() || !log::Enabled(level)) return;
     log::Line(level, kLog) << "refused request from " << who << ": " << v1::ErrorCode_Name(reply.error().code())
                            << ": " << reply.error().message();
@@ -235,8 +244,9 @@ class Session {
   SchedulerService& service_;
   std::function<void()> on_tick_;
   bool require_stamp_;
+  std::size_t bulk_window_;
   std::unique_ptr<mqtt::Client> client_;
-  std::deque<mqtt::Message> backlog_;
+  OutgoingQueue outgoing_;
 };
 
 }  // namespace

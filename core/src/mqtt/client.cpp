@@ -305,6 +305,14 @@ PublishResult Client::Publish(const Message& message) {
   }
 }
 
+std::size_t Client::PendingDeliveries() const {
+  try {
+    return impl_->paho->get_pending_delivery_tokens().size();
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
 Status Client::PublishAndWait(const Message& message, std::chrono::milliseconds wait) {
   try {
     if (!impl_->paho->publish(ToPaho(message))->wait_for(wait)) {

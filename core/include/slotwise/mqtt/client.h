@@ -20,6 +20,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -165,6 +166,10 @@ class Client {
 
   // Non-blocking: the delivery is not waited for.
   PublishResult Publish(const Message& message);
+  // Publishes Paho still holds: not yet acknowledged (QoS 1) or not yet
+  // sent. A sender of many messages keeps this small (Paho 1.2.0 searches
+  // its pending deliveries linearly on every acknowledgement).
+  std::size_t PendingDeliveries() const;
   // Blocks until the broker acknowledged (QoS 1) or `wait`.
   Status PublishAndWait(const Message& message, std::chrono::milliseconds wait);
 

@@ -17,6 +17,11 @@
 // handled in one SchedulerService batch and stored with one synced write;
 // their replies leave only after that write returned.
 //
+// Outgoing (outgoing_queue.h): replies go before any notice; notices are
+// coalesced per topic and fed to the client only while it holds fewer than
+// `fanout_window` unacknowledged publishes, so a campaign's fan-out never
+// holds up the answers to operators and terminals.
+//
 // Threading: Run() blocks the calling thread, which is the only thread that
 // touches the service. Paho's callback thread only queues messages and flags
 // (re)connects; nothing blocks inside a Paho callback.
@@ -53,6 +58,10 @@ struct MqttOptions {
   std::chrono::seconds session_expiry{3600};
   // Group commit: most requests handled before one synced write. Default: 256.
   std::size_t max_batch = 256;
+  // Bulk fan-out (retained notices) goes out only while the client holds
+  // fewer unacknowledged publishes than this (outgoing_queue.h); replies are
+  // never held behind it. Default: 256.
+  std::size_t fanout_window = 256;
   // How often SchedulerService::Tick() runs (no-shows, offline terminals).
   // Default: 1 s.
   std::chrono::milliseconds tick_interval{1000};
