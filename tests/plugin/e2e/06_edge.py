@@ -7,7 +7,18 @@ A scenario of the plugin's end-to-end test (harness and usage: harness.py).
 
 import sys
 
-from harness import SERVICES, STAMP, Subscriber, check, pb, rejection, request, run_scenario
+from harness import (SERVICES, STAMP, Subscriber, check, decode_fields, pb, rejection, request,
+                     run_scenario)
+
+UNAUTHENTICATED = 9  # slotwise.v1.ErrorCode
+
+
+def error_code(reply):
+    """TerminalReply.error.code (field 4, code field 1), or None."""
+    if reply is None:
+        return None
+    error = decode_fields(reply).get(4)
+    return decode_fields(error[0]).get(1, [0])[0] if error else None
 
 
 def test_edge_validation(c, broker, workdir):
@@ -34,6 +45,13 @@ def test_edge_validation(c, broker, workdir):
     connected, ok = c.publish("M", "M", "slotwise/v1/t/M/report", pb("edge-forged"),
                               extra=["-D", "publish", "user-property", STAMP, "B"])
     check(connected and not ok, "edge: report with a forged slotwise-terminal=B gets 0x87")
+    # Asked with its own reply topic, the refusal names the reason: UNAUTHENTICATED.
+    reply = request(c, "M", "report", pb("edge-forged-rr"), workdir,
+                    extra=["-D", "publish", "user-property", STAMP, "B"])
+    check(rejection(reply).startswith("0x87 not_authorized") and
+          error_code(reply) == UNAUTHENTICATED,
+          "edge: a forged stamp is answered UNAUTHENTICATED, '0x87 not_authorized'",
+          f"(got {rejection(reply)!r}, code {error_code(reply)})")
     connected, ok = c.publish("M", "M", "slotwise/v1/t/M/report", pb("edge-own-stamp"),
                               extra=["-D", "publish", "user-property", STAMP, "M"])
     check(connected and ok, "edge: report carrying its own id as stamp passes")
@@ -47,6 +65,7 @@ def test_edge_validation(c, broker, workdir):
     check(svc.got("edge-good") and svc.props_of("edge-good") == [f"{STAMP}:M"],
           "edge: valid report reaches the service stamped", str(svc.props_of("edge-good")))
     check(not svc.got("edge-forged"), "edge: forged stamp never reaches the service")
+    check(not svc.got("edge-forged-rr"), "edge: forged stamp (request) never reaches the service")
     check(svc.props_of("edge-own-stamp") == [f"{STAMP}:M"],
           "edge: an own-id stamp is not duplicated", str(svc.props_of("edge-own-stamp")))
     check(svc.got("edge-retained"), "edge: retained status reaches the service")

@@ -17,8 +17,9 @@ namespace slotwise::broker {
 inline constexpr const char* kStampProperty = "slotwise-terminal";
 
 // slotwise.v1.TerminalReply{error{code, message}} for a dropped request:
-// code MALFORMED for 0x99, INVALID_ARGUMENT for 0x95, ERROR_CODE_UNSPECIFIED
-// otherwise; message starts with the reason code, e.g.
+// code MALFORMED for 0x99, INVALID_ARGUMENT for 0x95, UNAUTHENTICATED for
+// 0x87 (a stamp naming another terminal), ERROR_CODE_UNSPECIFIED otherwise;
+// message starts with the reason code, e.g.
 // "0x99 payload_format_invalid: dropped by the broker".
 std::string EncodeRejectionReply(Reject reject);
 
