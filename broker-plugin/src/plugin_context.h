@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "slotwise/broker/config.h"
+#include "slotwise/broker/live_clients.h"
 #include "slotwise/broker/passwords.h"
 #include "slotwise/broker/presence.h"
 #include "slotwise/broker/rate_limit.h"
@@ -31,6 +32,9 @@ struct PluginContext {
   // that no longer parses keeps the previous one and logs an error).
   PasswordFile passwords;
   PresenceTracker presence;
+  // The live connection of each terminal and operator client id: a write
+  // from any other is a will (live_clients.h), refused.
+  LiveClients live;
   RateLimiter limiter{RateLimitOptions{}};
   Stats stats;
   TimeMs next_stats_ms = 0;
