@@ -97,11 +97,13 @@ def test_message_matrix(c):
             check(sub.got(token) == expected,
                   f"{token!r} {'reaches' if expected else 'never reaches'} {name}")
     # What a terminal published arrives stamped with its authenticated id;
-    # what the service and operators publish is not stamped.
+    # what an operator publishes arrives stamped with its username and client
+    # id; what the service publishes is not stamped.
     for token in ("c-own-report", "c-own-check", "c-own-status"):
         check(svc.props_of(token) == [f"{STAMP}:C"], f"{token!r} arrives stamped {STAMP}:C",
               str(svc.props_of(token)))
-    check(svc.props_of("op-request") == [""], "operator request is not stamped",
+    check(svc.props_of("op-request") == ["slotwise-operator:alice slotwise-operator-client:op-1-pub"],
+          "operator request arrives stamped with its operator and client id",
           str(svc.props_of("op-request")))
 
 
