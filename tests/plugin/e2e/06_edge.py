@@ -13,6 +13,12 @@ from harness import (SERVICES, STAMP, Subscriber, check, decode_fields, pb, reje
 UNAUTHENTICATED = 9  # slotwise.v1.ErrorCode
 
 
+def component(name, version):
+    """One Report.components element (field 7: ComponentVersion{1 component, 2 version})."""
+    body = b"\x0a" + bytes([len(name)]) + name.encode() + b"\x12" + bytes([len(version)]) + version.encode()
+    return b"\x3a" + bytes([len(body)]) + body
+
+
 def error_code(reply):
     """TerminalReply.error.code (field 4, code field 1), or None."""
     if reply is None:
@@ -32,6 +38,11 @@ def test_edge_validation(c, broker, workdir):
         ("progress over 100", "status", b"\x0a\x09edge-prog\x20\x65",
          "0x99 payload_format_invalid"),
         ("oversized payload", "report", b"\x2a\xcc\x08" + b"e" * 1100, "0x95 packet_too_large"),
+        ("33 components", "report",
+         b"\x0a\x09edge-many" + b"".join(component(f"c{i}", "1") for i in range(33)),
+         "0x99 payload_format_invalid"),
+        ("invalid component name", "report", b"\x0a\x08edge-bad" + component("POS App", "1"),
+         "0x99 payload_format_invalid"),
     ]
     for what, leaf, payload, expected in cases:
         reply = request(c, "M", leaf, payload, workdir)
@@ -41,6 +52,10 @@ def test_edge_validation(c, broker, workdir):
     # The same requests in a good shape pass and are stamped.
     reply = request(c, "M", "report", pb("edge-good"), workdir)
     check(reply is None, "edge: a valid report gets no broker error reply")
+    with_components = b"\x0a\x0fedge-components" + b"".join(
+        component(f"c{i}", "4.2.0") for i in range(32))
+    reply = request(c, "M", "report", with_components, workdir)
+    check(reply is None, "edge: a report with 32 components gets no broker error reply")
     # A forged stamp naming another terminal is dropped with 0x87.
     connected, ok = c.publish("M", "M", "slotwise/v1/t/M/report", pb("edge-forged"),
                               extra=["-D", "publish", "user-property", STAMP, "B"])
@@ -64,6 +79,7 @@ def test_edge_validation(c, broker, workdir):
         check(not any(payload in p for p in svc.payloads()), f"edge: {what} never reaches the service")
     check(svc.got("edge-good") and svc.props_of("edge-good") == [f"{STAMP}:M"],
           "edge: valid report reaches the service stamped", str(svc.props_of("edge-good")))
+    check(svc.got("edge-components"), "edge: the report with 32 components reaches the service")
     check(not svc.got("edge-forged"), "edge: forged stamp never reaches the service")
     check(not svc.got("edge-forged-rr"), "edge: forged stamp (request) never reaches the service")
     check(svc.props_of("edge-own-stamp") == [f"{STAMP}:M"],
