@@ -143,7 +143,7 @@ class Session {
     if (request.response_topic.empty()) return;
     if (!IsAllowedReplyTopic(request.topic, request.response_topic) || !IsStampedOperatorsReplyTopic(request)) {
       // Debug: the broker plugin refuses such requests, so only a broker
-      // without it (or a will, which the plugin does not see) gets here.
+      // without it (or a will sent at broker shutdown) gets here.
       log::Debug(kLog) << "not answering a request on " << request.topic << " on its response topic '"
                        << Printable(request.response_topic) << "': not the requester's own reply topic";
       return;
@@ -240,7 +240,7 @@ class Session {
       *reply.mutable_error() =
           MakeError(v1::UNAUTHENTICATED, "the broker did not vouch for this operator (no slotwise-operator stamp)")
               .ToProto();
-      LogRefusal("an unstamped operator request", reply, log::Level::kInfo);
+      LogRefusal("an operator the broker did not vouch for", reply, log::Level::kInfo);
       return reply;
     }
     const std::string who = op ? "operator '" + Printable(op->username) + "' (client '" + Printable(op->client_id) + "')"
