@@ -42,8 +42,9 @@ int OnAclCheck(int /*event*/, void* event_data, void* userdata) {
     if (!username || !client_id || !ed->topic || !access) return MOSQ_ERR_ACL_DENIED;
 
     const Role role = ctx.config.RoleOf(username);
+    // At shutdown mosquitto sends the wills of the connections still open.
     if (*access == Access::kWrite && role != Role::kService &&
-        !ctx.live.IsLive(client_id, ed->client)) {
+        (!ctx.live.IsLive(client_id, ed->client) || BrokerStopping())) {
       // A will: wills of terminals and operators are never published (they
       // would skip the edge checks of message_check.cpp; live_clients.h).
       if (role == Role::kTerminal) ctx.stats.CountReject(Reject::kNotAuthorized);

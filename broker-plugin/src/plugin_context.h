@@ -61,6 +61,15 @@ int OnMessage(int event, void* event_data, void* userdata);     // message_check
 // publish stats when due, prune idle rate-limit buckets.
 void MessageWorkOnTick(PluginContext& ctx);
 
+// Broker shutdown (stop_signals.cpp): WatchStopSignals() chains a handler
+// in front of mosquitto's SIGINT/SIGTERM handlers (at the first TICK, after
+// mosquitto installed them); BrokerStopping() is true from such a signal on,
+// when mosquitto's main loop is about to end and send the wills of the
+// connections still open. UnwatchStopSignals() at cleanup.
+void WatchStopSignals();
+void UnwatchStopSignals();
+bool BrokerStopping();
+
 // The CN of the client's verified TLS certificate, if any (certificate.cpp).
 std::optional<std::string> CertificateCommonName(const struct mosquitto* client);
 

@@ -98,6 +98,7 @@ int OnReload(int /*event*/, void* /*event_data*/, void* userdata) {
 
 int OnTick(int /*event*/, void* /*event_data*/, void* userdata) {
   auto& ctx = *static_cast<PluginContext*>(userdata);
+  if (!ctx.tick_seen) WatchStopSignals();
   ctx.tick_seen = true;
   if (ctx.presence.in_reauth_pass()) ctx.presence.EndReauthPass();
   ctx.live.EndReauthPass();

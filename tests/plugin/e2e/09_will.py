@@ -22,8 +22,10 @@ import signal
 import subprocess
 import sys
 
+import os
+
 from harness import (OPERATOR, SERVICES, STAMP, Subscriber, TIMEOUT, check, pb, run_scenario,
-                     stop_pid, wait_until)
+                     standard_options, stop_pid, wait_until)
 
 
 def connect_with_will(c, client_id, username, topic, payload, retain=False, extra=()):
@@ -129,6 +131,59 @@ def test_wills(c, broker):
     late.stop()
 
 
+def test_wills_at_shutdown(ctx):
+    """The wills mosquitto sends when it stops (SIGTERM) for every connection
+    still open: refused too, and nothing retained survives into the next run
+    (persistence on)."""
+    broker = ctx.new_broker(standard_options(ctx.passwd), name="shutdown")
+    with open(broker.conf) as f:
+        conf = f.read()
+    store = os.path.join(ctx.workdir, "store") + "/"
+    os.makedirs(store, exist_ok=True)
+    with open(broker.conf, "w") as f:
+        f.write(conf.replace("persistence false",
+                             f"persistence true\npersistence_location {store}"))
+    broker.start()
+    check(broker.wait_ready(), "will at shutdown: broker with persistence is listening",
+          broker.log())
+    c = ctx.clients_of(broker)
+    svc = Subscriber(c, "sched-shutdown", SERVICES[0], ["slotwise/v1/t/+/report",
+                                                        "slotwise/v1/t/+/status",
+                                                        "slotwise/v1/op/request"])
+    check(svc.ready, "will at shutdown: service subscriber ready")
+    big = b"\x0a\x8c\x08" + b"s" * 1036 + b"will-shutdown-big"
+    clients = [
+        connect_with_will(c, "A", "A", "slotwise/v1/t/A/report", big, retain=True,
+                          extra=("-D", "will", "user-property", STAMP, "A")),
+        connect_with_will(c, "R", "R", "slotwise/v1/t/R/status", pb("will-shutdown-retained"),
+                          retain=True),
+        connect_with_will(c, "op-shut", OPERATOR, "slotwise/v1/op/request", b"will-shutdown-op"),
+    ]
+    check(all(ok for _, ok in clients), "will at shutdown: clients with wills connected")
+    broker.stop()  # SIGTERM, by its pid
+    check(broker.proc.poll() is not None, "will at shutdown: broker stopped")
+    log = broker.log()
+    check(log.count("slotwise: refused the will of") >= 3,
+          "will at shutdown: the plugin refused the three wills", log[-3000:])
+    for token in (b"will-shutdown-big", b"will-shutdown-retained", b"will-shutdown-op"):
+        check(not any(token in p for p in svc.payloads()),
+              f"will at shutdown: {token.decode()} never reaches the service")
+    svc.stop()
+    for proc, _ in clients:
+        kill(proc)
+    # The next run, from the same store: nothing retained on their topics.
+    broker.start()
+    check(broker.wait_ready(), "will at shutdown: broker restarted from its store")
+    for tid, leaf in [("A", "report"), ("R", "status")]:
+        check(c.retained(f"slotwise/v1/t/{tid}/{leaf}") is None,
+              f"will at shutdown: nothing retained on slotwise/v1/t/{tid}/{leaf} after the restart")
+    broker.stop()
+
+
+def scenario(ctx):
+    test_wills(ctx.clients, ctx.broker)
+    test_wills_at_shutdown(ctx)
+
+
 if __name__ == "__main__":
-    sys.exit(run_scenario(lambda ctx: test_wills(ctx.clients, ctx.broker), __doc__,
-                          standard_broker=True, tls=False))
+    sys.exit(run_scenario(scenario, __doc__, standard_broker=True, tls=False))

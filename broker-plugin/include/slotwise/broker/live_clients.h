@@ -10,6 +10,8 @@
 // keepalive, kick; a delayed will or session expiry later still), or,
 // on a session takeover, after the new connection of the same client id
 // was authenticated. A PUBLISH is only ever read from the live connection.
+// (At broker shutdown mosquitto sends the wills of the connections still
+// open, which still look live: stop_signals.cpp covers those.)
 //
 // Pure code with no mosquitto dependency. NOT thread-safe: the plugin calls
 // it only from the broker's single main thread.
