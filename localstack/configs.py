@@ -52,6 +52,7 @@ NGINX_LOG_FORMAT = (
     '"request_method":"$request_method",'
     '"request_uri":"$request_uri",'
     '"terminal":"$http_x_slotwise_terminal",'
+    '"url_terminal":"$arg_terminal",'
     '"range":"$http_range",'
     '"connection":"$connection",'
     '"remote":"$remote_addr:$remote_port"'
@@ -203,15 +204,29 @@ def write_password_file(path: str | Path, users: Mapping[str, str],
 
 
 def secure_link_lines(url_secret: str) -> list[str]:
-    """nginx secure_link: only URLs the scheduler signed (md5 of expires + uri +
-    secret, base64url) and not yet expired are served. `url_secret` is the
-    secret itself, or an nginx variable ("$name") set elsewhere."""
+    """nginx secure_link: only URLs the scheduler signed for the terminal they
+    name (md5 of expires ":" terminal uri secret, base64url; the format is in
+    schemas/README.md) and not yet expired are served, one connection per
+    token at a time (TOKEN_ZONE, declared by token_zone_line; a second one
+    gets 429). `url_secret` is the secret itself, or an nginx variable
+    ("$name") set elsewhere."""
     return [
         "secure_link $arg_md5,$arg_expires;",
-        f'secure_link_md5 "$secure_link_expires${{uri}}{url_secret}";',
+        f'secure_link_md5 "$secure_link_expires:$arg_terminal${{uri}}{url_secret}";',
         'if ($secure_link = "") { return 403; }',
         'if ($secure_link = "0") { return 410; }',
+        f"limit_conn {TOKEN_ZONE} 1;",
+        "limit_conn_status 429;",
+        "limit_conn_log_level notice;",
     ]
+
+
+# The limit_conn zone of the download tokens: 1 MB holds ~8000 tokens in use.
+TOKEN_ZONE = "slotwise_token"
+
+
+def token_zone_line() -> str:
+    return f"limit_conn_zone $arg_md5 zone={TOKEN_ZONE}:1m;"
 
 
 def nginx_conf(node_id: str, listen: str | int, root: str | Path, access_log: str | Path, *,
@@ -237,6 +252,7 @@ def nginx_conf(node_id: str, listen: str | int, root: str | Path, access_log: st
     includes = "".join(f"        include {inc};\n" for inc in server_includes)
     body = "\n".join("        " + line for line in location)
     user_line = f"user {user};\n" if user else ""
+    zone = f"    {token_zone_line()}\n" if url_secret else ""
     return f"""# {header}: download node {node_id}
 daemon off;
 master_process on;
@@ -263,7 +279,7 @@ http {{
 
     log_format slotwise escape=json {NGINX_LOG_FORMAT};
     access_log {access_log} slotwise;
-
+{zone}
     server {{
         listen {listen};
         server_name {node_id};

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "slotwise/broker/acl.h"
+#include "slotwise/broker/live_clients.h"
 #include "slotwise/broker/passwords.h"
 #include "slotwise/broker/rate_limit.h"
 #include "slotwise/broker/validate.h"
@@ -247,7 +248,8 @@ RoundResult RunRound(const Options& opt, const Broker& broker, bool with_plugin,
 }
 
 // The plugin's own per-message decisions, timed in this process without a
-// broker: the terminal's write ACL, the edge checks (rate limit, Protobuf
+// broker: the terminal's write ACL (with the live-connection lookup that
+// tells a publish from a will), the edge checks (rate limit, Protobuf
 // validation) and the subscriber's read ACL. What is left of the broker
 // ratio above this is mosquitto's work around the plugin (events, the stamp
 // property on every delivery) and measurement noise (see --aa).
@@ -255,11 +257,18 @@ double PluginLogicNsPerMessage(const std::string& payload) {
   using namespace slotwise::broker;
   constexpr int kN = 300'000;
   RateLimiter limiter({1e9, 1'000'000'000, 0, 10'000});
+  LiveClients live;  // as many live terminals as a busy broker's tests hold
+  std::vector<int> connections(1000);
+  for (std::size_t t = 0; t < connections.size(); ++t) {
+    live.OnAuthenticated("B" + std::to_string(t), &connections[t]);
+  }
+  live.OnAuthenticated("B0001", &limiter);
   const std::string topic = slotwise::topics::Terminal("B0001", slotwise::topics::Leaf::kReport);
   int passed = 0;
   const auto start = Clock::now();
   for (int i = 0; i < kN; ++i) {
-    passed += IsAllowed(Role::kTerminal, "B0001", "B0001", topic, Access::kWrite);
+    passed += live.IsLive("B0001", &limiter) &&
+              IsAllowed(Role::kTerminal, "B0001", "B0001", topic, Access::kWrite);
     passed += limiter.Admit("B0001", 1'000 + i / 1'000) == RateDecision::kAccept;
     passed += ValidateUpstream(slotwise::topics::Leaf::kReport, payload.data(), payload.size(),
                                8192) == Reject::kNone;

@@ -1,7 +1,9 @@
 // MOSQ_EVT_ACL_CHECK: adapts mosquitto's arguments to the pure IsAllowed()
 // (acl.h). The role is derived from the username on every call rather than
 // cached per client: it is a set lookup, and a cache would be one more thing
-// to keep right under session takeover.
+// to keep right under session takeover. A write from a terminal or operator
+// connection that is no longer live is its will, and refused
+// (live_clients.h).
 // Runs on the broker's main thread only.
 #include <exception>
 #include <optional>
@@ -40,6 +42,19 @@ int OnAclCheck(int /*event*/, void* event_data, void* userdata) {
     if (!username || !client_id || !ed->topic || !access) return MOSQ_ERR_ACL_DENIED;
 
     const Role role = ctx.config.RoleOf(username);
+    // At shutdown mosquitto sends the wills of the connections still open.
+    if (*access == Access::kWrite && role != Role::kService &&
+        (!ctx.live.IsLive(client_id, ed->client) || BrokerStopping())) {
+      // A will: wills of terminals and operators are never published (they
+      // would skip the edge checks of message_check.cpp; live_clients.h).
+      if (role == Role::kTerminal) ctx.stats.CountReject(Reject::kNotAuthorized);
+      mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                           "slotwise: refused the will of %s '%s' on '%s': wills of terminals "
+                           "and operators are never published",
+                           std::string(RoleName(role)).c_str(), ForLog(client_id).c_str(),
+                           ForLog(ed->topic).c_str());
+      return MOSQ_ERR_ACL_DENIED;
+    }
     if (IsAllowed(role, username, client_id, ed->topic, *access, ctx.config.stats_topic)) {
       return MOSQ_ERR_SUCCESS;
     }

@@ -47,6 +47,7 @@ int OnBasicAuth(int /*event*/, void* event_data, void* userdata) {
         return MOSQ_ERR_AUTH;
       }
     }
+    if (identity->role != Role::kService) ctx.live.OnAuthenticated(request.client_id, ed->client);
     if (identity->role == Role::kTerminal) {
       PresenceOnTerminalAccepted(ctx, ed->client, identity->terminal_id);
     } else {

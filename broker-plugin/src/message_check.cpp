@@ -5,7 +5,9 @@
 //   (acl.h IsAllowedResponseTopic) -> no forged `slotwise-terminal`
 //   property -> stamp and pass on.
 // An operator's request may name only its own reply topic as Response
-// Topic; services are not checked.
+// Topic, and is stamped with `slotwise-operator` (its username) and
+// `slotwise-operator-client` (its client id); a request carrying either with
+// another value is dropped. Services are not checked.
 // A rejected message is dropped and counted. mosquitto 2.0.11 can only
 // answer a MESSAGE callback's refusal with PUBACK 0x87 (its handle_publish
 // ignores the event's reason_code), so the precise MQTT v5 reason code
@@ -30,11 +32,11 @@
 namespace slotwise::broker {
 namespace {
 
-// The terminal id a `slotwise-terminal` user property on the message claims:
-// "" when there is none; kForged when there are several.
+// The value a user property `name` on the message claims: "" when there is
+// none; kForged when there are several.
 constexpr const char* kForged = "\n";
 
-std::string ClaimedTerminal(const mosquitto_property* props) {
+std::string Claimed(const mosquitto_property* props, const char* property) {
   std::string claimed;
   int seen = 0;
   char* name = nullptr;
@@ -42,7 +44,7 @@ std::string ClaimedTerminal(const mosquitto_property* props) {
   const mosquitto_property* p =
       mosquitto_property_read_string_pair(props, MQTT_PROP_USER_PROPERTY, &name, &value, false);
   while (p) {
-    if (name && std::strcmp(name, kStampProperty) == 0) {
+    if (name && std::strcmp(name, property) == 0) {
       ++seen;
       claimed = value ? value : "";
     }
@@ -52,6 +54,17 @@ std::string ClaimedTerminal(const mosquitto_property* props) {
     p = mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY, &name, &value, true);
   }
   return seen > 1 ? std::string(kForged) : claimed;
+}
+
+// Stamps `property` = `value` unless the message already carries exactly
+// that. False when it carries another value (or several), or the property
+// cannot be added: the message must not pass then.
+bool Stamp(mosquitto_property** props, const char* property, const std::string& value) {
+  const std::string claimed = Claimed(*props, property);
+  if (claimed == value) return true;
+  if (!claimed.empty()) return false;
+  return mosquitto_property_add_string_pair(props, MQTT_PROP_USER_PROPERTY, property,
+                                            value.c_str()) == MOSQ_ERR_SUCCESS;
 }
 
 // The message's MQTT v5 Response Topic, "" when it names none.
@@ -101,6 +114,32 @@ int Drop(PluginContext& ctx, const mosquitto_evt_message& ed, const std::string&
   return MOSQ_ERR_ACL_DENIED;
 }
 
+// An operator's request: its Response Topic only its own reply topic, then
+// stamped with the operator and its client id.
+int CheckOperator(mosquitto_evt_message& ed, const char* username) {
+  const char* client_id = mosquitto_client_id(ed.client);
+  if (!client_id) return MOSQ_ERR_ACL_DENIED;
+  const std::string response_topic = ResponseTopic(ed.properties);
+  if (!IsAllowedResponseTopic(Role::kOperator, username, client_id, response_topic)) {
+    mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                         "slotwise: dropped request of operator '%s': response topic '%s' is "
+                         "not its own reply topic",
+                         ForLog(client_id).c_str(), ForLog(response_topic).c_str());
+    return MOSQ_ERR_ACL_DENIED;
+  }
+  if (!Stamp(&ed.properties, kOperatorStampProperty, username) ||
+      !Stamp(&ed.properties, kOperatorClientProperty, client_id)) {
+    mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                         "slotwise: dropped request of operator '%s': it carries a %s or %s "
+                         "property naming someone else",
+                         ForLog(client_id).c_str(), kOperatorStampProperty,
+                         kOperatorClientProperty);
+    return MOSQ_ERR_ACL_DENIED;
+  }
+  ed.retain = false;
+  return MOSQ_ERR_SUCCESS;
+}
+
 }  // namespace
 
 int OnMessage(int /*event*/, void* event_data, void* userdata) {
@@ -112,19 +151,7 @@ int OnMessage(int /*event*/, void* event_data, void* userdata) {
     const Role role = ctx.config.RoleOf(username);
     // Services are trusted once the ACL let them publish.
     if (role == Role::kService) return MOSQ_ERR_SUCCESS;
-    if (role == Role::kOperator) {
-      const char* client_id = mosquitto_client_id(ed->client);
-      const std::string response_topic = ResponseTopic(ed->properties);
-      if (client_id && IsAllowedResponseTopic(role, username, client_id, response_topic)) {
-        return MOSQ_ERR_SUCCESS;
-      }
-      mosquitto_log_printf(MOSQ_LOG_NOTICE,
-                           "slotwise: dropped request of operator '%s': response topic '%s' is "
-                           "not its own reply topic",
-                           ForLog(client_id ? client_id : "").c_str(), ForLog(response_topic).c_str());
-      return MOSQ_ERR_ACL_DENIED;
-    }
-
+    if (role == Role::kOperator) return CheckOperator(*ed, username);
     const std::string terminal_id(username);
     const auto leaf = topics::OwnTerminalLeaf(ed->topic, terminal_id);
     if (!leaf) return Drop(ctx, *ed, terminal_id, Reject::kNotAuthorized);  // ACL should have caught it
@@ -155,7 +182,8 @@ int OnMessage(int /*event*/, void* event_data, void* userdata) {
       return Drop(ctx, *ed, terminal_id, Reject::kNotAuthorized);
     }
 
-    const std::string claimed = ClaimedTerminal(ed->properties);
+    // A claim of another terminal id is refused; the own one is kept, not doubled.
+    const std::string claimed = Claimed(ed->properties, kStampProperty);
     if (!claimed.empty() && claimed != terminal_id) {
       return Drop(ctx, *ed, terminal_id, Reject::kNotAuthorized);
     }

@@ -128,5 +128,6 @@ SLOTWISE_PLUGIN_EXPORT int mosquitto_plugin_cleanup(void* userdata,
                                                     int /*option_count*/) {
   std::unique_ptr<PluginContext> ctx(static_cast<PluginContext*>(userdata));
   if (ctx) UnregisterFirst(*ctx, std::size(kCallbacks));
+  slotwise::broker::UnwatchStopSignals();
   return MOSQ_ERR_SUCCESS;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "slotwise/broker/config.h"
+#include "slotwise/broker/live_clients.h"
 #include "slotwise/broker/passwords.h"
 #include "slotwise/broker/presence.h"
 #include "slotwise/broker/rate_limit.h"
@@ -31,6 +32,9 @@ struct PluginContext {
   // that no longer parses keeps the previous one and logs an error).
   PasswordFile passwords;
   PresenceTracker presence;
+  // The live connection of each terminal and operator client id: a write
+  // from any other is a will (live_clients.h), refused.
+  LiveClients live;
   RateLimiter limiter{RateLimitOptions{}};
   Stats stats;
   TimeMs next_stats_ms = 0;
@@ -56,6 +60,15 @@ int OnMessage(int event, void* event_data, void* userdata);     // message_check
 // Periodic work run from OnTick (message_check.cpp): disconnect flooders,
 // publish stats when due, prune idle rate-limit buckets.
 void MessageWorkOnTick(PluginContext& ctx);
+
+// Broker shutdown (stop_signals.cpp): WatchStopSignals() chains a handler
+// in front of mosquitto's SIGINT/SIGTERM handlers (at the first TICK, after
+// mosquitto installed them); BrokerStopping() is true from such a signal on,
+// when mosquitto's main loop is about to end and send the wills of the
+// connections still open. UnwatchStopSignals() at cleanup.
+void WatchStopSignals();
+void UnwatchStopSignals();
+bool BrokerStopping();
 
 // The CN of the client's verified TLS certificate, if any (certificate.cpp).
 std::optional<std::string> CertificateCommonName(const struct mosquitto* client);

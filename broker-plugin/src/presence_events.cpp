@@ -49,6 +49,10 @@ int OnDisconnect(int /*event*/, void* event_data, void* userdata) {
     // after a session takeover this is the OLD connection and the id now
     // also names the new one.
     if (auto change = ctx.presence.OnDisconnected(ed->client)) Publish(ctx, *change);
+    // From here on a write of this connection can only be its will.
+    if (const char* client_id = mosquitto_client_id(ed->client)) {
+      ctx.live.OnDisconnected(client_id, ed->client);
+    }
   } catch (const std::exception& e) {
     mosquitto_log_printf(MOSQ_LOG_ERR, "slotwise: disconnect handling failed: %s", e.what());
   } catch (...) {
@@ -78,6 +82,7 @@ int OnReload(int /*event*/, void* /*event_data*/, void* userdata) {
   }
   if (ctx.tick_seen) {
     ctx.presence.BeginReauthPass();
+    ctx.live.BeginReauthPass();
   } else {
     // No TICK would ever end the pass, so every later connect would go
     // unannounced. Unsupported setup (README): say so loudly and let
@@ -93,8 +98,10 @@ int OnReload(int /*event*/, void* /*event_data*/, void* userdata) {
 
 int OnTick(int /*event*/, void* /*event_data*/, void* userdata) {
   auto& ctx = *static_cast<PluginContext*>(userdata);
+  if (!ctx.tick_seen) WatchStopSignals();
   ctx.tick_seen = true;
   if (ctx.presence.in_reauth_pass()) ctx.presence.EndReauthPass();
+  ctx.live.EndReauthPass();
   try {
     MessageWorkOnTick(ctx);
   } catch (const std::exception& e) {

@@ -13,6 +13,9 @@ std::string EncodeRejectionReply(Reject reject) {
   switch (reject) {
     case Reject::kMalformed: error->set_code(v1::MALFORMED); break;
     case Reject::kTooLarge: error->set_code(v1::INVALID_ARGUMENT); break;
+    // The only 0x87 answered here: a slotwise-terminal property naming
+    // another terminal (a foreign Response Topic gets no reply).
+    case Reject::kNotAuthorized: error->set_code(v1::UNAUTHENTICATED); break;
     default: error->set_code(v1::ERROR_CODE_UNSPECIFIED); break;
   }
   char code[8];

@@ -18,6 +18,9 @@ struct UpstreamSchemas {
   std::size_t report_location = report.FieldIndex("location");
   std::size_t report_lat = report.FieldIndex("location.lat");
   std::size_t report_lon = report.FieldIndex("location.lon");
+  std::size_t report_components = report.FieldIndex("components");
+  std::size_t component_name = report.FieldIndex("components.component");
+  std::size_t component_version = report.FieldIndex("components.version");
   WireScan check{*v1::Check::descriptor()};
   std::size_t check_slot = check.FieldIndex("slot");
   WireScan status{*v1::Status::descriptor()};
@@ -43,12 +46,28 @@ double DoubleOf(const WireScan::Values& v, std::size_t field) {
   return d;
 }
 
+// Each element of Report.components: a valid component name, a version
+// within the string limit, at most kMaxComponents of them.
+class ComponentsOk final : public WireScan::ElementCheck {
+ public:
+  explicit ComponentsOk(const UpstreamSchemas& s) : s_(s) {}
+  bool Element(std::size_t /*repeated_field*/, const WireScan::Values& v) const override {
+    return v.raw[s_.report_components] <= kMaxComponents &&
+           topics::IsValidComponentName(v.Text(s_.component_name)) &&
+           v.raw[s_.component_version] <= kMaxStringField;
+  }
+
+ private:
+  const UpstreamSchemas& s_;
+};
+
 // Each check reads the fields' final values, as a parsed message would
 // hold them (a field never sent reads as its default).
 bool ReportOk(const void* payload, std::size_t size) {
   const UpstreamSchemas& s = Schemas();
+  const ComponentsOk components(s);
   WireScan::Values v;
-  return s.report.Scan(payload, size, v) && StringsShortEnough(s.report, v) &&
+  return s.report.Scan(payload, size, v, &components) && StringsShortEnough(s.report, v) &&
          (!v.Has(s.report_location) ||
           geo::IsValid(DoubleOf(v, s.report_lat), DoubleOf(v, s.report_lon)));
 }

@@ -41,7 +41,8 @@ static_assert(std::endian::native == std::endian::little,
 // One scan: a cursor, the recursion budget and the values being collected.
 class WireScan::Walker {
  public:
-  Walker(const WireScan& scan, Values& values) : scan_(scan), values_(values) {}
+  Walker(const WireScan& scan, Values& values, const ElementCheck* check)
+      : scan_(scan), values_(values), check_(check) {}
 
   // The fields of `message` from p up to exactly `end`.
   bool Message(const WireScan::Message& message, const std::uint8_t*& p, const std::uint8_t* end) {
@@ -149,6 +150,7 @@ class WireScan::Walker {
         std::size_t size = 0;
         if (!Length(p, end, size)) return false;
         if (field.kind == Kind::kString && !Utf8(p, size)) return false;
+        values_.data[field.index] = p;
         p += size;
         raw = size;
         break;
@@ -157,16 +159,33 @@ class WireScan::Walker {
         std::size_t size = 0;
         if (!Length(p, end, size) || --depth_ < 0) return false;
         const std::uint8_t* message_end = p + size;
-        if (!Message(scan_.messages_[static_cast<std::size_t>(field.message)], p, message_end)) {
-          return false;
-        }
+        const WireScan::Message& message = scan_.messages_[static_cast<std::size_t>(field.message)];
+        if (field.repeated) Reset(message);
+        if (!Message(message, p, message_end)) return false;
         ++depth_;
+        if (field.repeated) return Element(field);
         break;
       }
     }
     values_.raw[field.index] = raw;
     values_.present |= 1U << field.index;
     return true;
+  }
+
+  // A new element of a repeated field starts from its fields' defaults.
+  void Reset(const WireScan::Message& message) {
+    for (std::size_t i = message.first_value; i < message.end_value; ++i) {
+      values_.raw[i] = 0;
+      values_.data[i] = nullptr;
+      values_.present &= ~(1U << i);
+    }
+  }
+
+  // One more element of repeated `field`, scanned: count it, let the caller check it.
+  bool Element(const Field& field) {
+    ++values_.raw[field.index];
+    values_.present |= 1U << field.index;
+    return !check_ || check_->Element(field.index, values_);
   }
 
   // An unknown field (or a known one with a foreign wire type): its shape
@@ -205,21 +224,28 @@ class WireScan::Walker {
 
   const WireScan& scan_;
   Values& values_;
+  const ElementCheck* check_;
   int depth_ = kRecursionLimit;
 };
 
-WireScan::WireScan(const pb::Descriptor& root) { AddMessage(root, 0); }
+WireScan::WireScan(const pb::Descriptor& root) { AddMessage(root, 0, false); }
 
-std::int16_t WireScan::AddMessage(const pb::Descriptor& message, int depth) {
+std::int16_t WireScan::AddMessage(const pb::Descriptor& message, int depth, bool in_element) {
   if (depth > kMaxSchemaDepth) Refuse(message, "nested too deep (a recursive message?)");
   if (message.file()->syntax() != pb::FileDescriptor::SYNTAX_PROTO3) Refuse(message, "not proto3");
   const auto id = static_cast<std::int16_t>(messages_.size());
   messages_.emplace_back();
   WireScan::Message fields;
   fields.by_number.assign(kMaxFieldNumber, -1);
+  fields.first_value = static_cast<std::uint8_t>(field_count_);
   for (int i = 0; i < message.field_count(); ++i) {
     const pb::FieldDescriptor& fd = *message.field(i);
-    if (fd.is_repeated()) Refuse(message, fd.name() + ": repeated fields are not supported");
+    if (fd.is_repeated() && (fd.type() != pb::FieldDescriptor::TYPE_MESSAGE || fd.is_map())) {
+      Refuse(message, fd.name() + ": only repeated message fields are supported");
+    }
+    if (fd.is_repeated() && in_element) {
+      Refuse(message, fd.name() + ": a repeated field inside a repeated element");
+    }
     if (fd.real_containing_oneof()) Refuse(message, fd.name() + ": oneofs are not supported");
     if (field_count_ == kMaxFields) Refuse(message, "more than kMaxFields fields");
     if (static_cast<std::uint32_t>(fd.number()) >= kMaxFieldNumber) {
@@ -229,6 +255,7 @@ std::int16_t WireScan::AddMessage(const pb::Descriptor& message, int depth) {
     field.number = static_cast<std::uint32_t>(fd.number());
     field.index = static_cast<std::uint8_t>(field_count_++);
     field.name = fd.name();
+    field.repeated = fd.is_repeated();
     switch (fd.type()) {
       case pb::FieldDescriptor::TYPE_INT32:
       case pb::FieldDescriptor::TYPE_INT64:
@@ -246,12 +273,12 @@ std::int16_t WireScan::AddMessage(const pb::Descriptor& message, int depth) {
       case pb::FieldDescriptor::TYPE_FLOAT: field.kind = Kind::kFixed32; break;
       case pb::FieldDescriptor::TYPE_STRING:
         field.kind = Kind::kString;
-        string_fields_.push_back(field.index);
+        if (!in_element) string_fields_.push_back(field.index);
         break;
       case pb::FieldDescriptor::TYPE_BYTES: field.kind = Kind::kBytes; break;
       case pb::FieldDescriptor::TYPE_MESSAGE:
         field.kind = Kind::kMessage;
-        field.message = AddMessage(*fd.message_type(), depth + 1);
+        field.message = AddMessage(*fd.message_type(), depth + 1, in_element || field.repeated);
         break;
       case pb::FieldDescriptor::TYPE_GROUP: Refuse(message, fd.name() + ": groups are not supported");
     }
@@ -259,6 +286,7 @@ std::int16_t WireScan::AddMessage(const pb::Descriptor& message, int depth) {
     fields.by_number[field.number] = static_cast<std::int8_t>(fields.fields.size());
     fields.fields.push_back(field);
   }
+  fields.end_value = static_cast<std::uint8_t>(field_count_);
   messages_[static_cast<std::size_t>(id)] = std::move(fields);
   return id;
 }
@@ -295,12 +323,13 @@ std::size_t WireScan::FieldIndex(std::string_view path) const {
   }
 }
 
-bool WireScan::Scan(const void* data, std::size_t size, Values& values) const {
+bool WireScan::Scan(const void* data, std::size_t size, Values& values,
+                    const ElementCheck* check) const {
   values = Values{};
   if (size == 0) return true;
   if (data == nullptr) return false;
   const auto* p = static_cast<const std::uint8_t*>(data);
-  return Walker(*this, values).Message(messages_.front(), p, p + size);
+  return Walker(*this, values, check).Message(messages_.front(), p, p + size);
 }
 
 }  // namespace slotwise::broker

@@ -86,8 +86,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   bool trust_unstamped = false;
   app.add_flag("--trust-unstamped-terminals", trust_unstamped,
-               "accept terminal requests the broker plugin did not stamp (only for a broker without the "
-               "Slotwise plugin, e.g. tests)");
+               "accept terminal and operator requests the broker plugin did not stamp (only for a broker "
+               "without the Slotwise plugin, e.g. tests)");
   app.add_option("--max-batch", mqtt.max_batch, "most requests stored in one synced write (group commit)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
       ->capture_default_str();
@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
   if (!log_level.empty()) slotwise::log::SetLevel(*slotwise::log::ParseLevel(log_level));
   constexpr std::string_view kLog = "scheduler";  // as the MQTT server's lines
   mqtt.require_terminal_stamp = !trust_unstamped;
+  mqtt.require_operator_stamp = !trust_unstamped;
 
   auto store = OpenRocksDbStore(db_path, store_options);
   if (!store) {

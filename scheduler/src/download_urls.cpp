@@ -38,13 +38,14 @@ std::string UrlPath(const std::string& url) {
 
 }  // namespace
 
-std::string DownloadUrls::For(const v1::Node& node, const v1::Artifact& artifact, Slot slot) const {
+std::string DownloadUrls::For(const v1::Node& node, const v1::Artifact& artifact, Slot slot,
+                              std::string_view terminal_id) const {
   std::string url = node.base_url() + artifact.path();
   if (options_.url_secret.empty()) return url;
-  const std::int64_t expires = (grid_.End(slot) + options_.download_allowance_ms + 999) / 1000;
+  const std::string expires = std::to_string((grid_.End(slot) + options_.download_allowance_ms + 999) / 1000);
   const std::string uri = UrlPath(node.base_url()) + artifact.path();
-  const std::string token = SecureLinkToken(std::to_string(expires) + uri + options_.url_secret);
-  return url + "?md5=" + token + "&expires=" + std::to_string(expires);
+  const std::string token = SecureLinkToken(expires + ":" + std::string(terminal_id) + uri + options_.url_secret);
+  return url + "?md5=" + token + "&terminal=" + std::string(terminal_id) + "&expires=" + expires;
 }
 
 }  // namespace slotwise::scheduler

@@ -1,5 +1,6 @@
 #include "slotwise/scheduler/mqtt_server.h"
 
+#include <optional>
 #include <thread>
 
 #include "slotwise/log.h"
@@ -14,6 +15,48 @@ constexpr int kQos = 1;
 constexpr std::string_view kLog = "scheduler";
 // The user property the broker plugin adds to every terminal request.
 constexpr std::string_view kTerminalStamp = "slotwise-terminal";
+// The user properties it adds to every operator request: the operator's
+// username and its connection's client id.
+constexpr std::string_view kOperatorStamp = "slotwise-operator";
+constexpr std::string_view kOperatorClientStamp = "slotwise-operator-client";
+
+// The operator the broker plugin vouched for: exactly one of each stamp.
+struct StampedOperator {
+  std::string username;
+  std::string client_id;
+};
+
+std::optional<StampedOperator> OperatorOf(const mqtt::Message& msg) {
+  auto names = mqtt::UserPropertyValues(msg, kOperatorStamp);
+  auto clients = mqtt::UserPropertyValues(msg, kOperatorClientStamp);
+  if (names.size() != 1 || clients.size() != 1) return std::nullopt;  // none, or two: trust neither
+  return StampedOperator{std::move(names.front()), std::move(clients.front())};
+}
+
+// An operator request may be answered on `response_topic` only when that is
+// slotwise/v1/op/reply/{the stamped client id}; an unstamped one (refused,
+// or from a broker without the plugin) by the topic's shape alone.
+bool IsStampedOperatorsReplyTopic(const mqtt::Message& request) {
+  if (request.topic != topics::kOperatorRequest) return true;
+  if (mqtt::UserPropertyValues(request, kOperatorClientStamp).empty()) return true;
+  const auto op = OperatorOf(request);
+  const auto cid = topics::ParseOperatorReplyTopic(request.response_topic);
+  return op && cid && *cid == op->client_id;
+}
+
+// The command of an operator request by its field name, e.g. "schedule_campaign".
+std::string CommandName(const v1::OperatorRequest& req) {
+  const auto* field = v1::OperatorRequest::descriptor()->FindFieldByNumber(static_cast<int>(req.command_case()));
+  return field ? field->name() : "no command";
+}
+
+// Reading commands change nothing; every other one (also one added later)
+// goes into the log with its operator.
+bool ChangesState(const v1::OperatorRequest& req) {
+  const std::string name = CommandName(req);
+  return !(name.starts_with("list_") || name.starts_with("get_") || name.starts_with("query_") ||
+           req.command_case() == v1::OperatorRequest::COMMAND_NOT_SET);
+}
 
 template <class Msg>
 bool Decode(const mqtt::Message& msg, Msg& out) {
@@ -48,6 +91,7 @@ class Session {
       : service_(service),
         on_tick_(options.on_tick),
         require_stamp_(options.require_terminal_stamp),
+        require_operator_stamp_(options.require_operator_stamp),
         bulk_window_(options.fanout_window),
         client_(std::move(client)) {}
 
@@ -96,9 +140,9 @@ class Session {
   // requester may read (IsAllowedReplyTopic); any other is ignored.
   void Answer(const mqtt::Message& request, const std::string& payload) {
     if (request.response_topic.empty()) return;
-    if (!IsAllowedReplyTopic(request.topic, request.response_topic)) {
+    if (!IsAllowedReplyTopic(request.topic, request.response_topic) || !IsStampedOperatorsReplyTopic(request)) {
       // Debug: the broker plugin refuses such requests, so only a broker
-      // without it (or a will, which the plugin does not see) gets here.
+      // without it (or a will sent at broker shutdown) gets here.
       log::Debug(kLog) << "not answering a request on " << request.topic << " on its response topic '"
                        << Printable(request.response_topic) << "': not the requester's own reply topic";
       return;
@@ -111,14 +155,7 @@ class Session {
   void Dispatch(mqtt::Message msg, std::vector<PendingReply>& replies, Outbox& out) {
     const std::string& topic = msg.topic;
     if (topic == topics::kOperatorRequest) {
-      v1::OperatorRequest req;
-      v1::OperatorReply reply;
-      if (!Decode(msg, req)) {
-        *reply.mutable_error() = MakeError(v1::MALFORMED, "payload is not an OperatorRequest").ToProto();
-      } else {
-        reply = service_.HandleOperator(req, out);
-      }
-      LogRefusal("operator", reply, log::Level::kInfo);
+      const v1::OperatorReply reply = DispatchOperator(msg, out);
       v1::OperatorReply failed;
       *failed.mutable_error() = MakeError(v1::INTERNAL, "the scheduler could not store the change").ToProto();
       replies.push_back({std::move(msg), reply.SerializeAsString(), failed.SerializeAsString()});
@@ -193,6 +230,37 @@ class Session {
     return stamps.front();
   }
 
+  // Unstamped (the broker did not vouch for an operator): UNAUTHENTICATED,
+  // nothing changes. Each state-changing request is logged with its operator.
+  v1::OperatorReply DispatchOperator(const mqtt::Message& msg, Outbox& out) {
+    v1::OperatorReply reply;
+    const auto op = OperatorOf(msg);
+    if (require_operator_stamp_ && !op) {
+      *reply.mutable_error() =
+          MakeError(v1::UNAUTHENTICATED, "the broker did not vouch for this operator (no slotwise-operator stamp)")
+              .ToProto();
+      LogRefusal("an operator the broker did not vouch for", reply, log::Level::kInfo);
+      return reply;
+    }
+    const std::string who = op ? "operator '" + Printable(op->username) + "' (client '" + Printable(op->client_id) + "')"
+                               : std::string("an unstamped operator");
+    v1::OperatorRequest req;
+    if (!Decode(msg, req)) {
+      *reply.mutable_error() = MakeError(v1::MALFORMED, "payload is not an OperatorRequest").ToProto();
+      LogRefusal(who, reply, log::Level::kInfo);
+      return reply;
+    }
+    reply = service_.HandleOperator(req, out);
+    if (!ChangesState(req)) {
+      LogRefusal(who, reply, log::Level::kInfo);
+    } else {
+      log::Info(kLog) << who << " requested " << CommandName(req) << ": "
+                      << (reply.has_error() ? v1::ErrorCode_Name(reply.error().code()) + ": " + reply.error().message()
+                                            : std::string("done"));
+    }
+    return reply;
+  }
+
   v1::TerminalReply DispatchTerminal(const topics::TerminalTopic& t, const mqtt::Message& msg, Outbox& out) {
     if (require_stamp_ && StampedTerminal(msg) != t.terminal_id) {
       v1::TerminalReply r;
@@ -244,6 +312,7 @@ class Session {
   SchedulerService& service_;
   std::function<void()> on_tick_;
   bool require_stamp_;
+  bool require_operator_stamp_;
   std::size_t bulk_window_;
   std::unique_ptr<mqtt::Client> client_;
   OutgoingQueue outgoing_;

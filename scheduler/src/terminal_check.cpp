@@ -59,7 +59,7 @@ v1::TerminalReply TerminalRequests::Check(std::string_view terminal_id, const v1
   }
   result->set_verdict(v1::CheckResult::GO);
   auto* d = result->mutable_download();
-  d->set_url(urls_.For(*node, *artifact, progress->slot()));
+  d->set_url(urls_.For(*node, *artifact, progress->slot(), terminal_id));
   d->set_version(artifact->version());
   d->set_sha256(artifact->sha256());
   d->set_size(artifact->size());

@@ -63,6 +63,15 @@ TEST_CASE("acl: terminal reads only its own notice and reply") {
       {topics::Terminal("B", Leaf::kReply), Access::kRead, false},
       {topics::Presence("A"), Access::kRead, false},
       {topics::OperatorReply("A"), Access::kRead, false},
+      // Per-component notices: its own, never another terminal's, never a
+      // level that is not a component name, and it never writes them.
+      {topics::Notice("A", "pos-app"), Access::kRead, true},
+      {"slotwise/v1/t/A/notice/printer.fw", Access::kRead, true},
+      {topics::Notice("B", "pos-app"), Access::kRead, false},
+      {"slotwise/v1/t/A/notice/POS", Access::kRead, false},
+      {"slotwise/v1/t/A/notice/a/b", Access::kRead, false},
+      {"slotwise/v1/t/A/notice/", Access::kRead, false},
+      {topics::Notice("A", "pos-app"), Access::kWrite, false},
   };
   CheckCases(Role::kTerminal, "A", "A", cases);
 }
@@ -73,6 +82,9 @@ TEST_CASE("acl: terminal subscribes only to filters under its own subtree") {
       {topics::Terminal("A", Leaf::kReply), Access::kSubscribe, true},
       {"slotwise/v1/t/A/#", Access::kSubscribe, true},
       {"slotwise/v1/t/A/+", Access::kSubscribe, true},
+      {topics::ComponentNotices("A"), Access::kSubscribe, true},  // .../notice/+
+      {"slotwise/v1/t/B/notice/+", Access::kSubscribe, false},
+      {"slotwise/v1/t/+/notice/+", Access::kSubscribe, false},
       {"slotwise/v1/t/A/#", Access::kUnsubscribe, true},
       {"slotwise/v1/t/A/", Access::kSubscribe, false},
       {"slotwise/v1/t/A", Access::kSubscribe, false},

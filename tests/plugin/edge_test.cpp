@@ -155,5 +155,9 @@ TEST_CASE("stamp: a rejection reply names the reason code") {
   CHECK(reply.error().message().rfind("0x99 payload_format_invalid", 0) == 0);
   REQUIRE(reply.ParseFromString(EncodeRejectionReply(Reject::kTooLarge)));
   CHECK(reply.error().message().rfind("0x95 packet_too_large", 0) == 0);
+  CHECK(reply.error().code() == v1::INVALID_ARGUMENT);
+  REQUIRE(reply.ParseFromString(EncodeRejectionReply(Reject::kNotAuthorized)));
+  CHECK(reply.error().code() == v1::UNAUTHENTICATED);
+  CHECK(reply.error().message().rfind("0x87 not_authorized", 0) == 0);
   CHECK(std::string(kStampProperty) == "slotwise-terminal");
 }

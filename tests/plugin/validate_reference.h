@@ -16,11 +16,22 @@ namespace slotwise::broker::testing {
 
 inline bool ReferenceShortEnough(const std::string& s) { return s.size() <= kMaxStringField; }
 
+inline bool ReferenceComponentsOk(const v1::Report& m) {
+  if (static_cast<std::size_t>(m.components_size()) > kMaxComponents) return false;
+  for (const v1::ComponentVersion& c : m.components()) {
+    if (!topics::IsValidComponentName(c.component()) || !ReferenceShortEnough(c.version())) {
+      return false;
+    }
+  }
+  return true;
+}
+
 inline bool ReferenceMessageOk(const v1::Report& m) {
   const auto in_range = [](double x, double limit) {
     return std::isfinite(x) && x >= -limit && x <= limit;
   };
-  return ReferenceShortEnough(m.campaign_id()) && ReferenceShortEnough(m.current_version()) &&
+  return ReferenceComponentsOk(m) && ReferenceShortEnough(m.campaign_id()) &&
+         ReferenceShortEnough(m.current_version()) &&
          ReferenceShortEnough(m.target_version()) && ReferenceShortEnough(m.system_id()) &&
          (!m.has_location() || (in_range(m.location().lat(), 90) && in_range(m.location().lon(), 180)));
 }

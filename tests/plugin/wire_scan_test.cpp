@@ -84,8 +84,16 @@ constexpr int kLocation = 0x22;     // 4, message
 constexpr int kUtcOffset = 0x30;    // 6, int32
 constexpr int kLat = 0x09;          // Location 1, double
 constexpr int kLon = 0x11;          // Location 2, double
-constexpr int kUnknownGroup = 0x3B; // 7, start group
+constexpr int kUnknownGroup = 0x3B; // 7 (components) as a start group: unknown
 constexpr int kUnknownEnd = 0x3C;   // 7, end group
+constexpr int kComponents = 0x3A;   // 7, repeated ComponentVersion
+constexpr int kComponent = 0x0A;    // ComponentVersion 1, string
+constexpr int kVersion = 0x12;      // ComponentVersion 2, string
+
+// One Report.components element.
+std::string Element(const std::string& component, const std::string& version) {
+  return Delimited(kComponents, Delimited(kComponent, component) + Delimited(kVersion, version));
+}
 
 }  // namespace
 
@@ -160,6 +168,45 @@ TEST_CASE("wire scan: the last occurrence wins and message fields merge") {
   Expect(Leaf::kReport, Delimited(kLocation, Double(kLat, std::nan(""))), false);
 }
 
+TEST_CASE("wire scan: repeated components, each element checked on its own") {
+  Expect(Leaf::kReport, Element("pos-app", "4.2.0") + Element("printer.fw", "1.0"), true);
+  Expect(Leaf::kReport, Element("system", ""), true);
+  Expect(Leaf::kReport, Element("POS", "1"), false);                 // upper case
+  Expect(Leaf::kReport, Element("", "1"), false);                    // no name
+  Expect(Leaf::kReport, Delimited(kComponents, ""), false);          // no name either
+  Expect(Leaf::kReport, Element(std::string(32, 'a'), "1"), true);
+  Expect(Leaf::kReport, Element(std::string(33, 'a'), "1"), false);  // name too long
+  Expect(Leaf::kReport, Element("a", std::string(kMaxStringField, 'v')), true);
+  Expect(Leaf::kReport, Element("a", std::string(kMaxStringField + 1, 'v')), false);
+  // A bad element is bad wherever it stands; a later one does not repair it.
+  Expect(Leaf::kReport, Element("a", std::string(kMaxStringField + 1, 'v')) + Element("b", "1"),
+         false);
+  Expect(Leaf::kReport, Element("b", "1") + Element("B", "1"), false);
+  // Inside one element the last occurrence wins, as in any message.
+  Expect(Leaf::kReport,
+         Delimited(kComponents, Delimited(kComponent, "BAD") + Delimited(kComponent, "ok")), true);
+  Expect(Leaf::kReport,
+         Delimited(kComponents, Delimited(kComponent, "ok") + Delimited(kComponent, "BAD")), false);
+  // Elements do not merge: the second has no name of its own.
+  Expect(Leaf::kReport, Element("a", "1") + Delimited(kComponents, Delimited(kVersion, "2")),
+         false);
+  // At most kMaxComponents entries.
+  std::string many;
+  for (std::size_t i = 0; i < kMaxComponents; ++i) many += Element("c" + std::to_string(i), "1");
+  Expect(Leaf::kReport, many, true);
+  Expect(Leaf::kReport, many + Element("one-more", "1"), false);
+  // The element is a message: its own wire format must hold.
+  Expect(Leaf::kReport, Delimited(kComponents, Bytes({kComponent, 5, 'a'})), false);
+  Expect(Leaf::kReport, Delimited(kComponents, Delimited(kComponent, "a") + Bytes({0x18, 1})),
+         true);  // an unknown field inside an element
+  Expect(Leaf::kReport, Delimited(kComponents, Bytes({kComponent, 2, 0xC3, 0x28})), false);
+  // Field 7 with another wire type is an unknown field.
+  Expect(Leaf::kReport, Bytes({0x38, 5}), true);
+  // Mixed with the other fields, in any order.
+  Expect(Leaf::kReport, Element("a", "1") + Delimited(kCampaignId, "c1") + Element("b", "2") +
+                            Delimited(kLocation, Double(kLat, 10)), true);
+}
+
 TEST_CASE("wire scan: numbers are read as protobuf keeps them") {
   // Check.slot (int64, field 3): the varint's 64 bits, two's complement.
   Expect(Leaf::kCheck, Bytes({0x18}) + Repeat(Bytes({0xFF}), 9) + Bytes({0x01}), false);  // -1
@@ -172,10 +219,11 @@ TEST_CASE("wire scan: numbers are read as protobuf keeps them") {
 
 TEST_CASE("wire scan: schemas it cannot follow are refused when built") {
   CHECK_THROWS_AS(WireScan(*v1::TerminalReply::descriptor()), std::invalid_argument);  // oneof
-  CHECK_THROWS_AS(WireScan(*v1::AgentState::descriptor()), std::invalid_argument);     // repeated
+  CHECK_THROWS_AS(WireScan(*v1::AgentState::descriptor()), std::invalid_argument);  // repeated string
   const WireScan report(*v1::Report::descriptor());
   CHECK(report.FieldIndex("location.lat") != report.FieldIndex("location.lon"));
-  CHECK(report.string_fields().size() == 4);
+  CHECK(report.FieldIndex("components.component") != report.FieldIndex("components.version"));
+  CHECK(report.string_fields().size() == 4);  // the elements' strings are the ElementCheck's
   CHECK_THROWS_AS((void)report.FieldIndex("location.altitude"), std::invalid_argument);
   CHECK_THROWS_AS((void)report.FieldIndex("campaign_id.x"), std::invalid_argument);
 }
@@ -190,6 +238,11 @@ TEST_CASE("wire scan: random mutations of real messages agree with protobuf") {
   report.mutable_location()->set_lon(2.35);
   report.set_system_id("pos-linux");
   report.set_utc_offset_minutes(-120);
+  for (const char* name : {"pos-app", "printer.fw", "scanner"}) {
+    auto* component = report.add_components();
+    component->set_component(name);
+    component->set_version("3.1.4");
+  }
   v1::Check check;
   check.set_campaign_id("campaign-7");
   check.set_current_version("1.0.0");

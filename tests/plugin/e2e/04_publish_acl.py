@@ -20,7 +20,9 @@ def test_message_matrix(c):
     sub_a = Subscriber(c, "A", "A", ["slotwise/v1/t/A/#"])
     sub_b = Subscriber(c, "B", "B", ["slotwise/v1/t/B/#"])
     sub_op = Subscriber(c, "op-1", OPERATOR, ["slotwise/v1/op/reply/op-1"])
-    subs = {"svc": svc, "A": sub_a, "B": sub_b, "op": sub_op}
+    # D listens to its per-component notices only (notice/{component}).
+    sub_d = Subscriber(c, "D", "D", ["slotwise/v1/t/D/notice/+"])
+    subs = {"svc": svc, "A": sub_a, "B": sub_b, "op": sub_op, "D": sub_d}
     check(all(s.ready for s in subs.values()), "matrix subscribers are subscribed")
 
     # (publisher client id, username, topic, token, authorised, receivers)
@@ -42,6 +44,17 @@ def test_message_matrix(c):
         ("sched-2", s0, "slotwise/v1/t/B/reply", "reply-for-b", True, {"svc", "B"}),
         ("sched-3", s1, "slotwise/v1/t/B/notice", "notice-for-b", True, {"svc", "B"}),
         ("sched-2", s0, "slotwise/v1/op/reply/op-1", "reply-for-op1", True, {"svc", "op"}),
+        # Per-component notices reach their own terminal only.
+        ("sched-2", s0, "slotwise/v1/t/D/notice/pos-app", "component-notice-for-d", True,
+         {"svc", "D"}),
+        ("sched-2", s0, "slotwise/v1/t/D/notice/printer.fw", "fw-notice-for-d", True, {"svc", "D"}),
+        ("sched-2", s0, "slotwise/v1/t/D/notice", "system-notice-for-d", True, {"svc"}),
+        ("sched-2", s0, "slotwise/v1/t/A/notice/pos-app", "component-notice-for-a", True,
+         {"svc", "A"}),
+        ("sched-2", s0, "slotwise/v1/t/B/notice/pos-app", "component-notice-for-b", True,
+         {"svc", "B"}),
+        ("C", "C", "slotwise/v1/t/C/notice/pos-app", "c-forged-component-notice", False, set()),
+        ("C", "C", "slotwise/v1/t/D/notice/pos-app", "c-on-d-component-notice", False, set()),
         ("sched-2", s0, "slotwise/v1/op/reply/op-2", "reply-for-op2", True, {"svc"}),
         ("sched-2", s0, "other/topic", "svc-outside-tree", False, set()),
         ("op-1-pub", OPERATOR, "slotwise/v1/op/request", "op-request", True, {"svc"}),
@@ -83,7 +96,8 @@ def test_message_matrix(c):
     # Fence: one more message to each subscriber, sent after every publish
     # above was acknowledged; a subscriber that has it has seen all before it.
     fences = {"svc": "slotwise/v1/fence", "A": "slotwise/v1/t/A/reply",
-              "B": "slotwise/v1/t/B/reply", "op": "slotwise/v1/op/reply/op-1"}
+              "B": "slotwise/v1/t/B/reply", "op": "slotwise/v1/op/reply/op-1",
+              "D": "slotwise/v1/t/D/notice/fence"}
     for name, topic in fences.items():
         c.publish("sched-2", s0, topic, f"fence-{name}")
     for name, sub in subs.items():
@@ -97,11 +111,13 @@ def test_message_matrix(c):
             check(sub.got(token) == expected,
                   f"{token!r} {'reaches' if expected else 'never reaches'} {name}")
     # What a terminal published arrives stamped with its authenticated id;
-    # what the service and operators publish is not stamped.
+    # what an operator publishes arrives stamped with its username and client
+    # id; what the service publishes is not stamped.
     for token in ("c-own-report", "c-own-check", "c-own-status"):
         check(svc.props_of(token) == [f"{STAMP}:C"], f"{token!r} arrives stamped {STAMP}:C",
               str(svc.props_of(token)))
-    check(svc.props_of("op-request") == [""], "operator request is not stamped",
+    check(svc.props_of("op-request") == ["slotwise-operator:alice slotwise-operator-client:op-1-pub"],
+          "operator request arrives stamped with its operator and client id",
           str(svc.props_of("op-request")))
 
 

@@ -33,12 +33,17 @@ std::string_view RejectName(Reject reject);
 // Longest string field accepted in an upstream message (ids, versions,
 // detail text); longer is kMalformed.
 inline constexpr std::size_t kMaxStringField = 1024;
+// Most entries accepted in Report.components; more is kMalformed.
+inline constexpr std::size_t kMaxComponents = 32;
 
 // Checks `payload` as the message carried by `leaf` (an upstream leaf:
 // kReport -> Report, kCheck -> Check, kStatus -> Status; any other leaf is
 // kNotAuthorized). Order: size (kTooLarge), then parse and value checks
 // (kMalformed): proto3 parse incl. UTF-8 of strings, string fields at most
-// kMaxStringField bytes, Status.progress_percent <= 100, Location lat in [-90, 90] and lon in [-180, 180].
+// kMaxStringField bytes, Status.progress_percent <= 100, Location lat in
+// [-90, 90] and lon in [-180, 180], Report.components at most
+// kMaxComponents entries, each a valid component name
+// (topics::IsValidComponentName) with a version of at most kMaxStringField bytes.
 // An empty payload is a valid (all-default) message. The parse verdict is
 // protobuf's, reached by walking the wire format (wire_scan.h).
 Reject ValidateUpstream(topics::Leaf leaf, const void* payload, std::size_t size,

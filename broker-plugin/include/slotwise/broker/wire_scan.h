@@ -22,11 +22,14 @@
 //    field merge (so location.lat is the last lat of any location).
 //
 // Schemas: proto3 messages of singular fields (numbers, bools, enums,
-// strings, bytes, messages) with at most kMaxFields fields in all, nested
-// ones included, numbered below kMaxFieldNumber. Repeated fields, maps, oneofs, groups, proto2 and
-// recursive messages are refused by the constructor (std::invalid_argument),
-// so a schema change that needs more fails in the unit tests rather than
-// passing unchecked at the edge.
+// strings, bytes, messages) and repeated message fields (each occurrence is
+// one element, scanned on its own: its fields start from their defaults),
+// with at most kMaxFields fields in all, nested ones included, numbered
+// below kMaxFieldNumber. Repeated scalars (packed or not), maps, oneofs,
+// groups, proto2, recursive messages and a repeated field inside a repeated
+// element are refused by the constructor (std::invalid_argument), so a
+// schema change that needs more fails in the unit tests rather than passing
+// unchecked at the edge.
 //
 // Pure code, no mosquitto types. A WireScan is immutable after
 // construction: Scan() is safe from any thread.
@@ -54,12 +57,36 @@ class WireScan {
   // proto3 default (0, false, 0.0, empty).
   struct Values {
     // Numbers: the varint as read, or the bits of a fixed32/fixed64 (float,
-    // double); strings and bytes: the length in bytes; messages: 0.
+    // double); strings and bytes: the length in bytes; messages: 0;
+    // repeated messages: the number of elements.
     std::array<std::uint64_t, kMaxFields> raw{};
+    // Strings and bytes: where the last value's bytes start (inside the
+    // scanned buffer); nullptr otherwise.
+    std::array<const std::uint8_t*, kMaxFields> data{};
     // Bit i: field i occurred with its own wire type.
     std::uint32_t present = 0;
 
     bool Has(std::size_t index) const { return (present >> index) & 1U; }
+    // The bytes of string or bytes field `index` ("" when never seen).
+    std::string_view Text(std::size_t index) const {
+      return data[index] ? std::string_view(reinterpret_cast<const char*>(data[index]),
+                                            static_cast<std::size_t>(raw[index]))
+                         : std::string_view{};
+    }
+  };
+
+  // Value checks on the elements of repeated message fields: Element() is
+  // called after each element was scanned, with `values` holding that
+  // element's fields (reset before it; the other fields hold what was seen
+  // so far, the repeated field's raw value counts the elements including
+  // this one). Returning false fails the scan. Not protobuf's business:
+  // Scan() without one decides exactly what ParseFromArray decides.
+  class ElementCheck {
+   public:
+    virtual bool Element(std::size_t repeated_field, const Values& values) const = 0;
+
+   protected:
+    ~ElementCheck() = default;
   };
 
   explicit WireScan(const google::protobuf::Descriptor& root);
@@ -67,12 +94,15 @@ class WireScan {
   // The index of the field at a dotted path of field names from the root,
   // e.g. "location.lat". Throws std::invalid_argument for an unknown path.
   std::size_t FieldIndex(std::string_view path) const;
-  // The indices of every string field, nested ones included.
+  // The indices of every string field, nested ones included, but those
+  // inside the elements of a repeated field (an ElementCheck sees those).
   const std::vector<std::size_t>& string_fields() const { return string_fields_; }
 
-  // True when ParseFromArray would accept the `size` bytes at `data`;
-  // `values` then holds the fields' final values (it is reset first).
-  bool Scan(const void* data, std::size_t size, Values& values) const;
+  // True when ParseFromArray would accept the `size` bytes at `data` (and
+  // `check`, if given, every element of a repeated field); `values` then
+  // holds the fields' final values (it is reset first).
+  bool Scan(const void* data, std::size_t size, Values& values,
+            const ElementCheck* check = nullptr) const;
 
  private:
   enum class Kind : std::uint8_t { kVarint, kFixed64, kFixed32, kString, kBytes, kMessage };
@@ -82,17 +112,22 @@ class WireScan {
     std::uint8_t wire = 0;        // its wire type
     std::uint8_t index = 0;       // into Values
     std::int16_t message = -1;    // into messages_, for kMessage
+    bool repeated = false;        // a repeated message field
     std::string_view name;        // the descriptor's, which outlives us
   };
   struct Message {
     std::vector<Field> fields;
     std::vector<std::int8_t> by_number;  // field number -> index in fields, or -1
+    // The Values indices of its fields, nested ones included: [first, end).
+    std::uint8_t first_value = 0;
+    std::uint8_t end_value = 0;
   };
   class Walker;
 
   // Adds the message's fields (and nested messages') and returns its index
   // in messages_.
-  std::int16_t AddMessage(const google::protobuf::Descriptor& message, int depth);
+  // `in_element`: inside the element of a repeated field.
+  std::int16_t AddMessage(const google::protobuf::Descriptor& message, int depth, bool in_element);
   static unsigned WireTypeOf(Kind kind);
 
   std::vector<Message> messages_;  // [0] is the root

@@ -27,8 +27,11 @@
 // (re)connects; nothing blocks inside a Paho callback.
 //
 // Logging (slotwise/log.h, component "scheduler"): connects at info, a lost
-// broker at warn, refused operator requests at info and refused terminal
-// requests at debug (a fleet sending bad input must not flood the log).
+// broker at warn, refused operator requests at info, every state-changing
+// operator request with the stamped operator and its client id at info
+// ("operator 'alice' (client 'cli-1') requested schedule_campaign: done"),
+// refused terminal requests at debug (a fleet sending bad input must not
+// flood the log).
 #pragma once
 
 #include <atomic>
@@ -70,6 +73,13 @@ struct MqttOptions {
   // (schemas/README.md). Off only for a broker without the plugin (tests).
   // Default: true.
   bool require_terminal_stamp = true;
+  // Trust an operator request only when the broker plugin stamped it with
+  // `slotwise-operator` (the operator's username) and
+  // `slotwise-operator-client` (its client id), each exactly once; it is
+  // then answered only on slotwise/v1/op/reply/{that client id}. Unstamped:
+  // OperatorReply.error UNAUTHENTICATED, nothing changes. Off only for a
+  // broker without the plugin (tests). Default: true.
+  bool require_operator_stamp = true;
   // Called on the scheduler thread at every tick, inside the tick's batch,
   // before SchedulerService::Tick() (the daemon feeds live load in here).
   std::function<void()> on_tick;
@@ -79,9 +89,9 @@ struct MqttOptions {
 // request on `request_topic` may be answered on `response_topic`:
 //  * slotwise/v1/t/{tid}/report|check|status: only slotwise/v1/t/{tid}/reply;
 //  * slotwise/v1/op/request: only slotwise/v1/op/reply/{cid}, one topic level
-//    without '+', '#' or '/' (the scheduler cannot tell which operator sent
-//    it; the broker plugin refuses an operator request naming any reply
-//    topic but its own client id's);
+//    without '+', '#' or '/' (and, for a request the broker plugin stamped,
+//    only the {cid} of its `slotwise-operator-client` stamp: checked when
+//    the reply is sent);
 //  * anything else: never.
 // A request whose response topic fails the rule is handled as one that
 // names none: processed, its answer dropped. Pure, safe from any thread.
