@@ -169,11 +169,51 @@ class Fanout(st.StackTestCase, unittest.TestCase):
         s.check_alive()
 
 
+class FanoutAcrossBrokerRestart(Fanout):
+    """The broker dies in the middle of the fan-out (persistence off: its
+    retained notices and the scheduler's session are gone). Once the
+    scheduler is back, every terminal's notice is retained at the broker
+    again, exactly one per terminal."""
+
+    test_fanout_does_not_hold_up_the_operator = None  # only the test below runs here
+
+    def test_notices_survive_a_broker_restart(self):
+        s, n = self.stack, OPTS.terminals
+        out = s.logs / "notices-before-restart.out"
+        with open(out, "wb") as f:
+            watcher = subprocess.Popen(
+                ["mosquitto_sub", *self.mqtt_base("fanout-watch-1"), "-q", "1", "-R",
+                 "-t", "slotwise/v1/t/+/notice", "-F", "%t"],
+                stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.addCleanup(ls.stop_popen, watcher)
+        time.sleep(1.0)
+        s.cli("campaign", "schedule", CAMPAIGN, "--window", "earliest", timeout=60)
+        # Restart once a part, not all, of the notices is out.
+        started = st.wait_until(lambda: self.count_lines(out) >= min(2000, n // 10), timeout=60, interval=0.02)
+        self.assertTrue(started, "the fan-out did not start")
+        seen_before = self.count_lines(out)
+        s.restart_broker()
+        ls.stop_popen(watcher)
+        s.log(f"fanout: broker restarted after {seen_before} of {n} notices")
+        # A late subscriber (QoS 0, see above) must find every notice retained.
+        def retained() -> set[str]:
+            res = subprocess.run(["mosquitto_sub", *self.mqtt_base("fanout-late-2"), "-q", "0",
+                                  "-t", "slotwise/v1/t/+/notice", "-F", "%t", "-C", str(n),
+                                  "-W", str(max(30, n // 1000))],
+                                 capture_output=True, text=True, timeout=max(30, n // 1000) + 30)
+            return set(res.stdout.split())
+        ok = st.wait_until(lambda: len(retained()) >= n, timeout=max(120, n / 500), interval=2)
+        got = retained()
+        self.assertTrue(ok, f"{len(got)} of {n} notices retained after the broker restart")
+        self.assertEqual(got, {f"slotwise/v1/t/{tid}/notice" for tid in self.ids})
+        s.check_alive()
+
+
 def main() -> int:
     def add_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--terminals", type=int, default=OPTS.terminals,
                        help="campaign size (default %(default)s; the benchmark uses 200000)")
-    return st.run_test_file([Fanout], OPTS, __doc__, add_args)
+    return st.run_test_file([Fanout, FanoutAcrossBrokerRestart], OPTS, __doc__, add_args)
 
 
 if __name__ == "__main__":
