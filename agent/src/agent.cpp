@@ -8,6 +8,7 @@
 #include <ctime>
 #include <utility>
 
+#include "backoff.h"
 #include "download_step.h"
 #include "install_step.h"
 #include "slotwise/agent/atomic_file.h"
@@ -32,9 +33,10 @@ Agent::Agent(AgentConfig config, AgentIo io, AgentOptions options)
       options_(std::move(options)),
       log_(config_.terminal_id, options_.log),
       notice_topic_(topics::Terminal(config_.terminal_id, topics::Leaf::kNotice)),
+      monotonic_(io_.monotonic != nullptr ? *io_.monotonic : io_.clock),
       rng_(SeedFrom(options_.random_seed)),
       requests_(config_.terminal_id, {options_.reply_timeout, options_.max_reply_backoff}, io_.transport,
-                io_.clock, rng_, log_),
+                io_.clock, monotonic_, rng_, log_),
       reconnect_({options_.reconnect_min, options_.reconnect_max, options_.reconnect_floor,
                   options_.reconnect_spread, options_.reconnect_jitter},
                  rng_) {
@@ -135,8 +137,9 @@ std::optional<TimeMs> Agent::NextWakeMs() const {
   if (link_ == Link::kDisconnected && reconnect_at_) consider(*reconnect_at_);
   if (const auto resend = requests_.NextResendAt()) consider(*resend);
   if (state_.phase() == AgentState::WAITING) {
-    consider(std::max(state_.assignment().start_at_ms(), earliest_check_ms_));
+    consider(std::max(LocalTimeOf(state_.assignment().start_at_ms()), earliest_check_ms_));
   }
+  if (check_waiting_) consider(check_at_);
   return next;
 }
 
@@ -189,9 +192,11 @@ void Agent::HandleConnected(bool session_present) {
   reconnect_.Connected(io_.clock.NowMs());
   reconnect_at_.reset();
   log_.Info(std::string("connected to ") + config_.broker + (session_present ? " (session resumed)" : " (new session)"));
-  // Once per run, so the scheduler knows the terminal before any campaign
-  // is planned (no campaign_id: an inventory report).
-  if (!inventory_acked_ && !requests_.inventory_outstanding()) requests_.QueueInventory(BaseReport());
+  // On every connect (schemas/README.md): the scheduler learns the terminal
+  // before any campaign is planned, and its Ack lists the notices this
+  // terminal should hold, so lost state or a lost retained notice costs
+  // nothing. A new report replaces an unanswered one (correlation data).
+  requests_.QueueInventory(BaseReport());
   requests_.LinkUp();
 }
 
@@ -218,10 +223,55 @@ void Agent::RunTimers() {
     if (auto connecting = io_.transport.Connect(); !connecting) HandleLinkDown(connecting.error().message);
   }
   requests_.ResendDue(now);
-  if (state_.phase() == AgentState::WAITING &&
-      now >= std::max(state_.assignment().start_at_ms(), earliest_check_ms_)) {
+  // The start time is on the scheduler's clock.
+  if (state_.phase() == AgentState::WAITING && ServerNowMs() >= state_.assignment().start_at_ms() &&
+      now >= earliest_check_ms_) {
     Fire(Event::kStartTimeReached);
   }
+  if (check_waiting_ && now >= check_at_) {
+    check_waiting_ = false;
+    SendCheck();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The scheduler's clock (server_clock.h)
+
+TimeMs Agent::ServerNowMs() const { return server_clock_.Now(monotonic_.NowMs(), io_.clock.NowMs()); }
+
+TimeMs Agent::LocalTimeOf(TimeMs server_ms) const {
+  return server_ms - server_clock_.OffsetMs(monotonic_.NowMs(), io_.clock.NowMs());
+}
+
+void Agent::LearnServerTime(const v1::TerminalReply& reply, RequestChannel::Match match) {
+  if (reply.server_time_ms() <= 0) return;  // a scheduler that sends no time
+  const auto sent = requests_.SentOf(match);
+  if (!sent) return;
+  const bool first = !server_clock_.synced();
+  server_clock_.Observe(reply.server_time_ms(), sent->at_mono, monotonic_.NowMs(), sent->transmissions > 1);
+  const TimeMs offset = server_clock_.OffsetMs(monotonic_.NowMs(), io_.clock.NowMs());
+  if (first || offset > 1000 || offset < -1000) {
+    const std::string line = "scheduler clock is " + std::to_string(offset) + " ms off this terminal's (round trip " +
+                             std::to_string(server_clock_.round_trip_ms().value_or(0)) + " ms)";
+    if (first) log_.Info(line);
+    else log_.Debug(line);
+  }
+}
+
+std::chrono::milliseconds Agent::RecheckDelay(std::uint32_t n) {
+  const auto ceiling =
+      Doubled(options_.min_recheck_delay, static_cast<int>(n > 0 ? n - 1 : 0), options_.max_recheck_delay);
+  std::uniform_int_distribution<long long> spread(options_.min_recheck_delay.count(),
+                                                  std::max(ceiling, options_.min_recheck_delay).count());
+  return std::chrono::milliseconds(spread(rng_));
+}
+
+void Agent::SendCheck() {
+  v1::Check check;
+  check.set_campaign_id(state_.notice().campaign_id());
+  check.set_current_version(current_version_);
+  check.set_slot(state_.assignment().slot());
+  requests_.Send(topics::Leaf::kCheck, check);
 }
 
 // ---------------------------------------------------------------------------
@@ -261,10 +311,14 @@ void Agent::Enter(Phase phase) {
   requests_.CancelPhaseRequest();
   work_.reset();
   work_at_ = std::exchange(next_work_at_, 0);
+  check_at_ = std::exchange(next_check_at_, 0);
+  check_waiting_ = false;
   busy_logged_ = false;
+  deferred_busy_ = false;
   switch (phase) {
     case AgentState::IDLE:
       earliest_check_ms_ = 0;
+      early_checks_ = 0;
       if (latest_notice_ && !IsFinished(latest_notice_->campaign_id())) StartNotice(*latest_notice_);
       return;
     case AgentState::NOTIFIED: {  // S7
@@ -276,14 +330,13 @@ void Agent::Enter(Phase phase) {
     }
     case AgentState::WAITING:  // S9
       return;  // RunTimers fires kStartTimeReached at start_at_ms
-    case AgentState::CHECKING: {  // S10
-      v1::Check check;
-      check.set_campaign_id(state_.notice().campaign_id());
-      check.set_current_version(current_version_);
-      check.set_slot(state_.assignment().slot());
-      requests_.Send(topics::Leaf::kCheck, check);
+    case AgentState::CHECKING:  // S10, after the recheck backoff if there is one
+      if (check_at_ > io_.clock.NowMs()) {
+        check_waiting_ = true;
+        return;
+      }
+      SendCheck();
       return;
-    }
     case AgentState::DOWNLOADING:  // S11
       work_ = Work::kDownload;
       return;
@@ -358,6 +411,7 @@ void Agent::RunWork(Work work) {
       .stop = stop_.get_token(),
       .current_version = current_version_,
       .public_key_pem = public_key_pem_,
+      .server_now = [this] { return ServerNowMs(); },
       .is_busy = [this] { return IsBusy(); },
       .progress = [this](v1::Status::State state, std::uint32_t percent) { SendProgress(state, percent); },
   };
@@ -378,6 +432,7 @@ void Agent::RunWork(Work work) {
       }
       return;
     case StepOutcome::Kind::kBusy:
+      deferred_busy_ = true;
       work_ = work;
       work_at_ = io_.clock.NowMs() + std::chrono::duration_cast<std::chrono::milliseconds>(config_.busy_retry).count();
       return;
@@ -391,8 +446,7 @@ void Agent::RunWork(Work work) {
       Recheck(outcome.detail);
       return;
     case StepOutcome::Kind::kWindowMissed:
-      log_.Info(outcome.detail);
-      Fire(Event::kDownloadWindowMissed);
+      WindowMissed(outcome.detail);
       return;
     case StepOutcome::Kind::kInterrupted:
       log_.Info(outcome.detail);
@@ -426,11 +480,34 @@ void Agent::Recheck(std::string detail) {
                                      " new checks)");
     return;
   }
-  log_.Info(detail + "; asking the scheduler again");
+  const auto delay = RecheckDelay(state_.rechecks() + 1);
+  log_.Info(detail + "; asking the scheduler again in " + std::to_string(delay.count()) + " ms");
+  next_check_at_ = io_.clock.NowMs() + delay.count();
   Fire(Event::kDownloadRefused, [](AgentState& s) {
     s.set_rechecks(s.rechecks() + 1);
     s.set_download_attempts(0);
   });
+}
+
+// The slot ended before the download could start. After waiting for a busy
+// terminal that is the slot's natural end (one per booked slot; the check
+// gets a later slot). Without that wait it means the GO came too late to
+// use (a slow or resent check): that counts in max_rechecks like a refused
+// URL, and the check waits the recheck backoff, so it can never spin.
+void Agent::WindowMissed(std::string detail) {
+  if (deferred_busy_) {
+    log_.Info(detail);
+    Fire(Event::kDownloadWindowMissed);
+    return;
+  }
+  if (state_.rechecks() >= config_.max_rechecks) {
+    Fail(Event::kDownloadFailed, detail + " (gave up after " + std::to_string(state_.rechecks()) + " new checks)");
+    return;
+  }
+  const auto delay = RecheckDelay(state_.rechecks() + 1);
+  log_.Info(detail + " in " + std::to_string(delay.count()) + " ms");
+  next_check_at_ = io_.clock.NowMs() + delay.count();
+  Fire(Event::kDownloadWindowMissed, [](AgentState& s) { s.set_rechecks(s.rechecks() + 1); });
 }
 
 }  // namespace slotwise::agent

@@ -36,7 +36,7 @@ StepOutcome RunDownloadStep(const StepContext& context, const v1::AgentState& st
                             DownloadRetry retry) {
   const AgentConfig& config = context.config;
   const v1::Download& download = state.download();
-  const TimeMs now = context.clock.NowMs();
+  const TimeMs now = context.server_now();  // not_after_ms is on the scheduler's clock
   const std::filesystem::path file = DownloadPath(config.download_dir, download);
   const std::filesystem::path partial = PartialPath(config.download_dir, download);
   std::error_code ec;

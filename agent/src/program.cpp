@@ -112,7 +112,8 @@ int RunAgentProgram(int argc, char** argv) {
   AgentOptions options;
   options.exit_when_idle = exit_when_idle;
   options.reconnect_spread = config->reconnect_spread;
-  Agent agent(std::move(*config), AgentIo{clock, **transport, downloader, installer, store},
+  SteadyClock monotonic;  // round trips and the scheduler's clock between replies
+  Agent agent(std::move(*config), AgentIo{clock, **transport, downloader, installer, store, nullptr, &monotonic},
               std::move(options));
 
   slotwise::Status result = OkStatus();

@@ -32,6 +32,8 @@ struct StepContext {
   std::stop_token stop;
   std::string_view current_version;
   std::string_view public_key_pem;  // empty: signatures are not checked
+  // The scheduler's clock now (slot times are on it; server_clock.h).
+  std::function<TimeMs()> server_now;
   // Is a payment in progress? (the agent logs the first "busy" of a phase)
   std::function<bool()> is_busy;
   // Best-effort progress on .../status.

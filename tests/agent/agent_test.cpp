@@ -549,7 +549,7 @@ TEST_CASE("transition log lines name the terminal") {
 namespace slotwise::agent::testing {
 namespace {
 
-TEST_CASE("an inventory report goes out once per run, after connecting") {
+TEST_CASE("an inventory report goes out on every connect, after connecting") {
   Rig rig;
   rig.transport.retained_notice.reset();
   rig.Make();
@@ -567,7 +567,9 @@ TEST_CASE("an inventory report goes out once per run, after connecting") {
   rig.transport.DropConnection();
   rig.Pump(20);
   CHECK(rig.transport.connect_calls == 2);
-  CHECK(rig.scheduler.inventory.size() == 1);
+  // schemas/README.md: a terminal sends one on every connect.
+  REQUIRE(rig.scheduler.inventory.size() == 2);
+  CHECK(rig.scheduler.inventory[1].correlation_data != rig.scheduler.inventory[0].correlation_data);
   CHECK_FALSE(rig.agent->NextWakeMs().has_value());
 }
 

@@ -1,8 +1,12 @@
 // Agent: the terminal side of the patent's S6-S11 for one terminal.
 //
-// Once per run, after connecting, it sends an inventory Report (no
-// campaign: location, system id, installed version) so the scheduler knows
-// the terminal before any campaign is planned (S3 needs its location).
+// Every time it connects it sends an inventory Report (no campaign:
+// location, system id, installed version) so the scheduler knows the
+// terminal before any campaign is planned (S3 needs its location); the
+// scheduler's Ack lists the notices the terminal should hold, which are
+// taken exactly as retained notices (a terminal that lost its state gets
+// back into its campaigns). Slot times are judged on the scheduler's clock,
+// learned from the replies (server_clock.h), never on the terminal's own.
 // It reacts to the retained notice (S6) with a Report (S7), keeps the
 // assignment it gets back (S8), waits with the MQTT connection up until the
 // assignment's start_at_ms (S9), sends the Check (S10), downloads from the
@@ -49,6 +53,7 @@
 #include "slotwise/agent/installer.h"
 #include "slotwise/agent/reconnect_policy.h"
 #include "slotwise/agent/request_channel.h"
+#include "slotwise/agent/server_clock.h"
 #include "slotwise/agent/state_machine.h"
 #include "slotwise/agent/state_store.h"
 #include "slotwise/agent/transport.h"
@@ -94,9 +99,13 @@ struct AgentOptions {
   // in [0, min(max, min * 2^attempt)]. Default: 1 s, 60 s.
   std::chrono::milliseconds download_retry_min{1000};
   std::chrono::milliseconds download_retry_max{60'000};
-  // After TOO_EARLY with a start time already past, wait at least this long
-  // before checking again. Default: 1 s.
+  // A check sent again before a new start time is reached (TOO_EARLY or
+  // RESCHEDULED with a start time already past on the scheduler's clock, a
+  // slot that ended before the download started, a refused URL) waits a
+  // random delay in [min, min(max, min * 2^(n-1))] (full jitter, n = such
+  // checks in a row). Default: 1 s, 60 s.
   std::chrono::milliseconds min_recheck_delay{1000};
+  std::chrono::milliseconds max_recheck_delay{60'000};
   // finished_campaigns keeps only the newest this many. Default: 64.
   std::size_t max_finished_campaigns = 64;
   // Longest the agent thread sleeps between looks at the clock (guards
@@ -123,6 +132,11 @@ struct AgentIo {
   // Is a payment in progress? Default (nullptr): the config's busy_file /
   // busy_command (ShellBusyCheck).
   BusyCheck* busy = nullptr;
+  // A clock that never jumps (steady): times the round trips that learn the
+  // scheduler's clock, and runs that clock between replies (server_clock.h).
+  // Default (nullptr): `clock` (right for a fake or virtual clock; the
+  // program passes a steady clock).
+  const Clock* monotonic = nullptr;
 };
 
 class Agent final : public TransportListener {
@@ -157,6 +171,9 @@ class Agent final : public TransportListener {
   const v1::AgentState& state() const { return state_; }
   Phase phase() const { return state_.phase(); }
   const std::string& current_version() const { return current_version_; }
+  // The scheduler's clock now, as learned from its replies (the local wall
+  // clock until the first stamped reply).
+  TimeMs ServerNowMs() const;
   const AgentConfig& config() const { return config_; }
 
   // TransportListener: any thread, never blocks.
@@ -198,6 +215,14 @@ class Agent final : public TransportListener {
   bool IsBusy();
   void Retry(std::string detail, std::chrono::milliseconds delay, std::uint32_t attempts, bool verify_failed);
   void Recheck(std::string detail);
+  void WindowMissed(std::string detail);
+  // The wall-clock time (io_.clock) at which the scheduler's clock reaches `server_ms`.
+  TimeMs LocalTimeOf(TimeMs server_ms) const;
+  // Full-jitter backoff for the n-th check in a row sent before a new start time.
+  std::chrono::milliseconds RecheckDelay(std::uint32_t n);
+  void SendCheck();
+  // The time stamp of a reply to the request `match` names.
+  void LearnServerTime(const v1::TerminalReply& reply, RequestChannel::Match match);
 
   // notice.cpp: S6, a notice arrives.
   void HandleNotice(const InboundMessage& message);
@@ -210,12 +235,14 @@ class Agent final : public TransportListener {
   void HandleCheckReply(const v1::TerminalReply& reply);
   void HandleStatusReply(const v1::TerminalReply& reply);
   void HandleErrorReply(topics::Leaf leaf, const v1::Error& error);
+  void HandleInventoryReply(const v1::TerminalReply& reply);
 
   const AgentConfig config_;
   const AgentIo io_;
   const AgentOptions options_;
   const AgentLog log_;
   const std::string notice_topic_;
+  const Clock& monotonic_;
 
   // Owned by the agent thread. rng_ comes before the collaborators that
   // draw from it.
@@ -234,7 +261,13 @@ class Agent final : public TransportListener {
   std::unique_ptr<BusyCheck> own_busy_;
   Link link_ = Link::kDisconnected;
   std::optional<TimeMs> reconnect_at_;
-  TimeMs earliest_check_ms_ = 0;
+  TimeMs earliest_check_ms_ = 0;  // wall clock; WAITING checks no earlier
+  ServerClock server_clock_;
+  std::uint32_t early_checks_ = 0;  // checks in a row answered with a start already past
+  TimeMs next_check_at_ = 0;        // handed to the next Enter(CHECKING) (recheck backoff)
+  TimeMs check_at_ = 0;             // CHECKING: the check goes out then (wall clock)
+  bool check_waiting_ = false;
+  bool deferred_busy_ = false;      // this DOWNLOADING waited for a busy terminal
   bool finished_a_campaign_ = false;
   std::optional<Error> fatal_;
 
