@@ -11,6 +11,7 @@
 #include "backoff.h"
 #include "download_step.h"
 #include "install_step.h"
+#include "slotwise/agent/jobs.h"
 #include "slotwise/agent/atomic_file.h"
 #include "slotwise/signature.h"
 
@@ -80,6 +81,11 @@ slotwise::Status Agent::Start() {
   auto version = ReadVersionFile(config_.version_file);
   if (!version) return version.error();
   current_version_ = std::move(*version);
+  for (const ComponentConfig& c : config_.components) {
+    auto v = ReadVersionFile(c.version_file);
+    if (!v) return MakeError(v.error().code, "component " + c.name + ": " + v.error().message);
+    component_versions_[c.name] = std::move(*v);
+  }
   if (!config_.public_key_file.empty()) {
     auto pem = ReadWholeFile(config_.public_key_file);
     if (!pem) return MakeError(v1::INVALID_ARGUMENT, "public_key_file: " + pem.error().message);
@@ -98,6 +104,14 @@ slotwise::Status Agent::Start() {
     state_ = std::move(**loaded);
   }
   if (state_.phase() == AgentState::PHASE_UNSPECIFIED) state_.set_phase(AgentState::IDLE);
+  // Pending jobs of a component no longer in the config cannot be done.
+  for (int i = state_.pending_size() - 1; i >= 0; --i) {
+    if (!config_.Component(JobComponent(state_.pending(i).notice()))) {
+      log_.Warn("dropping campaign " + state_.pending(i).notice().campaign_id() + ": component '" +
+                std::string(JobComponent(state_.pending(i).notice())) + "' is no longer in the config");
+      state_.mutable_pending()->DeleteSubrange(i, 1);
+    }
+  }
 
   io_.transport.SetListener(this);
   Fire(Event::kResumed);
@@ -175,7 +189,7 @@ void Agent::Handle(QueuedEvent& event) {
   } else if (auto* lost = std::get_if<ConnectionLost>(&event)) {
     HandleLinkDown(lost->cause);
   } else if (auto* message = std::get_if<InboundMessage>(&event)) {
-    if (message->topic == notice_topic_) {
+    if (topics::OwnTerminalLeaf(message->topic, config_.terminal_id) == topics::Leaf::kNotice) {
       HandleNotice(*message);
     } else if (message->topic == requests_.reply_topic()) {
       HandleReply(*message);
@@ -269,7 +283,7 @@ std::chrono::milliseconds Agent::RecheckDelay(std::uint32_t n) {
 void Agent::SendCheck() {
   v1::Check check;
   check.set_campaign_id(state_.notice().campaign_id());
-  check.set_current_version(current_version_);
+  check.set_current_version(JobVersion());
   check.set_slot(state_.assignment().slot());
   requests_.Send(topics::Leaf::kCheck, check);
 }
@@ -319,7 +333,7 @@ void Agent::Enter(Phase phase) {
     case AgentState::IDLE:
       earliest_check_ms_ = 0;
       early_checks_ = 0;
-      if (latest_notice_ && !IsFinished(latest_notice_->campaign_id())) StartNotice(*latest_notice_);
+      if (const auto next = NextPendingJob(state_)) StartPendingJob(*next);
       return;
     case AgentState::NOTIFIED: {  // S7
       v1::Report report = BaseReport();
@@ -360,6 +374,11 @@ v1::Report Agent::BaseReport() const {
   report.mutable_location()->set_lat(config_.location.lat);
   report.mutable_location()->set_lon(config_.location.lon);
   report.set_system_id(config_.system_id);
+  for (const auto& [name, version] : component_versions_) {
+    v1::ComponentVersion* c = report.add_components();
+    c->set_component(name);
+    c->set_version(version);
+  }
   // The terminal's time zone as its clock has it now (so daylight saving is
   // current): campaigns with allowed hours count in terminal local time.
   const std::time_t now = std::time(nullptr);
@@ -372,7 +391,7 @@ void Agent::SendProgress(v1::Status::State state, std::uint32_t percent) {
   v1::Status status;
   status.set_campaign_id(state_.notice().campaign_id());
   status.set_state(state);
-  status.set_version(current_version_);
+  status.set_version(JobVersion());
   status.set_progress_percent(percent);
   requests_.Notify(topics::Leaf::kStatus, status);
 }
@@ -390,9 +409,31 @@ v1::Status Agent::FinalStatus(v1::Status::State state, std::string version, std:
 void Agent::Fail(Event event, std::string detail) {
   log_.Warn(detail);
   Fire(event, [&](AgentState& s) {
-    *s.mutable_final_status() = FinalStatus(v1::Status::FAILED, current_version_, std::move(detail));
+    *s.mutable_final_status() = FinalStatus(v1::Status::FAILED, JobVersion(), std::move(detail));
   });
 }
+
+bool Agent::SaveState(const std::function<void(AgentState&)>& update) {
+  if (fatal_) return false;
+  AgentState next = state_;
+  update(next);
+  if (auto saved = io_.store.Save(next); !saved) {
+    fatal_ = saved.error();
+    log_.Error("cannot save state, stopping: " + saved.error().message);
+    return false;
+  }
+  state_ = std::move(next);
+  return true;
+}
+
+const std::string& Agent::VersionOf(std::string_view component) const {
+  static const std::string kNone;
+  if (topics::IsSystemComponent(component)) return current_version_;
+  const auto it = component_versions_.find(component);
+  return it == component_versions_.end() ? kNone : it->second;
+}
+
+const std::string& Agent::JobVersion() const { return VersionOf(JobComponent(state_.notice())); }
 
 bool Agent::IsFinished(std::string_view campaign_id) const {
   const auto& finished = state_.finished_campaigns();
@@ -409,7 +450,8 @@ void Agent::RunWork(Work work) {
       .clock = io_.clock,
       .rng = rng_,
       .stop = stop_.get_token(),
-      .current_version = current_version_,
+      .current_version = JobVersion(),
+      .component = *config_.Component(JobComponent(state_.notice())),
       .public_key_pem = public_key_pem_,
       .server_now = [this] { return ServerNowMs(); },
       .is_busy = [this] { return IsBusy(); },
@@ -425,7 +467,11 @@ void Agent::RunWork(Work work) {
       if (work == Work::kDownload) {
         Fire(Event::kDownloadVerified, [](AgentState& s) { s.set_download_attempts(0); });
       } else {
-        current_version_ = outcome.version;
+        if (const std::string_view c = JobComponent(state_.notice()); c.empty()) {
+          current_version_ = outcome.version;
+        } else {
+          component_versions_[std::string(c)] = outcome.version;
+        }
         Fire(Event::kInstallSucceeded, [&](AgentState& s) {
           *s.mutable_final_status() = FinalStatus(v1::Status::SUCCEEDED, outcome.version, "");
         });

@@ -7,6 +7,7 @@
 #include "artifact.h"
 #include "backoff.h"
 #include "slotwise/sha256.h"
+#include "slotwise/topics.h"
 
 namespace slotwise::agent {
 namespace {
@@ -42,6 +43,11 @@ StepOutcome RunDownloadStep(const StepContext& context, const v1::AgentState& st
   std::error_code ec;
   std::filesystem::create_directories(config.download_dir, ec);
 
+  // What the GO says to install must be what the campaign is for.
+  if (topics::CanonicalComponent(download.component()) != context.component.name) {
+    return StepOutcome::Of(Kind::kFailed, "the download is for component '" + download.component() +
+                                              "', the campaign for '" + context.component.name + "'");
+  }
   if (auto ok = CheckManifest(download, context.public_key_pem, context.current_version); !ok) {
     return StepOutcome::Of(Kind::kFailed, ok.error().message);
   }

@@ -99,6 +99,9 @@ int RunAgentProgram(int argc, char** argv) {
   mqtt.tls_key_file = config->tls_key_file.string();
   mqtt.subscriptions = {topics::Terminal(config->terminal_id, topics::Leaf::kNotice),
                         topics::Terminal(config->terminal_id, topics::Leaf::kReply)};
+  // Only a terminal with components needs their notices: one without
+  // subscribes exactly as before components.
+  if (!config->components.empty()) mqtt.subscriptions.push_back(topics::ComponentNotices(config->terminal_id));
   auto transport = PahoTransport::Create(std::move(mqtt));
   if (!transport) {
     PrintError(transport.error().message);

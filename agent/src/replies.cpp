@@ -15,6 +15,7 @@
 // A reply missing the part its kind needs is ignored; the resend timer
 // stands. Agent's thread only (called from Agent::Handle).
 #include "slotwise/agent/agent.h"
+#include "slotwise/agent/jobs.h"
 
 namespace slotwise::agent {
 namespace {
@@ -98,7 +99,6 @@ void Agent::HandleErrorReply(topics::Leaf leaf, const v1::Error& error) {
     return;
   }
   log_.Warn(what + "; abandoning campaign " + state_.notice().campaign_id());
-  if (latest_notice_ && latest_notice_->campaign_id() == state_.notice().campaign_id()) latest_notice_.reset();
   Fire(Event::kRequestRefused, [](AgentState& s) {
     s.clear_notice();
     s.clear_assignment();
@@ -114,7 +114,22 @@ void Agent::HandleAssignmentReply(const v1::TerminalReply& reply) {
     return;
   }
   earliest_check_ms_ = 0;
-  Fire(Event::kAssignmentReceived, [&](AgentState& s) { *s.mutable_assignment() = reply.assignment(); });
+  // Every pending job gets its booking first (one report at a time); then
+  // the agent waits for the earliest booked slot (jobs.h).
+  AgentState booked = state_;
+  *booked.mutable_assignment() = reply.assignment();
+  if (const auto unbooked = UnbookedPendingJob(booked)) {
+    Fire(Event::kNoticeReceived, [&](AgentState& s) {
+      *s.mutable_assignment() = reply.assignment();
+      SwitchToPending(s, *unbooked);
+    });
+    return;
+  }
+  const auto earlier = EarlierBookedJob(booked);
+  Fire(Event::kAssignmentReceived, [&](AgentState& s) {
+    *s.mutable_assignment() = reply.assignment();
+    if (earlier) SwitchToPending(s, *earlier);
+  });
 }
 
 // S10: the scheduler's verdict on the check.
@@ -174,12 +189,12 @@ void Agent::HandleCheckReply(const v1::TerminalReply& reply) {
       return;
     case v1::CheckResult::ALREADY_CURRENT:
       Fire(Event::kCheckAlreadyCurrent, [&](AgentState& s) {
-        *s.mutable_final_status() = FinalStatus(v1::Status::SUCCEEDED, current_version_, result.reason());
+        *s.mutable_final_status() = FinalStatus(v1::Status::SUCCEEDED, JobVersion(), result.reason());
       });
       return;
     case v1::CheckResult::STAND_DOWN:
       Fire(Event::kCheckStandDown, [&](AgentState& s) {
-        *s.mutable_final_status() = FinalStatus(v1::Status::STOOD_DOWN, current_version_, result.reason());
+        *s.mutable_final_status() = FinalStatus(v1::Status::STOOD_DOWN, JobVersion(), result.reason());
       });
       return;
     default:
@@ -196,7 +211,6 @@ void Agent::HandleStatusReply(const v1::TerminalReply& reply) {
   // finished: if the operator resumes it, its notice comes again and counts;
   // until then it is not taken up again from the notice already seen.
   const bool stood_down = state_.final_status().state() == v1::Status::STOOD_DOWN;
-  if (stood_down && latest_notice_ && latest_notice_->campaign_id() == campaign) latest_notice_.reset();
   finished_a_campaign_ = true;
   Fire(Event::kFinalStatusAcked, [&](AgentState& s) {
     if (!stood_down) {

@@ -37,10 +37,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -170,7 +172,11 @@ class Agent final : public TransportListener {
 
   const v1::AgentState& state() const { return state_; }
   Phase phase() const { return state_.phase(); }
+  // The system image's installed version.
   const std::string& current_version() const { return current_version_; }
+  // A component's installed version ("" or "system": the system image's;
+  // "" for a component this terminal does not have).
+  const std::string& component_version(std::string_view component) const { return VersionOf(component); }
   // The scheduler's clock now, as learned from its replies (the local wall
   // clock until the first stamped reply).
   TimeMs ServerNowMs() const;
@@ -202,6 +208,8 @@ class Agent final : public TransportListener {
   // transition table, applies `update` to a copy of the state, saves it and
   // only then commits it and runs the new phase's entry action.
   bool Fire(Event event, const std::function<void(v1::AgentState&)>& update = {});
+  // A change that is not a move (a pending job kept or dropped): saved, then committed.
+  bool SaveState(const std::function<void(v1::AgentState&)>& update);
   void Enter(Phase phase);
   // A Report with what every report carries: version, location, system, time zone.
   v1::Report BaseReport() const;
@@ -227,6 +235,10 @@ class Agent final : public TransportListener {
   // notice.cpp: S6, a notice arrives.
   void HandleNotice(const InboundMessage& message);
   void StartNotice(const v1::Notice& notice);
+  void StartPendingJob(int index);
+  // The version the current job's component runs now ("" = the system image's).
+  const std::string& JobVersion() const;
+  const std::string& VersionOf(std::string_view component) const;
 
   // replies.cpp: S8 (assignment), S10 (check result), the final status's
   // acknowledgement, and refusals.
@@ -251,7 +263,9 @@ class Agent final : public TransportListener {
   ReconnectPolicy reconnect_;
   v1::AgentState state_;
   std::string current_version_;
-  std::optional<v1::Notice> latest_notice_;  // newest notice seen, even while busy
+  // The installed version of each component besides the system image.
+  std::map<std::string, std::string, std::less<>> component_versions_;
+  std::set<std::string> unknown_component_campaigns_;  // warned about once
   bool inventory_acked_ = false;
   std::optional<Work> work_;
   TimeMs work_at_ = 0;       // work_ runs no earlier than this
