@@ -191,11 +191,19 @@ class FakeScheduler {
   TimeMs too_early_after_start_ms = 0;
   // Checks received, with the scheduler's clock when each arrived.
   std::vector<TimeMs> check_times;
+  // Per campaign: the start delay of its assignments and its GO's download
+  // (else start_delay_ms and download).
+  std::map<std::string, TimeMs> start_delay_by_campaign;
+  std::map<std::string, v1::Download> download_by_campaign;
+  std::vector<v1::Check> checks;    // every check received
+  std::vector<v1::Report> reports;  // every campaign report received
+  std::vector<v1::Status> statuses;  // every final status received
 
   TimeMs ServerNow() const { return clock_.NowMs() + server_offset_ms.value_or(0); }
 
   v1::Assignment MakeAssignment(const std::string& campaign) const {
-    const TimeMs start_at = ServerNow() + start_delay_ms;
+    const auto delay = start_delay_by_campaign.find(campaign);
+    const TimeMs start_at = ServerNow() + (delay == start_delay_by_campaign.end() ? start_delay_ms : delay->second);
     v1::Assignment a;
     a.set_campaign_id(campaign);
     a.set_target_version(download.version());
@@ -220,6 +228,7 @@ class FakeScheduler {
     if (parsed->leaf == topics::Leaf::kStatus) {
       status.ParseFromString(m.payload);
       what = (m.response_topic.empty() ? "progress:" : "status:") + v1::Status::State_Name(status.state());
+      if (!m.response_topic.empty()) statuses.push_back(status);
     }
     if (parsed->leaf == topics::Leaf::kReport) {
       v1::Report report;
@@ -248,6 +257,7 @@ class FakeScheduler {
     } else if (parsed->leaf == topics::Leaf::kReport) {
       v1::Report report;
       report.ParseFromString(m.payload);
+      reports.push_back(report);
       *reply.mutable_assignment() = MakeAssignment(report.campaign_id());
       Remember(reply.assignment());
     } else if (parsed->leaf == topics::Leaf::kCheck) {
@@ -256,6 +266,7 @@ class FakeScheduler {
       if (on_check) on_check(checks_);
       v1::Check check;
       check.ParseFromString(m.payload);
+      checks.push_back(check);
       auto* result = reply.mutable_check_result();
       result->set_campaign_id(check.campaign_id());
       auto verdict = verdicts.empty() ? v1::CheckResult::GO : verdicts.front();
@@ -265,7 +276,10 @@ class FakeScheduler {
         verdicts.pop_front();
       }
       result->set_verdict(verdict);
-      if (verdict == v1::CheckResult::GO) *result->mutable_download() = download;
+      if (verdict == v1::CheckResult::GO) {
+        const auto own = download_by_campaign.find(check.campaign_id());
+        *result->mutable_download() = own == download_by_campaign.end() ? download : own->second;
+      }
       if (verdict == v1::CheckResult::TOO_EARLY && enforce_start) {
         *result->mutable_assignment() = last_assignment_;
       } else if (verdict == v1::CheckResult::TOO_EARLY || verdict == v1::CheckResult::RESCHEDULED) {
