@@ -154,28 +154,37 @@ struct ComponentRig : Rig {
 
 TEST_CASE("components: two campaigns at once, each booked, the earlier slot first") {
   ComponentRig rig;
+  // FW is reported first and booked first; APP's booking comes after it
+  // but its slot is earlier: APP is served first, then FW.
   rig.scheduler.start_delay_by_campaign = {{"FW", 20'000}, {"APP", 5'000}};
+  SUBCASE("the later booking has the earlier slot") {}
+  SUBCASE("the earlier booking has the earlier slot") {
+    rig.scheduler.start_delay_by_campaign = {{"FW", 5'000}, {"APP", 20'000}};
+  }
+  const bool app_first = rig.scheduler.start_delay_by_campaign["APP"] < rig.scheduler.start_delay_by_campaign["FW"];
   rig.Make([](AgentOptions& o) { o.exit_when_idle = false; });
   REQUIRE(rig.agent->Start().ok());
   rig.agent->Step();
   rig.Notify(MakeNotice("FW", ""));
   rig.Notify(MakeNotice("APP", "payapp", "3.2"));
   rig.Pump(400);
-  // Both reported before any check; APP (slot in 5 s) checked before FW (20 s).
+  // Both reported before any check.
   REQUIRE(rig.scheduler.reports.size() >= 2);
   CHECK(rig.scheduler.reports[0].campaign_id() == "FW");
   CHECK(rig.scheduler.reports[1].campaign_id() == "APP");
   REQUIRE(rig.scheduler.checks.size() == 2);
-  CHECK(rig.scheduler.checks[0].campaign_id() == "APP");
-  CHECK(rig.scheduler.checks[0].current_version() == "3.1");  // the component's version
-  CHECK(rig.scheduler.checks[1].campaign_id() == "FW");
-  CHECK(rig.scheduler.checks[1].current_version() == "1.0");
   REQUIRE(rig.scheduler.statuses.size() == 2);
-  CHECK(rig.scheduler.statuses[0].campaign_id() == "APP");
-  CHECK(rig.scheduler.statuses[0].state() == v1::Status::SUCCEEDED);
-  CHECK(rig.scheduler.statuses[0].version() == "3.2");
-  CHECK(rig.scheduler.statuses[1].campaign_id() == "FW");
-  CHECK(rig.scheduler.statuses[1].version() == "2.0");
+  const std::size_t app = app_first ? 0 : 1;
+  const std::size_t fw = 1 - app;
+  CHECK(rig.scheduler.checks[app].campaign_id() == "APP");
+  CHECK(rig.scheduler.checks[app].current_version() == "3.1");  // the component's version
+  CHECK(rig.scheduler.checks[fw].campaign_id() == "FW");
+  CHECK(rig.scheduler.checks[fw].current_version() == "1.0");
+  CHECK(rig.scheduler.statuses[app].campaign_id() == "APP");
+  CHECK(rig.scheduler.statuses[app].state() == v1::Status::SUCCEEDED);
+  CHECK(rig.scheduler.statuses[app].version() == "3.2");
+  CHECK(rig.scheduler.statuses[fw].campaign_id() == "FW");
+  CHECK(rig.scheduler.statuses[fw].version() == "2.0");
   CHECK(ReadFile(rig.dir.path() / "payapp.version") == "3.2\n");
   CHECK(ReadFile(rig.dir.path() / "payapp.bin") == "payapp 3.2\n");
   CHECK(ReadFile(rig.config.version_file) == "2.0\n");
