@@ -16,6 +16,10 @@ localstack package), 2 s slots.
   persistent session (so the broker does not resend the retained notice).
   It must get back into the campaign (the notices of its inventory report's
   Ack) and upgrade.
+* Components: an agent configured with an application besides its system
+  image (component.payapp.*) upgrades its system image in a campaign of a
+  scheduler that knows nothing of components, as a v1 terminal does, and
+  leaves the application alone.
 
     python3 tests/integration/test_agent_recovery.py --build-dir build [--keep]
 
@@ -151,10 +155,44 @@ class LostState(st.StackTestCase, unittest.TestCase):
         self.assertEqual(terminals, {"LOST": "SUCCEEDED"})
 
 
+class ComponentsWithV1Campaign(st.StackTestCase, unittest.TestCase):
+    options = OPTS
+
+    @classmethod
+    def set_up_stack(cls) -> None:
+        stack = cls.stack
+        stack.start()
+        stack.add_cluster("paris", LAT, LON)
+        stack.add_node("n1", "paris", 2)
+        stack.add_version(ls.NEW_VERSION)
+        adir = stack.root / "agents" / "COMP"
+        adir.mkdir(parents=True, exist_ok=True)
+        cls.app_version = adir / "payapp.version"
+        cls.app_version.write_text("3.1\n")
+        cls.app_log = adir / "payapp-install.log"
+        agent = cls.agent = stack.start_agent("COMP", LAT, LON, extra_config={
+            "component.payapp.version_file": str(cls.app_version),
+            "component.payapp.install_command": f'echo "$SLOTWISE_VERSION" >> {cls.app_log}',
+        })
+        stack.wait_terminals_known([agent.id], timeout=30)
+        schedule(stack, "it-comp", [agent.id], first_in_slots=3)
+        wait_installed([agent], OPTS.wait)
+        cls.report = stack.cli_json("campaign", "status", "it-comp")
+
+    def test_the_system_image_upgrades(self):
+        self.assertEqual(self.agent.installed_version(), ls.NEW_VERSION)
+        terminals = {t["terminal_id"]: t.get("state") for t in self.report.get("terminals", [])}
+        self.assertEqual(terminals, {"COMP": "SUCCEEDED"})
+
+    def test_the_application_is_untouched(self):
+        self.assertEqual(self.app_version.read_text(), "3.1\n")
+        self.assertFalse(self.app_log.exists())
+
+
 def main() -> int:
     def add_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--wait", type=float, default=OPTS.wait, help="seconds to wait for the upgrades")
-    return st.run_test_file([WrongClocks, LostState], OPTS, __doc__, add_args)
+    return st.run_test_file([WrongClocks, LostState, ComponentsWithV1Campaign], OPTS, __doc__, add_args)
 
 
 if __name__ == "__main__":
