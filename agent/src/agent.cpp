@@ -267,8 +267,11 @@ void Agent::LearnServerTime(const v1::TerminalReply& reply, RequestChannel::Matc
   if (first || offset > 1000 || offset < -1000) {
     const std::string line = "scheduler clock is " + std::to_string(offset) + " ms off this terminal's (round trip " +
                              std::to_string(server_clock_.round_trip_ms().value_or(0)) + " ms)";
-    if (first) log_.Info(line);
-    else log_.Debug(line);
+    if (first) {
+      log_.Info(line);
+    } else {
+      log_.Debug(line);
+    }
   }
 }
 

@@ -51,8 +51,8 @@ void Agent::HandleNotice(const InboundMessage& message) {
   }
   // The topic says which component; a notice naming another is not trusted.
   if (topics::CanonicalComponent(notice.component()) != component) {
-    log_.Warn("ignoring a notice for component '" + notice.component() + "' on the topic of component '" +
-              component + "'");
+    log_.Warn("ignoring a notice for component '" + notice.component() + "' on the topic of component '" + component +
+              "'");
     return;
   }
   notice.set_component(component);

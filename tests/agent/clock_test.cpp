@@ -187,8 +187,7 @@ TEST_CASE("an inventory notice for a campaign finished or under way changes noth
     for (int i = 0; i < 10; ++i) rig.agent->Step();
     CHECK(rig.scheduler.received.empty());  // no second report
     CHECK(rig.agent->phase() == v1::AgentState::WAITING);
-    CHECK(rig.agent->state().assignment().SerializeAsString() ==
-          first.agent->state().assignment().SerializeAsString());
+    CHECK(rig.agent->state().assignment().SerializeAsString() == first.agent->state().assignment().SerializeAsString());
   }
 }
 

@@ -147,9 +147,7 @@ struct ComponentRig : Rig {
     downloader.files[app.url()] = "payapp 3.2\n";
     scheduler.download_by_campaign["APP"] = app;
   }
-  void Notify(const v1::Notice& n) {
-    transport.Deliver(topics::Notice(kTid, n.component()), n.SerializeAsString());
-  }
+  void Notify(const v1::Notice& n) { transport.Deliver(topics::Notice(kTid, n.component()), n.SerializeAsString()); }
 };
 
 TEST_CASE("components: two campaigns at once, each booked, the earlier slot first") {

@@ -90,8 +90,7 @@ struct Rig {
       if (event != Event::kResumed || from != to) phases.push_back(to);
     };
     if (tune) tune(options);
-    agent = std::make_unique<Agent>(config, AgentIo{clock, transport, downloader, installer, *store, &busy},
-                                    options);
+    agent = std::make_unique<Agent>(config, AgentIo{clock, transport, downloader, installer, *store, &busy}, options);
     return *agent;
   }
 
