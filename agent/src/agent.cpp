@@ -237,8 +237,8 @@ void Agent::RunTimers() {
     if (auto connecting = io_.transport.Connect(); !connecting) HandleLinkDown(connecting.error().message);
   }
   requests_.ResendDue(now);
-  // The start time is on the scheduler's clock.
-  if (state_.phase() == AgentState::WAITING && ServerNowMs() >= state_.assignment().start_at_ms() &&
+  // The start time is on the scheduler's clock, and surely reached there.
+  if (state_.phase() == AgentState::WAITING && ServerEarliestMs() >= state_.assignment().start_at_ms() &&
       now >= earliest_check_ms_) {
     Fire(Event::kStartTimeReached);
   }
@@ -253,8 +253,12 @@ void Agent::RunTimers() {
 
 TimeMs Agent::ServerNowMs() const { return server_clock_.Now(monotonic_.NowMs(), io_.clock.NowMs()); }
 
+TimeMs Agent::ServerEarliestMs() const {
+  return server_clock_.Earliest(monotonic_.NowMs(), io_.clock.NowMs());
+}
+
 TimeMs Agent::LocalTimeOf(TimeMs server_ms) const {
-  return server_ms - server_clock_.OffsetMs(monotonic_.NowMs(), io_.clock.NowMs());
+  return server_ms - (ServerEarliestMs() - io_.clock.NowMs());
 }
 
 void Agent::LearnServerTime(const v1::TerminalReply& reply, RequestChannel::Match match) {
@@ -262,11 +266,11 @@ void Agent::LearnServerTime(const v1::TerminalReply& reply, RequestChannel::Matc
   const auto sent = requests_.SentOf(match);
   if (!sent) return;
   const bool first = !server_clock_.synced();
-  server_clock_.Observe(reply.server_time_ms(), sent->at_mono, monotonic_.NowMs(), sent->transmissions > 1);
+  server_clock_.Observe(reply.server_time_ms(), sent->first_mono, monotonic_.NowMs());
   const TimeMs offset = server_clock_.OffsetMs(monotonic_.NowMs(), io_.clock.NowMs());
   if (first || offset > 1000 || offset < -1000) {
-    const std::string line = "scheduler clock is " + std::to_string(offset) + " ms off this terminal's (round trip " +
-                             std::to_string(server_clock_.round_trip_ms().value_or(0)) + " ms)";
+    const std::string line = "scheduler clock is " + std::to_string(offset) + " ms off this terminal's (+-" +
+                             std::to_string(server_clock_.uncertainty_ms().value_or(0) / 2) + " ms)";
     if (first) {
       log_.Info(line);
     } else {

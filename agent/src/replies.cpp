@@ -157,7 +157,7 @@ void Agent::HandleCheckReply(const v1::TerminalReply& reply) {
       // A start time already past on the scheduler's clock as we know it
       // (the estimate is off by up to half a round trip, or the scheduler
       // has its own reasons): never ask again at once.
-      if (next.start_at_ms() <= ServerNowMs()) {
+      if (next.start_at_ms() <= ServerEarliestMs()) {
         const auto delay = RecheckDelay(++early_checks_);
         log_.Info("check too early although the start time has passed; checking again in " +
                   std::to_string(delay.count()) + " ms");
@@ -182,7 +182,7 @@ void Agent::HandleCheckReply(const v1::TerminalReply& reply) {
       }
       // A new slot whose start has passed already (by our estimate of the
       // scheduler's clock) is checked after the backoff, not at once.
-      earliest_check_ms_ = result.assignment().start_at_ms() <= ServerNowMs()
+      earliest_check_ms_ = result.assignment().start_at_ms() <= ServerEarliestMs()
                                ? now + RecheckDelay(++early_checks_).count()
                                : 0;
       Fire(Event::kCheckRescheduled, [&](AgentState& s) { *s.mutable_assignment() = result.assignment(); });

@@ -58,7 +58,7 @@ std::optional<RequestChannel::Sent> RequestChannel::SentOf(Match match) const {
                                           : match == Match::kPhase   ? &phase_
                                                                      : nullptr;
   if (request == nullptr || !*request || (*request)->transmissions == 0) return std::nullopt;
-  return Sent{(*request)->sent_mono, (*request)->transmissions};
+  return Sent{(*request)->first_sent_mono, (*request)->transmissions};
 }
 
 void RequestChannel::Notify(topics::Leaf leaf, const google::protobuf::MessageLite& message) {
@@ -96,7 +96,7 @@ void RequestChannel::Transmit(Request& request) {
   out.payload = request.payload;
   out.response_topic = reply_topic_;
   out.correlation_data = request.correlation_data;
-  request.sent_mono = monotonic_.NowMs();
+  if (request.transmissions == 0) request.first_sent_mono = monotonic_.NowMs();
   const auto published = transport_.Publish(out);
   ++request.transmissions;
   const auto backoff = Doubled(settings_.reply_timeout, request.transmissions - 1, settings_.max_reply_backoff);

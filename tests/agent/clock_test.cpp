@@ -20,35 +20,54 @@ int CountSaved(const MemoryStateStore& store, v1::AgentState::Phase phase) {
   return static_cast<int>(std::count_if(h.begin(), h.end(), [&](const auto& s) { return s.phase() == phase; }));
 }
 
-TEST_CASE("server clock: the stamp belongs to the midpoint of the round trip and runs on the monotonic clock") {
+TEST_CASE("server clock: each reply bounds the scheduler's clock, and the estimate is the middle") {
   ServerClock clock;
   CHECK_FALSE(clock.synced());
   CHECK(clock.Now(50, 1'000'000) == 1'000'000);  // no stamp yet: the wall clock
-  clock.Observe(5'000'000, 100, 300, false);     // sent at 100, back at 300: midpoint 200
+  CHECK(clock.Earliest(50, 1'000'000) == 1'000'000);
+  // Sent at 100, back at 300: the stamp was taken somewhere in between.
+  clock.Observe(5'000'000, 100, 300);
   REQUIRE(clock.synced());
-  CHECK(clock.round_trip_ms() == 200);
-  CHECK(clock.Now(200, 0) == 5'000'000);
-  CHECK(clock.Now(1200, 0) == 5'001'000);
+  CHECK(clock.uncertainty_ms() == 200);
+  CHECK(clock.Now(300, 0) == 5'000'100);       // the middle: stamped at 200
+  CHECK(clock.Earliest(300, 0) == 5'000'000);  // at the latest stamped at 300
+  CHECK(clock.Now(1300, 0) == 5'001'100);
   // The wall clock jumps: the scheduler's clock does not.
-  CHECK(clock.Now(1200, 42) == 5'001'000);
-  CHECK(clock.OffsetMs(1200, 1'000) == 5'000'000);
+  CHECK(clock.Now(1300, 42) == 5'001'100);
+  CHECK(clock.OffsetMs(1300, 1'000) == 5'000'100);
   // No stamp (a scheduler from before server_time_ms) or a reply before its request: ignored.
-  clock.Observe(0, 2000, 2010, false);
-  clock.Observe(9'000'000, 3000, 2000, false);
-  CHECK(clock.Now(1200, 0) == 5'001'000);
-  // A reply to a resent request may answer an earlier copy: not used over a clean sample.
-  clock.Observe(7'000'000, 2000, 2010, true);
-  CHECK(clock.Now(1200, 0) == 5'001'000);
-  // A newer clean sample replaces the old one (clocks drift).
-  clock.Observe(6'000'000, 2000, 2010, false);
-  CHECK(clock.Now(2005, 0) == 6'000'000);
+  clock.Observe(0, 2000, 2010);
+  clock.Observe(9'000'000, 3000, 2000);
+  CHECK(clock.Now(1300, 0) == 5'001'100);
+  CHECK(clock.uncertainty_ms() == 200);
 }
 
-TEST_CASE("server clock: a resent request's reply is used while there is nothing better") {
+TEST_CASE("server clock: a slow round trip never makes the estimate worse, a quick one narrows it") {
   ServerClock clock;
-  clock.Observe(7'000'000, 2000, 2010, true);
-  CHECK(clock.synced());
-  CHECK(clock.Now(2005, 0) == 7'000'000);
+  clock.Observe(5'000'000, 100, 300);  // offset in [4'999'700, 4'999'900]
+  // 10 s in the scheduler's queue (a fleet reporting at once): the interval
+  // is wide and adds nothing.
+  clock.Observe(5'010'300, 400, 10'400);  // offset in [4'999'900, 5'009'900]
+  CHECK(clock.uncertainty_ms() == 0);     // meets the first at its top
+  CHECK(clock.Now(20'000, 0) == 5'019'900);
+  ServerClock other;
+  other.Observe(5'000'000, 100, 300);
+  other.Observe(5'000'850, 1000, 1010);  // offset in [4'999'840, 4'999'850]
+  CHECK(other.uncertainty_ms() == 10);
+  CHECK(other.Now(2000, 0) == 5'001'845);
+  CHECK(other.Earliest(2000, 0) == 5'001'840);
+}
+
+TEST_CASE("server clock: a reply that does not fit, or an old interval, starts again") {
+  ServerClock clock;
+  clock.Observe(5'000'000, 100, 300);
+  clock.Observe(9'000'000, 400, 420);  // the scheduler's clock was set forward
+  CHECK(clock.Now(420, 0) == 9'000'010);
+  CHECK(clock.uncertainty_ms() == 20);
+  // Much later, a wider interval that still meets it replaces it (drift).
+  const TimeMs later = 420 + ServerClock::kMaxAgeMs + 1;
+  clock.Observe(9'000'000 + later - 400, later - 200, later);
+  CHECK(clock.uncertainty_ms() == 200);
 }
 
 // The terminal's clock is off by `skew` (its clock minus the scheduler's):

@@ -180,6 +180,8 @@ class Agent final : public TransportListener {
   // The scheduler's clock now, as learned from its replies (the local wall
   // clock until the first stamped reply).
   TimeMs ServerNowMs() const;
+  // The earliest the scheduler's clock can be now (start times are judged on it).
+  TimeMs ServerEarliestMs() const;
   const AgentConfig& config() const { return config_; }
 
   // TransportListener: any thread, never blocks.
@@ -224,7 +226,7 @@ class Agent final : public TransportListener {
   void Retry(std::string detail, std::chrono::milliseconds delay, std::uint32_t attempts, bool verify_failed);
   void Recheck(std::string detail);
   void WindowMissed(std::string detail);
-  // The wall-clock time (io_.clock) at which the scheduler's clock reaches `server_ms`.
+  // The wall-clock time (io_.clock) at which the scheduler's clock surely reaches `server_ms`.
   TimeMs LocalTimeOf(TimeMs server_ms) const;
   // Full-jitter backoff for the n-th check in a row sent before a new start time.
   std::chrono::milliseconds RecheckDelay(std::uint32_t n);

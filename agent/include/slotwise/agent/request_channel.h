@@ -40,9 +40,9 @@ class RequestChannel {
   // Which outstanding request a reply answers.
   enum class Match { kNone, kInventory, kPhase };
 
-  // When a request last went out, on the monotonic clock, and how often.
+  // When a request first went out, on the monotonic clock, and how often.
   struct Sent {
-    TimeMs at_mono = 0;
+    TimeMs first_mono = 0;
     int transmissions = 0;
   };
 
@@ -74,7 +74,7 @@ class RequestChannel {
   void InventoryAnswered() { inventory_.reset(); }
 
   Match Classify(std::string_view correlation_data) const;
-  // The last transmission of the request `match` names (kNone: nullopt).
+  // The transmissions of the request `match` names (kNone, none yet: nullopt).
   std::optional<Sent> SentOf(Match match) const;
 
   // A fire-and-forget publish (progress): dropped while the link is down.
@@ -93,7 +93,7 @@ class RequestChannel {
     std::string correlation_data;  // the same on every resend
     int transmissions = 0;
     TimeMs resend_at = 0;
-    TimeMs sent_mono = 0;
+    TimeMs first_sent_mono = 0;
   };
 
   Request NewRequest(topics::Leaf leaf, const google::protobuf::MessageLite& message);

@@ -3,21 +3,25 @@
 // clock; a terminal's own clock is often wrong (drift, a battery swap), so the
 // agent never compares them with its own wall clock.
 //
-// How the offset is learned: every TerminalReply carries server_time_ms, the
-// scheduler's clock when it answered. The request went out at monotonic time
-// `sent` and the reply came back at `received`; the scheduler's stamp is
-// taken to belong to the midpoint of that round trip (error at most half the
-// round trip). The clock is then anchored there and runs on the monotonic
-// clock: ServerNow = stamp + (monotonic now - midpoint). So a jump of the
-// wall clock (NTP, the user, faketime) changes nothing until it is observed.
-// A reply to a request that was resent may answer an earlier copy (its round
-// trip is unknown): it is used only while there is no better sample.
-// Without any stamp (a scheduler that sends none) ServerNow is the local wall
-// clock, as before.
+// How it is learned: every TerminalReply carries server_time_ms, the
+// scheduler's clock when it handled the request. That happened after the
+// request first went out (monotonic `sent`) and before the reply came back
+// (`received`), so the scheduler's clock minus the monotonic clock lies in
+// [stamp - received, stamp - sent]. Each reply narrows that interval (the
+// intersection with the ones before), so a slow round trip -- a broker or
+// scheduler under load -- can never make the estimate worse; the estimate is
+// the interval's middle (ServerNow), its lower end is the earliest the
+// scheduler's clock can be (ServerEarliest). Measured on the monotonic
+// clock, a jump of the wall clock (NTP, the user, faketime) changes nothing.
+// When a new interval does not meet the old one (the scheduler's clock was
+// set, or drift after a long time) or the old one is older than max_age, the
+// new one replaces it. Without any stamp (a scheduler that sends none) every
+// reading is the local wall clock, as before.
 //
 // Pure; owned by one Agent, its thread only.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -39,40 +43,52 @@ class SteadyClock final : public Clock {
 
 class ServerClock {
  public:
-  // A reply stamped `server_ms` to a request sent at monotonic `sent_mono`
-  // (the last transmission) arrived at monotonic `received_mono`.
-  // `retransmitted`: the request went out more than once. A stamp <= 0 is
-  // no stamp and is ignored.
-  void Observe(TimeMs server_ms, TimeMs sent_mono, TimeMs received_mono, bool retransmitted) {
+  // An interval older than this is replaced by the next reply's (clock drift).
+  static constexpr TimeMs kMaxAgeMs = 10 * 60 * 1000;
+
+  // A reply stamped `server_ms` to a request first sent at monotonic
+  // `sent_mono` arrived at monotonic `received_mono`. A stamp <= 0 is no
+  // stamp and is ignored, and so is a reply before its request.
+  void Observe(TimeMs server_ms, TimeMs sent_mono, TimeMs received_mono) {
     if (server_ms <= 0 || received_mono < sent_mono) return;
-    if (retransmitted && anchor_ && !anchor_->retransmitted) return;
-    const TimeMs rtt = received_mono - sent_mono;
-    anchor_ = Anchor{server_ms, sent_mono + rtt / 2, rtt, retransmitted};
+    const TimeMs lo = server_ms - received_mono;
+    const TimeMs hi = server_ms - sent_mono;
+    if (!bounds_ || lo > bounds_->hi || hi < bounds_->lo || received_mono - bounds_->since_mono > kMaxAgeMs) {
+      bounds_ = Bounds{lo, hi, received_mono};
+      return;
+    }
+    bounds_->lo = std::max(bounds_->lo, lo);
+    bounds_->hi = std::min(bounds_->hi, hi);
   }
 
-  bool synced() const { return anchor_.has_value(); }
-  // The round trip of the sample in use (its uncertainty is half of it).
-  std::optional<TimeMs> round_trip_ms() const {
-    if (!anchor_) return std::nullopt;
-    return anchor_->rtt;
+  bool synced() const { return bounds_.has_value(); }
+  // How wide the estimate is (the estimate is off by at most half of it).
+  std::optional<TimeMs> uncertainty_ms() const {
+    if (!bounds_) return std::nullopt;
+    return bounds_->hi - bounds_->lo;
   }
 
-  // The scheduler's clock now.
+  // The scheduler's clock now: the middle of what it can be.
   TimeMs Now(TimeMs mono_now, TimeMs wall_now) const {
-    if (!anchor_) return wall_now;
-    return anchor_->server_ms + (mono_now - anchor_->mono_ms);
+    if (!bounds_) return wall_now;
+    return mono_now + bounds_->lo + (bounds_->hi - bounds_->lo) / 2;
+  }
+  // The earliest the scheduler's clock can be now: a start time reached on
+  // this reading is reached on the scheduler's clock.
+  TimeMs Earliest(TimeMs mono_now, TimeMs wall_now) const {
+    if (!bounds_) return wall_now;
+    return mono_now + bounds_->lo;
   }
   // The scheduler's clock minus the local wall clock (0 before any stamp).
   TimeMs OffsetMs(TimeMs mono_now, TimeMs wall_now) const { return Now(mono_now, wall_now) - wall_now; }
 
  private:
-  struct Anchor {
-    TimeMs server_ms;
-    TimeMs mono_ms;  // the midpoint of the round trip
-    TimeMs rtt;
-    bool retransmitted;
+  struct Bounds {
+    TimeMs lo;  // scheduler clock - monotonic clock, at least
+    TimeMs hi;  // ... at most
+    TimeMs since_mono;
   };
-  std::optional<Anchor> anchor_;
+  std::optional<Bounds> bounds_;
 };
 
 }  // namespace slotwise::agent
