@@ -8,8 +8,10 @@
 #include <ctime>
 #include <utility>
 
+#include "backoff.h"
 #include "download_step.h"
 #include "install_step.h"
+#include "slotwise/agent/jobs.h"
 #include "slotwise/agent/atomic_file.h"
 #include "slotwise/signature.h"
 
@@ -32,9 +34,10 @@ Agent::Agent(AgentConfig config, AgentIo io, AgentOptions options)
       options_(std::move(options)),
       log_(config_.terminal_id, options_.log),
       notice_topic_(topics::Terminal(config_.terminal_id, topics::Leaf::kNotice)),
+      monotonic_(io_.monotonic != nullptr ? *io_.monotonic : io_.clock),
       rng_(SeedFrom(options_.random_seed)),
       requests_(config_.terminal_id, {options_.reply_timeout, options_.max_reply_backoff}, io_.transport,
-                io_.clock, rng_, log_),
+                io_.clock, monotonic_, rng_, log_),
       reconnect_({options_.reconnect_min, options_.reconnect_max, options_.reconnect_floor,
                   options_.reconnect_spread, options_.reconnect_jitter},
                  rng_) {
@@ -78,6 +81,11 @@ slotwise::Status Agent::Start() {
   auto version = ReadVersionFile(config_.version_file);
   if (!version) return version.error();
   current_version_ = std::move(*version);
+  for (const ComponentConfig& c : config_.components) {
+    auto v = ReadVersionFile(c.version_file);
+    if (!v) return MakeError(v.error().code, "component " + c.name + ": " + v.error().message);
+    component_versions_[c.name] = std::move(*v);
+  }
   if (!config_.public_key_file.empty()) {
     auto pem = ReadWholeFile(config_.public_key_file);
     if (!pem) return MakeError(v1::INVALID_ARGUMENT, "public_key_file: " + pem.error().message);
@@ -96,6 +104,14 @@ slotwise::Status Agent::Start() {
     state_ = std::move(**loaded);
   }
   if (state_.phase() == AgentState::PHASE_UNSPECIFIED) state_.set_phase(AgentState::IDLE);
+  // Pending jobs of a component no longer in the config cannot be done.
+  for (int i = state_.pending_size() - 1; i >= 0; --i) {
+    if (!config_.Component(JobComponent(state_.pending(i).notice()))) {
+      log_.Warn("dropping campaign " + state_.pending(i).notice().campaign_id() + ": component '" +
+                std::string(JobComponent(state_.pending(i).notice())) + "' is no longer in the config");
+      state_.mutable_pending()->DeleteSubrange(i, 1);
+    }
+  }
 
   io_.transport.SetListener(this);
   Fire(Event::kResumed);
@@ -135,8 +151,9 @@ std::optional<TimeMs> Agent::NextWakeMs() const {
   if (link_ == Link::kDisconnected && reconnect_at_) consider(*reconnect_at_);
   if (const auto resend = requests_.NextResendAt()) consider(*resend);
   if (state_.phase() == AgentState::WAITING) {
-    consider(std::max(state_.assignment().start_at_ms(), earliest_check_ms_));
+    consider(std::max(LocalTimeOf(state_.assignment().start_at_ms()), earliest_check_ms_));
   }
+  if (check_waiting_) consider(check_at_);
   return next;
 }
 
@@ -172,7 +189,7 @@ void Agent::Handle(QueuedEvent& event) {
   } else if (auto* lost = std::get_if<ConnectionLost>(&event)) {
     HandleLinkDown(lost->cause);
   } else if (auto* message = std::get_if<InboundMessage>(&event)) {
-    if (message->topic == notice_topic_) {
+    if (topics::OwnTerminalLeaf(message->topic, config_.terminal_id) == topics::Leaf::kNotice) {
       HandleNotice(*message);
     } else if (message->topic == requests_.reply_topic()) {
       HandleReply(*message);
@@ -189,9 +206,11 @@ void Agent::HandleConnected(bool session_present) {
   reconnect_.Connected(io_.clock.NowMs());
   reconnect_at_.reset();
   log_.Info(std::string("connected to ") + config_.broker + (session_present ? " (session resumed)" : " (new session)"));
-  // Once per run, so the scheduler knows the terminal before any campaign
-  // is planned (no campaign_id: an inventory report).
-  if (!inventory_acked_ && !requests_.inventory_outstanding()) requests_.QueueInventory(BaseReport());
+  // On every connect (schemas/README.md): the scheduler learns the terminal
+  // before any campaign is planned, and its Ack lists the notices this
+  // terminal should hold, so lost state or a lost retained notice costs
+  // nothing. A new report replaces an unanswered one (correlation data).
+  requests_.QueueInventory(BaseReport());
   requests_.LinkUp();
 }
 
@@ -218,10 +237,62 @@ void Agent::RunTimers() {
     if (auto connecting = io_.transport.Connect(); !connecting) HandleLinkDown(connecting.error().message);
   }
   requests_.ResendDue(now);
-  if (state_.phase() == AgentState::WAITING &&
-      now >= std::max(state_.assignment().start_at_ms(), earliest_check_ms_)) {
+  // The start time is on the scheduler's clock, and surely reached there.
+  if (state_.phase() == AgentState::WAITING && ServerEarliestMs() >= state_.assignment().start_at_ms() &&
+      now >= earliest_check_ms_) {
     Fire(Event::kStartTimeReached);
   }
+  if (check_waiting_ && now >= check_at_) {
+    check_waiting_ = false;
+    SendCheck();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The scheduler's clock (server_clock.h)
+
+TimeMs Agent::ServerNowMs() const { return server_clock_.Now(monotonic_.NowMs(), io_.clock.NowMs()); }
+
+TimeMs Agent::ServerEarliestMs() const {
+  return server_clock_.Earliest(monotonic_.NowMs(), io_.clock.NowMs());
+}
+
+TimeMs Agent::LocalTimeOf(TimeMs server_ms) const {
+  return server_ms - (ServerEarliestMs() - io_.clock.NowMs());
+}
+
+void Agent::LearnServerTime(const v1::TerminalReply& reply, RequestChannel::Match match) {
+  if (reply.server_time_ms() <= 0) return;  // a scheduler that sends no time
+  const auto sent = requests_.SentOf(match);
+  if (!sent) return;
+  const bool first = !server_clock_.synced();
+  server_clock_.Observe(reply.server_time_ms(), sent->first_mono, monotonic_.NowMs());
+  const TimeMs offset = server_clock_.OffsetMs(monotonic_.NowMs(), io_.clock.NowMs());
+  if (first || offset > 1000 || offset < -1000) {
+    const std::string line = "scheduler clock is " + std::to_string(offset) + " ms off this terminal's (+-" +
+                             std::to_string(server_clock_.uncertainty_ms().value_or(0) / 2) + " ms)";
+    if (first) {
+      log_.Info(line);
+    } else {
+      log_.Debug(line);
+    }
+  }
+}
+
+std::chrono::milliseconds Agent::RecheckDelay(std::uint32_t n) {
+  const auto ceiling =
+      Doubled(options_.min_recheck_delay, static_cast<int>(n > 0 ? n - 1 : 0), options_.max_recheck_delay);
+  std::uniform_int_distribution<long long> spread(options_.min_recheck_delay.count(),
+                                                  std::max(ceiling, options_.min_recheck_delay).count());
+  return std::chrono::milliseconds(spread(rng_));
+}
+
+void Agent::SendCheck() {
+  v1::Check check;
+  check.set_campaign_id(state_.notice().campaign_id());
+  check.set_current_version(JobVersion());
+  check.set_slot(state_.assignment().slot());
+  requests_.Send(topics::Leaf::kCheck, check);
 }
 
 // ---------------------------------------------------------------------------
@@ -261,11 +332,15 @@ void Agent::Enter(Phase phase) {
   requests_.CancelPhaseRequest();
   work_.reset();
   work_at_ = std::exchange(next_work_at_, 0);
+  check_at_ = std::exchange(next_check_at_, 0);
+  check_waiting_ = false;
   busy_logged_ = false;
+  deferred_busy_ = false;
   switch (phase) {
     case AgentState::IDLE:
       earliest_check_ms_ = 0;
-      if (latest_notice_ && !IsFinished(latest_notice_->campaign_id())) StartNotice(*latest_notice_);
+      early_checks_ = 0;
+      if (const auto next = NextPendingJob(state_)) StartPendingJob(*next);
       return;
     case AgentState::NOTIFIED: {  // S7
       v1::Report report = BaseReport();
@@ -276,14 +351,13 @@ void Agent::Enter(Phase phase) {
     }
     case AgentState::WAITING:  // S9
       return;  // RunTimers fires kStartTimeReached at start_at_ms
-    case AgentState::CHECKING: {  // S10
-      v1::Check check;
-      check.set_campaign_id(state_.notice().campaign_id());
-      check.set_current_version(current_version_);
-      check.set_slot(state_.assignment().slot());
-      requests_.Send(topics::Leaf::kCheck, check);
+    case AgentState::CHECKING:  // S10, after the recheck backoff if there is one
+      if (check_at_ > io_.clock.NowMs()) {
+        check_waiting_ = true;
+        return;
+      }
+      SendCheck();
       return;
-    }
     case AgentState::DOWNLOADING:  // S11
       work_ = Work::kDownload;
       return;
@@ -307,6 +381,11 @@ v1::Report Agent::BaseReport() const {
   report.mutable_location()->set_lat(config_.location.lat);
   report.mutable_location()->set_lon(config_.location.lon);
   report.set_system_id(config_.system_id);
+  for (const auto& [name, version] : component_versions_) {
+    v1::ComponentVersion* c = report.add_components();
+    c->set_component(name);
+    c->set_version(version);
+  }
   // The terminal's time zone as its clock has it now (so daylight saving is
   // current): campaigns with allowed hours count in terminal local time.
   const std::time_t now = std::time(nullptr);
@@ -319,7 +398,7 @@ void Agent::SendProgress(v1::Status::State state, std::uint32_t percent) {
   v1::Status status;
   status.set_campaign_id(state_.notice().campaign_id());
   status.set_state(state);
-  status.set_version(current_version_);
+  status.set_version(JobVersion());
   status.set_progress_percent(percent);
   requests_.Notify(topics::Leaf::kStatus, status);
 }
@@ -337,9 +416,31 @@ v1::Status Agent::FinalStatus(v1::Status::State state, std::string version, std:
 void Agent::Fail(Event event, std::string detail) {
   log_.Warn(detail);
   Fire(event, [&](AgentState& s) {
-    *s.mutable_final_status() = FinalStatus(v1::Status::FAILED, current_version_, std::move(detail));
+    *s.mutable_final_status() = FinalStatus(v1::Status::FAILED, JobVersion(), std::move(detail));
   });
 }
+
+bool Agent::SaveState(const std::function<void(AgentState&)>& update) {
+  if (fatal_) return false;
+  AgentState next = state_;
+  update(next);
+  if (auto saved = io_.store.Save(next); !saved) {
+    fatal_ = saved.error();
+    log_.Error("cannot save state, stopping: " + saved.error().message);
+    return false;
+  }
+  state_ = std::move(next);
+  return true;
+}
+
+const std::string& Agent::VersionOf(std::string_view component) const {
+  static const std::string kNone;
+  if (topics::IsSystemComponent(component)) return current_version_;
+  const auto it = component_versions_.find(component);
+  return it == component_versions_.end() ? kNone : it->second;
+}
+
+const std::string& Agent::JobVersion() const { return VersionOf(JobComponent(state_.notice())); }
 
 bool Agent::IsFinished(std::string_view campaign_id) const {
   const auto& finished = state_.finished_campaigns();
@@ -356,8 +457,10 @@ void Agent::RunWork(Work work) {
       .clock = io_.clock,
       .rng = rng_,
       .stop = stop_.get_token(),
-      .current_version = current_version_,
+      .current_version = JobVersion(),
+      .component = *config_.Component(JobComponent(state_.notice())),
       .public_key_pem = public_key_pem_,
+      .server_now = [this] { return ServerNowMs(); },
       .is_busy = [this] { return IsBusy(); },
       .progress = [this](v1::Status::State state, std::uint32_t percent) { SendProgress(state, percent); },
   };
@@ -371,13 +474,18 @@ void Agent::RunWork(Work work) {
       if (work == Work::kDownload) {
         Fire(Event::kDownloadVerified, [](AgentState& s) { s.set_download_attempts(0); });
       } else {
-        current_version_ = outcome.version;
+        if (const std::string_view c = JobComponent(state_.notice()); c.empty()) {
+          current_version_ = outcome.version;
+        } else {
+          component_versions_[std::string(c)] = outcome.version;
+        }
         Fire(Event::kInstallSucceeded, [&](AgentState& s) {
           *s.mutable_final_status() = FinalStatus(v1::Status::SUCCEEDED, outcome.version, "");
         });
       }
       return;
     case StepOutcome::Kind::kBusy:
+      deferred_busy_ = true;
       work_ = work;
       work_at_ = io_.clock.NowMs() + std::chrono::duration_cast<std::chrono::milliseconds>(config_.busy_retry).count();
       return;
@@ -391,8 +499,7 @@ void Agent::RunWork(Work work) {
       Recheck(outcome.detail);
       return;
     case StepOutcome::Kind::kWindowMissed:
-      log_.Info(outcome.detail);
-      Fire(Event::kDownloadWindowMissed);
+      WindowMissed(outcome.detail);
       return;
     case StepOutcome::Kind::kInterrupted:
       log_.Info(outcome.detail);
@@ -426,11 +533,34 @@ void Agent::Recheck(std::string detail) {
                                      " new checks)");
     return;
   }
-  log_.Info(detail + "; asking the scheduler again");
+  const auto delay = RecheckDelay(state_.rechecks() + 1);
+  log_.Info(detail + "; asking the scheduler again in " + std::to_string(delay.count()) + " ms");
+  next_check_at_ = io_.clock.NowMs() + delay.count();
   Fire(Event::kDownloadRefused, [](AgentState& s) {
     s.set_rechecks(s.rechecks() + 1);
     s.set_download_attempts(0);
   });
+}
+
+// The slot ended before the download could start. After waiting for a busy
+// terminal that is the slot's natural end (one per booked slot; the check
+// gets a later slot). Without that wait it means the GO came too late to
+// use (a slow or resent check): that counts in max_rechecks like a refused
+// URL, and the check waits the recheck backoff, so it can never spin.
+void Agent::WindowMissed(std::string detail) {
+  if (deferred_busy_) {
+    log_.Info(detail);
+    Fire(Event::kDownloadWindowMissed);
+    return;
+  }
+  if (state_.rechecks() >= config_.max_rechecks) {
+    Fail(Event::kDownloadFailed, detail + " (gave up after " + std::to_string(state_.rechecks()) + " new checks)");
+    return;
+  }
+  const auto delay = RecheckDelay(state_.rechecks() + 1);
+  log_.Info(detail + " in " + std::to_string(delay.count()) + " ms");
+  next_check_at_ = io_.clock.NowMs() + delay.count();
+  Fire(Event::kDownloadWindowMissed, [](AgentState& s) { s.set_rechecks(s.rechecks() + 1); });
 }
 
 }  // namespace slotwise::agent

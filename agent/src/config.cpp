@@ -53,11 +53,33 @@ constexpr std::array<KeySpec, 25> kKeys{{
     {"min_free_mb", false},
 }};
 
+// component.NAME.FIELD: a component other than the system image (whose
+// keys are version_file and install_command, as before components).
+constexpr std::string_view kComponentPrefix = "component.";
+constexpr std::array<std::string_view, 2> kComponentFields{"version_file", "install_command"};
+
+struct ComponentKey {
+  std::string_view name;
+  std::string_view field;
+};
+
+std::optional<ComponentKey> ParseComponentKey(std::string_view key) {
+  if (!key.starts_with(kComponentPrefix)) return std::nullopt;
+  key.remove_prefix(kComponentPrefix.size());
+  const auto dot = key.rfind('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  const ComponentKey parsed{key.substr(0, dot), key.substr(dot + 1)};
+  for (std::string_view field : kComponentFields) {
+    if (parsed.field == field) return parsed;
+  }
+  return std::nullopt;
+}
+
 bool IsKnownKey(std::string_view key) {
   for (const KeySpec& spec : kKeys) {
     if (spec.name == key) return true;
   }
-  return false;
+  return ParseComponentKey(key).has_value();
 }
 
 struct Setting {
@@ -148,8 +170,22 @@ Result<AgentConfig> ParseAgentConfig(std::string_view text, std::string_view sou
   }
 
   AgentConfig config;
+  std::map<std::string, ComponentConfig, std::less<>> components;
   for (const auto& [key, setting] : settings) {
     const std::string& v = setting.value;
+    if (const auto component = ParseComponentKey(key)) {
+      if (!topics::IsValidComponentName(component->name) || topics::IsSystemComponent(component->name)) {
+        return Invalid(setting, key,
+                       "a component name is 1-32 characters of [a-z0-9._-], and not 'system' (the system "
+                       "image's keys are version_file and install_command)");
+      }
+      if (v.empty()) return Invalid(setting, key, "must not be empty");
+      ComponentConfig& c = components[std::string(component->name)];
+      c.name = component->name;
+      if (component->field == "version_file") c.version_file = v;
+      else c.install_command = v;
+      continue;
+    }
     if (key == "broker") {
       if (v.find("://") == std::string::npos) return Invalid(setting, key, "expected a URI such as tcp://host:1883");
       config.broker = v;
@@ -237,7 +273,26 @@ Result<AgentConfig> ParseAgentConfig(std::string_view text, std::string_view sou
                      source + ": tls_cert_file and tls_key_file must be set together");
   }
   if (config.download_dir.empty()) config.download_dir = config.state_dir / "downloads";
+  for (auto& [name, c] : components) {
+    if (c.version_file.empty() || c.install_command.empty()) {
+      return MakeError(v1::INVALID_ARGUMENT, source + ": component '" + name + "' needs both component." + name +
+                                                 ".version_file and component." + name + ".install_command");
+    }
+    config.components.push_back(std::move(c));
+  }
+  if (config.components.size() > kMaxComponents) {
+    return MakeError(v1::INVALID_ARGUMENT, source + ": at most " + std::to_string(kMaxComponents) +
+                                               " components (schemas/README.md)");
+  }
   return config;
+}
+
+std::optional<ComponentConfig> AgentConfig::Component(std::string_view name) const {
+  if (topics::IsSystemComponent(name)) return ComponentConfig{"", version_file, install_command};
+  for (const ComponentConfig& c : components) {
+    if (c.name == name) return c;
+  }
+  return std::nullopt;
 }
 
 Result<AgentConfig> LoadAgentConfig(const std::filesystem::path& file, const ConfigOverrides& overrides) {

@@ -7,6 +7,7 @@
 #include "artifact.h"
 #include "backoff.h"
 #include "slotwise/sha256.h"
+#include "slotwise/topics.h"
 
 namespace slotwise::agent {
 namespace {
@@ -36,12 +37,17 @@ StepOutcome RunDownloadStep(const StepContext& context, const v1::AgentState& st
                             DownloadRetry retry) {
   const AgentConfig& config = context.config;
   const v1::Download& download = state.download();
-  const TimeMs now = context.clock.NowMs();
+  const TimeMs now = context.server_now();  // not_after_ms is on the scheduler's clock
   const std::filesystem::path file = DownloadPath(config.download_dir, download);
   const std::filesystem::path partial = PartialPath(config.download_dir, download);
   std::error_code ec;
   std::filesystem::create_directories(config.download_dir, ec);
 
+  // What the GO says to install must be what the campaign is for.
+  if (topics::CanonicalComponent(download.component()) != context.component.name) {
+    return StepOutcome::Of(Kind::kFailed, "the download is for component '" + download.component() +
+                                              "', the campaign for '" + context.component.name + "'");
+  }
   if (auto ok = CheckManifest(download, context.public_key_pem, context.current_version); !ok) {
     return StepOutcome::Of(Kind::kFailed, ok.error().message);
   }

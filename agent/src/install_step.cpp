@@ -22,11 +22,11 @@ StepOutcome RunInstallStep(const StepContext& context, const v1::AgentState& sta
   if (context.is_busy()) return StepOutcome::Of(Kind::kBusy);
 
   context.progress(v1::Status::INSTALLING, 0);
-  InstallRequest request{config.install_command, file, target, config.install_timeout};
+  InstallRequest request{context.component.install_command, file, target, config.install_timeout};
   const auto installed = installer.Install(request);
   std::filesystem::remove(file, ec);  // used or not, it is not needed again
   if (!installed) return StepOutcome::Of(Kind::kFailed, "install failed: " + installed.error().message);
-  if (auto recorded = WriteVersionFile(config.version_file, target); !recorded) {
+  if (auto recorded = WriteVersionFile(context.component.version_file, target); !recorded) {
     return StepOutcome::Of(Kind::kFailed, "installed, but cannot record the new version: " + recorded.error().message);
   }
   StepOutcome done = StepOutcome::Of(Kind::kDone);

@@ -99,6 +99,9 @@ int RunAgentProgram(int argc, char** argv) {
   mqtt.tls_key_file = config->tls_key_file.string();
   mqtt.subscriptions = {topics::Terminal(config->terminal_id, topics::Leaf::kNotice),
                         topics::Terminal(config->terminal_id, topics::Leaf::kReply)};
+  // Only a terminal with components needs their notices: one without
+  // subscribes exactly as before components.
+  if (!config->components.empty()) mqtt.subscriptions.push_back(topics::ComponentNotices(config->terminal_id));
   auto transport = PahoTransport::Create(std::move(mqtt));
   if (!transport) {
     PrintError(transport.error().message);
@@ -112,7 +115,8 @@ int RunAgentProgram(int argc, char** argv) {
   AgentOptions options;
   options.exit_when_idle = exit_when_idle;
   options.reconnect_spread = config->reconnect_spread;
-  Agent agent(std::move(*config), AgentIo{clock, **transport, downloader, installer, store},
+  SteadyClock monotonic;  // round trips and the scheduler's clock between replies
+  Agent agent(std::move(*config), AgentIo{clock, **transport, downloader, installer, store, nullptr, &monotonic},
               std::move(options));
 
   slotwise::Status result = OkStatus();

@@ -1,7 +1,9 @@
 // What each reply does: TerminalReply on slotwise/v1/t/{tid}/reply, matched
 // to its request by correlation data (request_channel.h).
 //
-//   inventory report -> ack: noted (an error is logged, not retried)
+//   inventory report -> ack: its notices are taken as retained notices
+//                       (permanent errors are logged, the rest retried)
+//   every reply      -> server_time_ms teaches the scheduler's clock
 //   Report (S7)      -> Assignment (S8): saved, WAITING until start_at_ms (S9)
 //   Check (S10)      -> CheckResult: GO starts the download (S11); TOO_EARLY
 //                       and RESCHEDULED wait again; ALREADY_CURRENT and
@@ -13,6 +15,7 @@
 // A reply missing the part its kind needs is ignored; the resend timer
 // stands. Agent's thread only (called from Agent::Handle).
 #include "slotwise/agent/agent.h"
+#include "slotwise/agent/jobs.h"
 
 namespace slotwise::agent {
 namespace {
@@ -46,14 +49,9 @@ void Agent::HandleReply(const InboundMessage& message) {
     log_.Warn("ignoring a reply that is not a valid TerminalReply");
     return;
   }
+  LearnServerTime(reply, match);
   if (match == RequestChannel::Match::kInventory) {
-    // Only informative for the scheduler: an error is logged, not retried.
-    if (reply.has_error()) {
-      log_.Warn("inventory report refused: " + v1::ErrorCode_Name(reply.error().code()) + " " +
-                reply.error().message());
-    }
-    requests_.InventoryAnswered();
-    inventory_acked_ = true;
+    HandleInventoryReply(reply);
     return;
   }
   const topics::Leaf leaf = *requests_.phase_leaf();
@@ -69,6 +67,30 @@ void Agent::HandleReply(const InboundMessage& message) {
   }
 }
 
+// The inventory report's answer. Its notices (schemas/README.md: every notice
+// the terminal should hold now) go through the same path as a retained
+// notice, so one for a campaign finished or under way changes nothing.
+void Agent::HandleInventoryReply(const v1::TerminalReply& reply) {
+  if (reply.has_error()) {
+    const std::string what = "inventory report refused: " + v1::ErrorCode_Name(reply.error().code()) + " " +
+                             reply.error().message();
+    if (!IsPermanentRefusal(reply.error().code())) {
+      log_.Warn(what + "; will retry");  // its resend timer stands
+      return;
+    }
+    log_.Warn(what);
+  }
+  requests_.InventoryAnswered();
+  for (const v1::Notice& notice : reply.notices()) {
+    InboundMessage message;
+    message.topic = topics::Notice(config_.terminal_id, notice.component());
+    message.payload = notice.SerializeAsString();
+    HandleNotice(message);
+    if (fatal_) return;
+  }
+  inventory_acked_ = true;
+}
+
 void Agent::HandleErrorReply(topics::Leaf leaf, const v1::Error& error) {
   const std::string what = std::string(topics::LeafName(leaf)) + " refused: " + v1::ErrorCode_Name(error.code()) +
                            " " + error.message();
@@ -77,7 +99,6 @@ void Agent::HandleErrorReply(topics::Leaf leaf, const v1::Error& error) {
     return;
   }
   log_.Warn(what + "; abandoning campaign " + state_.notice().campaign_id());
-  if (latest_notice_ && latest_notice_->campaign_id() == state_.notice().campaign_id()) latest_notice_.reset();
   Fire(Event::kRequestRefused, [](AgentState& s) {
     s.clear_notice();
     s.clear_assignment();
@@ -93,7 +114,22 @@ void Agent::HandleAssignmentReply(const v1::TerminalReply& reply) {
     return;
   }
   earliest_check_ms_ = 0;
-  Fire(Event::kAssignmentReceived, [&](AgentState& s) { *s.mutable_assignment() = reply.assignment(); });
+  // Every pending job gets its booking first (one report at a time); then
+  // the agent waits for the earliest booked slot (jobs.h).
+  AgentState booked = state_;
+  *booked.mutable_assignment() = reply.assignment();
+  if (const auto unbooked = UnbookedPendingJob(booked)) {
+    Fire(Event::kNoticeReceived, [&](AgentState& s) {
+      *s.mutable_assignment() = reply.assignment();
+      SwitchToPending(s, *unbooked);
+    });
+    return;
+  }
+  const auto earlier = EarlierBookedJob(booked);
+  Fire(Event::kAssignmentReceived, [&](AgentState& s) {
+    *s.mutable_assignment() = reply.assignment();
+    if (earlier) SwitchToPending(s, *earlier);
+  });
 }
 
 // S10: the scheduler's verdict on the check.
@@ -110,19 +146,33 @@ void Agent::HandleCheckReply(const v1::TerminalReply& reply) {
         log_.Warn("GO without a download URL; will retry");
         return;
       }
+      early_checks_ = 0;
       Fire(Event::kCheckGo, [&](AgentState& s) {
         *s.mutable_download() = result.download();
         s.set_download_attempts(0);
       });
       return;
     case v1::CheckResult::TOO_EARLY: {
-      const TimeMs start_at = result.has_assignment() ? result.assignment().start_at_ms()
-                                                      : state_.assignment().start_at_ms();
-      // Our clock may run ahead of the scheduler's: do not ask again at once.
-      earliest_check_ms_ = start_at <= now ? now + options_.min_recheck_delay.count() : 0;
-      Fire(Event::kCheckTooEarly, [&](AgentState& s) {
-        if (result.has_assignment()) *s.mutable_assignment() = result.assignment();
-      });
+      const v1::Assignment& next = result.has_assignment() ? result.assignment() : state_.assignment();
+      // A start time already past on the scheduler's clock as we know it
+      // (the estimate is off by up to half a round trip, or the scheduler
+      // has its own reasons): never ask again at once.
+      if (next.start_at_ms() <= ServerEarliestMs()) {
+        const auto delay = RecheckDelay(++early_checks_);
+        log_.Info("check too early although the start time has passed; checking again in " +
+                  std::to_string(delay.count()) + " ms");
+        if (next.SerializeAsString() == state_.assignment().SerializeAsString()) {
+          // Nothing new to save: stay in CHECKING, no state write per round.
+          requests_.CancelPhaseRequest();
+          check_at_ = now + delay.count();
+          check_waiting_ = true;
+          return;
+        }
+        earliest_check_ms_ = now + delay.count();
+      } else {
+        earliest_check_ms_ = 0;
+      }
+      Fire(Event::kCheckTooEarly, [&](AgentState& s) { *s.mutable_assignment() = next; });
       return;
     }
     case v1::CheckResult::RESCHEDULED:
@@ -130,17 +180,21 @@ void Agent::HandleCheckReply(const v1::TerminalReply& reply) {
         log_.Warn("RESCHEDULED without an assignment; will retry");
         return;
       }
-      earliest_check_ms_ = 0;
+      // A new slot whose start has passed already (by our estimate of the
+      // scheduler's clock) is checked after the backoff, not at once.
+      earliest_check_ms_ = result.assignment().start_at_ms() <= ServerEarliestMs()
+                               ? now + RecheckDelay(++early_checks_).count()
+                               : 0;
       Fire(Event::kCheckRescheduled, [&](AgentState& s) { *s.mutable_assignment() = result.assignment(); });
       return;
     case v1::CheckResult::ALREADY_CURRENT:
       Fire(Event::kCheckAlreadyCurrent, [&](AgentState& s) {
-        *s.mutable_final_status() = FinalStatus(v1::Status::SUCCEEDED, current_version_, result.reason());
+        *s.mutable_final_status() = FinalStatus(v1::Status::SUCCEEDED, JobVersion(), result.reason());
       });
       return;
     case v1::CheckResult::STAND_DOWN:
       Fire(Event::kCheckStandDown, [&](AgentState& s) {
-        *s.mutable_final_status() = FinalStatus(v1::Status::STOOD_DOWN, current_version_, result.reason());
+        *s.mutable_final_status() = FinalStatus(v1::Status::STOOD_DOWN, JobVersion(), result.reason());
       });
       return;
     default:
@@ -157,7 +211,6 @@ void Agent::HandleStatusReply(const v1::TerminalReply& reply) {
   // finished: if the operator resumes it, its notice comes again and counts;
   // until then it is not taken up again from the notice already seen.
   const bool stood_down = state_.final_status().state() == v1::Status::STOOD_DOWN;
-  if (stood_down && latest_notice_ && latest_notice_->campaign_id() == campaign) latest_notice_.reset();
   finished_a_campaign_ = true;
   Fire(Event::kFinalStatusAcked, [&](AgentState& s) {
     if (!stood_down) {

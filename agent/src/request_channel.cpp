@@ -8,12 +8,14 @@
 namespace slotwise::agent {
 
 RequestChannel::RequestChannel(std::string_view terminal_id, Settings settings, Transport& transport,
-                               const Clock& clock, std::mt19937_64& rng, const AgentLog& log)
+                               const Clock& clock, const Clock& monotonic, std::mt19937_64& rng,
+                               const AgentLog& log)
     : terminal_id_(terminal_id),
       reply_topic_(topics::Terminal(terminal_id, topics::Leaf::kReply)),
       settings_(settings),
       transport_(transport),
       clock_(clock),
+      monotonic_(monotonic),
       rng_(rng),
       log_(log),
       // Unique across restarts, so a reply to a request of a previous run
@@ -27,7 +29,8 @@ void RequestChannel::LinkUp() {
 }
 
 RequestChannel::Request RequestChannel::NewRequest(topics::Leaf leaf, const google::protobuf::MessageLite& message) {
-  return Request{leaf, message.SerializeAsString(), correlation_prefix_ + "-" + std::to_string(++sequence_), 0, 0};
+  return Request{leaf, message.SerializeAsString(), correlation_prefix_ + "-" + std::to_string(++sequence_), 0, 0,
+                 0};
 }
 
 void RequestChannel::Send(topics::Leaf leaf, const google::protobuf::MessageLite& message) {
@@ -48,6 +51,14 @@ RequestChannel::Match RequestChannel::Classify(std::string_view correlation_data
   if (inventory_ && correlation_data == inventory_->correlation_data) return Match::kInventory;
   if (phase_ && correlation_data == phase_->correlation_data) return Match::kPhase;
   return Match::kNone;
+}
+
+std::optional<RequestChannel::Sent> RequestChannel::SentOf(Match match) const {
+  const std::optional<Request>* request = match == Match::kInventory ? &inventory_
+                                          : match == Match::kPhase   ? &phase_
+                                                                     : nullptr;
+  if (request == nullptr || !*request || (*request)->transmissions == 0) return std::nullopt;
+  return Sent{(*request)->first_sent_mono, (*request)->transmissions};
 }
 
 void RequestChannel::Notify(topics::Leaf leaf, const google::protobuf::MessageLite& message) {
@@ -85,6 +96,7 @@ void RequestChannel::Transmit(Request& request) {
   out.payload = request.payload;
   out.response_topic = reply_topic_;
   out.correlation_data = request.correlation_data;
+  if (request.transmissions == 0) request.first_sent_mono = monotonic_.NowMs();
   const auto published = transport_.Publish(out);
   ++request.transmissions;
   const auto backoff = Doubled(settings_.reply_timeout, request.transmissions - 1, settings_.max_reply_backoff);

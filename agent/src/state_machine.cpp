@@ -14,11 +14,16 @@ using S = v1::AgentState;
 // scheduler decides again (GO, or ALREADY_CURRENT if the install finished).
 constexpr std::array kTable{
     Transition{S::IDLE, Event::kNoticeReceived, S::NOTIFIED},
-    Transition{S::NOTIFIED, Event::kNoticeReceived, S::NOTIFIED},  // a newer campaign replaces it
+    // A newer campaign of the same component replaces it; or, booked, the
+    // next pending job reports (jobs.h).
+    Transition{S::NOTIFIED, Event::kNoticeReceived, S::NOTIFIED},
     Transition{S::NOTIFIED, Event::kNoticeCleared, S::IDLE},
     Transition{S::NOTIFIED, Event::kAssignmentReceived, S::WAITING},
     Transition{S::NOTIFIED, Event::kRequestRefused, S::IDLE},
     Transition{S::WAITING, Event::kStartTimeReached, S::CHECKING},
+    // A notice of another component while waiting: report it now (the
+    // waiting job keeps its booking, pending), then wait for the earliest.
+    Transition{S::WAITING, Event::kNoticeReceived, S::NOTIFIED},
     Transition{S::CHECKING, Event::kCheckGo, S::DOWNLOADING},
     Transition{S::CHECKING, Event::kCheckTooEarly, S::WAITING},
     Transition{S::CHECKING, Event::kCheckRescheduled, S::WAITING},

@@ -30,8 +30,13 @@ struct StepContext {
   const Clock& clock;
   std::mt19937_64& rng;
   std::stop_token stop;
+  // The installed version of the component the current job installs.
   std::string_view current_version;
+  // That component: its install command and version file (AgentConfig::Component).
+  ComponentConfig component;
   std::string_view public_key_pem;  // empty: signatures are not checked
+  // The scheduler's clock now (slot times are on it; server_clock.h).
+  std::function<TimeMs()> server_now;
   // Is a payment in progress? (the agent logs the first "busy" of a phase)
   std::function<bool()> is_busy;
   // Best-effort progress on .../status.

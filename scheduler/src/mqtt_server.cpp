@@ -160,12 +160,15 @@ class Session {
       *failed.mutable_error() = MakeError(v1::INTERNAL, "the scheduler could not store the change").ToProto();
       replies.push_back({std::move(msg), reply.SerializeAsString(), failed.SerializeAsString()});
     } else if (auto t = topics::ParseTerminalTopic(topic); t && topics::IsUpstream(t->leaf)) {
-      const v1::TerminalReply reply = DispatchTerminal(*t, msg, out);
+      v1::TerminalReply reply = DispatchTerminal(*t, msg, out);
+      // Every terminal reply carries the scheduler's clock (schemas/README.md).
+      reply.set_server_time_ms(service_.clock().NowMs());
       // Refused terminal requests at debug: a fleet sending bad input must
       // not flood the log at the default level.
       LogRefusal(t->terminal_id, reply, log::Level::kDebug);
       v1::TerminalReply failed;
       *failed.mutable_error() = MakeError(v1::INTERNAL, "the scheduler could not store the change").ToProto();
+      failed.set_server_time_ms(reply.server_time_ms());
       replies.push_back({std::move(msg), reply.SerializeAsString(), failed.SerializeAsString()});
     } else if (auto tid = topics::ParsePresenceTopic(topic)) {
       v1::Presence presence;

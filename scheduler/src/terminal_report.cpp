@@ -1,12 +1,35 @@
 // S7: a terminal reports (location, time zone, version); S8: inside a
 // campaign it is answered with its booking, placed now if it has none or
-// its slot has passed.
+// its slot has passed. An inventory report (no campaign) is answered with an
+// Ack that lists the notices the terminal should hold.
 #include "keys.h"
 #include "replies.h"
+#include "slotwise/scheduler/notices.h"
 #include "slotwise/scheduler/terminal_requests.h"
 #include "validation.h"
 
 namespace slotwise::scheduler {
+namespace {
+
+// Every notice the terminal should hold now (schemas/README.md "Inventory on
+// connect"): the notices of the SCHEDULED campaigns where it has unfinished
+// work, exactly as notices.cpp publishes them retained.
+void AddPendingNotices(const SlotGrid& grid, const CampaignTable& table, std::string_view terminal_id,
+                       v1::TerminalReply& reply) {
+  Outbox notices;
+  for (const auto& [id, record] : table.all()) {
+    if (record.campaign.state() != v1::SCHEDULED) continue;
+    const auto progress = record.progress.find(terminal_id);
+    if (progress != record.progress.end() && Unfinished(progress->second)) {
+      NoticeFor(grid, record, terminal_id, notices);
+    }
+  }
+  for (const Publication& p : notices) {
+    if (!reply.add_notices()->ParseFromString(p.payload)) reply.mutable_notices()->RemoveLast();
+  }
+}
+
+}  // namespace
 
 v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v1::Report& report) {
   if (report.has_location() && !IsValidLocation(report.location())) {
@@ -28,7 +51,9 @@ v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v
   if (report.campaign_id().empty()) {
     auto undo = registry_.SetTerminal(std::move(info), b);
     if (auto s = journal_.Write(b, std::move(undo)); !s) return RefuseTerminal(s.error());
-    return AckTerminal();
+    v1::TerminalReply ack = AckTerminal();
+    AddPendingNotices(grid_, table_, terminal_id, ack);
+    return ack;
   }
 
   auto work = table_.FindWork(terminal_id, report.campaign_id());

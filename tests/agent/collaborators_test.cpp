@@ -68,7 +68,7 @@ struct ChannelRig {
   std::mt19937_64 rng{42};
   std::vector<std::string> lines;
   AgentLog log{"T9", [this](std::string_view line) { lines.emplace_back(line); }};
-  RequestChannel channel{"T9", {milliseconds(5000), milliseconds(60'000)}, transport, clock, rng, log};
+  RequestChannel channel{"T9", {milliseconds(5000), milliseconds(60'000)}, transport, clock, clock, rng, log};
 
   ChannelRig() { transport.connected = true; }
 };
@@ -150,8 +150,8 @@ TEST_CASE("request channel: correlation prefixes differ between runs") {
   AgentLog log{"T9", [](std::string_view) {}};
   std::mt19937_64 rng_a{1};
   std::mt19937_64 rng_b{2};
-  RequestChannel a{"T9", {milliseconds(5000), milliseconds(60'000)}, transport, clock, rng_a, log};
-  RequestChannel b{"T9", {milliseconds(5000), milliseconds(60'000)}, transport, clock, rng_b, log};
+  RequestChannel a{"T9", {milliseconds(5000), milliseconds(60'000)}, transport, clock, clock, rng_a, log};
+  RequestChannel b{"T9", {milliseconds(5000), milliseconds(60'000)}, transport, clock, clock, rng_b, log};
   transport.connected = true;
   a.LinkUp();
   b.LinkUp();

@@ -179,5 +179,65 @@ TEST_CASE("config: credentials, TLS, signatures, busy check and download limits"
   CHECK(located->location_command == "gps-fix --once");
 }
 
+TEST_CASE("config: components besides the system image") {
+  const std::string text = std::string(kMinimal) +
+                           "component.payapp.version_file = /etc/payapp-version\n"
+                           "component.payapp.install_command = /opt/payapp/install.sh\n"
+                           "component.emv-params.install_command = cp \"$SLOTWISE_FILE\" /etc/emv\n"
+                           "component.emv-params.version_file = /etc/emv-version\n";
+  auto config = ParseAgentConfig(text, "agent.conf");
+  REQUIRE(config.ok());
+  REQUIRE(config->components.size() == 2);
+  CHECK(config->components[0].name == "emv-params");  // sorted by name
+  CHECK(config->components[1].name == "payapp");
+  CHECK(config->components[1].version_file == "/etc/payapp-version");
+  CHECK(config->components[1].install_command == "/opt/payapp/install.sh");
+  // The system image keeps today's keys; "" and "system" both name it.
+  for (const char* system : {"", "system"}) {
+    const auto c = config->Component(system);
+    REQUIRE(c.has_value());
+    CHECK(c->name.empty());
+    CHECK(c->version_file == "/v");
+    CHECK(c->install_command == "true");
+  }
+  CHECK(config->Component("payapp").has_value());
+  CHECK_FALSE(config->Component("maps").has_value());
+  // Without component keys nothing changes (a v1 terminal).
+  auto plain = ParseAgentConfig(kMinimal, "agent.conf");
+  REQUIRE(plain.ok());
+  CHECK(plain->components.empty());
+}
+
+TEST_CASE("config: bad component keys are refused with the line") {
+  struct Case {
+    const char* lines;
+    const char* message_part;
+  };
+  const Case kCases[] = {
+      {"component.PayApp.version_file = /v2\ncomponent.PayApp.install_command = x\n", "component name"},
+      {"component.system.version_file = /v2\ncomponent.system.install_command = x\n", "not 'system'"},
+      {"component.payapp.version_file = /v2\n", "needs both component.payapp.version_file"},
+      {"component.payapp.install_command = x\n", "needs both"},
+      {"component.payapp.version_file =\ncomponent.payapp.install_command = x\n", "must not be empty"},
+      {"component.payapp.colour = red\n", "unknown key 'component.payapp.colour'"},
+      {"component..version_file = /v2\ncomponent..install_command = x\n", "component name"},
+  };
+  for (const Case& c : kCases) {
+    CAPTURE(c.lines);
+    auto config = ParseAgentConfig(std::string(kMinimal) + c.lines, "agent.conf");
+    REQUIRE_FALSE(config.ok());
+    CHECK(config.error().code == v1::INVALID_ARGUMENT);
+    CHECK(config.error().message.find(c.message_part) != std::string::npos);
+  }
+  std::string many(kMinimal);
+  for (int i = 0; i < 33; ++i) {
+    many += "component.c" + std::to_string(i) + ".version_file = /v\ncomponent.c" + std::to_string(i) +
+            ".install_command = x\n";
+  }
+  auto config = ParseAgentConfig(many, "agent.conf");
+  REQUIRE_FALSE(config.ok());
+  CHECK(config.error().message.find("at most 32 components") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace slotwise::agent::testing

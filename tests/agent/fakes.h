@@ -178,9 +178,32 @@ class FakeScheduler {
   std::vector<OutboundMessage> requests;   // those with a response topic
   std::vector<OutboundMessage> inventory;  // inventory reports (always acked)
   std::function<void(int check_number)> on_check;  // before answering each check (1-based)
+  // The scheduler's clock is the test's clock plus this; set, every reply
+  // carries server_time_ms (unset: none, like a scheduler from before it).
+  std::optional<TimeMs> server_offset_ms;
+  // The inventory report's Ack lists these (TerminalReply.notices).
+  std::vector<v1::Notice> inventory_notices;
+  // Checks answered before the scheduler's start_at_ms are TOO_EARLY,
+  // whatever `verdicts` says (as the real scheduler does).
+  bool enforce_start = false;
+  // ... and for this long after it too (a scheduler whose clock the agent
+  // misjudges, or with reasons of its own).
+  TimeMs too_early_after_start_ms = 0;
+  // Checks received, with the scheduler's clock when each arrived.
+  std::vector<TimeMs> check_times;
+  // Per campaign: the start delay of its assignments and its GO's download
+  // (else start_delay_ms and download).
+  std::map<std::string, TimeMs> start_delay_by_campaign;
+  std::map<std::string, v1::Download> download_by_campaign;
+  std::vector<v1::Check> checks;    // every check received
+  std::vector<v1::Report> reports;  // every campaign report received
+  std::vector<v1::Status> statuses;  // every final status received
+
+  TimeMs ServerNow() const { return clock_.NowMs() + server_offset_ms.value_or(0); }
 
   v1::Assignment MakeAssignment(const std::string& campaign) const {
-    const TimeMs start_at = clock_.NowMs() + start_delay_ms;
+    const auto delay = start_delay_by_campaign.find(campaign);
+    const TimeMs start_at = ServerNow() + (delay == start_delay_by_campaign.end() ? start_delay_ms : delay->second);
     v1::Assignment a;
     a.set_campaign_id(campaign);
     a.set_target_version(download.version());
@@ -205,6 +228,7 @@ class FakeScheduler {
     if (parsed->leaf == topics::Leaf::kStatus) {
       status.ParseFromString(m.payload);
       what = (m.response_topic.empty() ? "progress:" : "status:") + v1::Status::State_Name(status.state());
+      if (!m.response_topic.empty()) statuses.push_back(status);
     }
     if (parsed->leaf == topics::Leaf::kReport) {
       v1::Report report;
@@ -213,6 +237,8 @@ class FakeScheduler {
         inventory.push_back(m);
         v1::TerminalReply ack;
         ack.mutable_ack();
+        for (const auto& n : inventory_notices) *ack.add_notices() = n;
+        if (server_offset_ms) ack.set_server_time_ms(ServerNow());
         transport_.Deliver(m.response_topic, ack.SerializeAsString(), m.correlation_data);
         return;
       }
@@ -231,32 +257,54 @@ class FakeScheduler {
     } else if (parsed->leaf == topics::Leaf::kReport) {
       v1::Report report;
       report.ParseFromString(m.payload);
+      reports.push_back(report);
       *reply.mutable_assignment() = MakeAssignment(report.campaign_id());
+      Remember(reply.assignment());
     } else if (parsed->leaf == topics::Leaf::kCheck) {
       ++checks_;
+      check_times.push_back(ServerNow());
       if (on_check) on_check(checks_);
       v1::Check check;
       check.ParseFromString(m.payload);
+      checks.push_back(check);
       auto* result = reply.mutable_check_result();
       result->set_campaign_id(check.campaign_id());
-      const auto verdict = verdicts.empty() ? v1::CheckResult::GO : verdicts.front();
-      if (!verdicts.empty()) verdicts.pop_front();
+      auto verdict = verdicts.empty() ? v1::CheckResult::GO : verdicts.front();
+      if (enforce_start && ServerNow() < last_start_at_ + too_early_after_start_ms) {
+        verdict = v1::CheckResult::TOO_EARLY;
+      } else if (!verdicts.empty()) {
+        verdicts.pop_front();
+      }
       result->set_verdict(verdict);
-      if (verdict == v1::CheckResult::GO) *result->mutable_download() = download;
-      if (verdict == v1::CheckResult::TOO_EARLY || verdict == v1::CheckResult::RESCHEDULED) {
+      if (verdict == v1::CheckResult::GO) {
+        const auto own = download_by_campaign.find(check.campaign_id());
+        *result->mutable_download() = own == download_by_campaign.end() ? download : own->second;
+      }
+      if (verdict == v1::CheckResult::TOO_EARLY && enforce_start) {
+        *result->mutable_assignment() = last_assignment_;
+      } else if (verdict == v1::CheckResult::TOO_EARLY || verdict == v1::CheckResult::RESCHEDULED) {
         *result->mutable_assignment() = MakeAssignment(check.campaign_id());
+        Remember(result->assignment());
       }
       if (verdict == v1::CheckResult::STAND_DOWN) result->set_reason("campaign paused");
     } else {
       reply.mutable_ack();
     }
+    if (server_offset_ms) reply.set_server_time_ms(ServerNow());
     transport_.Deliver(m.response_topic, reply.SerializeAsString(), m.correlation_data);
+  }
+
+  void Remember(const v1::Assignment& a) {
+    last_assignment_ = a;
+    last_start_at_ = a.start_at_ms();
   }
 
   FakeClock& clock_;
   FakeTransport& transport_;
   std::string terminal_id_;
   int checks_ = 0;
+  v1::Assignment last_assignment_;
+  TimeMs last_start_at_ = 0;
 };
 
 }  // namespace slotwise::agent::testing

@@ -71,7 +71,8 @@ TEST_CASE("transition table: the moves of S6-S11") {
       // Not allowed: stale or out-of-order events are ignored.
       {AgentState::IDLE, Event::kStartTimeReached, std::nullopt},
       {AgentState::WAITING, Event::kCheckGo, std::nullopt},
-      {AgentState::WAITING, Event::kNoticeReceived, std::nullopt},
+      {AgentState::WAITING, Event::kNoticeReceived, AgentState::NOTIFIED},  // another component's campaign
+      {AgentState::CHECKING, Event::kNoticeReceived, std::nullopt},
       {AgentState::DOWNLOADING, Event::kFinalStatusAcked, std::nullopt},
       {AgentState::IDLE, Event::kFinalStatusAcked, std::nullopt},
   };

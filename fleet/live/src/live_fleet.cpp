@@ -73,6 +73,7 @@ class LiveFleet::Impl {
   LiveFleetOptions options_;
   std::vector<std::unique_ptr<Terminal>> terminals_;
   SystemClock clock_;
+  agent::SteadyClock monotonic_;
   agent::CurlDownloader downloader_;
   InProcessInstaller installer_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
@@ -292,7 +293,9 @@ Status LiveFleet::Impl::RunAgentOnce(Terminal& t) {
   options.on_transition = [this, &t, &self](Phase from, Phase to, Event event) {
     OnTransition(t, *self, from, to, event);
   };
-  agent::Agent agent(ConfigFor(t), agent::AgentIo{clock_, transport, downloader, installer_, store},
+  // The scheduler's clock is learned over the steady clock, as in slotwise-agent.
+  agent::Agent agent(ConfigFor(t),
+                     agent::AgentIo{clock_, transport, downloader, installer_, store, nullptr, &monotonic_},
                      std::move(options));
   self = &agent;
   if (t.outcome.online_at_ms == 0) t.outcome.online_at_ms = clock_.NowMs();

@@ -1,8 +1,12 @@
 // Agent: the terminal side of the patent's S6-S11 for one terminal.
 //
-// Once per run, after connecting, it sends an inventory Report (no
-// campaign: location, system id, installed version) so the scheduler knows
-// the terminal before any campaign is planned (S3 needs its location).
+// Every time it connects it sends an inventory Report (no campaign:
+// location, system id, installed version) so the scheduler knows the
+// terminal before any campaign is planned (S3 needs its location); the
+// scheduler's Ack lists the notices the terminal should hold, which are
+// taken exactly as retained notices (a terminal that lost its state gets
+// back into its campaigns). Slot times are judged on the scheduler's clock,
+// learned from the replies (server_clock.h), never on the terminal's own.
 // It reacts to the retained notice (S6) with a Report (S7), keeps the
 // assignment it gets back (S8), waits with the MQTT connection up until the
 // assignment's start_at_ms (S9), sends the Check (S10), downloads from the
@@ -33,10 +37,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -49,6 +55,7 @@
 #include "slotwise/agent/installer.h"
 #include "slotwise/agent/reconnect_policy.h"
 #include "slotwise/agent/request_channel.h"
+#include "slotwise/agent/server_clock.h"
 #include "slotwise/agent/state_machine.h"
 #include "slotwise/agent/state_store.h"
 #include "slotwise/agent/transport.h"
@@ -94,9 +101,13 @@ struct AgentOptions {
   // in [0, min(max, min * 2^attempt)]. Default: 1 s, 60 s.
   std::chrono::milliseconds download_retry_min{1000};
   std::chrono::milliseconds download_retry_max{60'000};
-  // After TOO_EARLY with a start time already past, wait at least this long
-  // before checking again. Default: 1 s.
+  // A check sent again before a new start time is reached (TOO_EARLY or
+  // RESCHEDULED with a start time already past on the scheduler's clock, a
+  // slot that ended before the download started, a refused URL) waits a
+  // random delay in [min, min(max, min * 2^(n-1))] (full jitter, n = such
+  // checks in a row). Default: 1 s, 60 s.
   std::chrono::milliseconds min_recheck_delay{1000};
+  std::chrono::milliseconds max_recheck_delay{60'000};
   // finished_campaigns keeps only the newest this many. Default: 64.
   std::size_t max_finished_campaigns = 64;
   // Longest the agent thread sleeps between looks at the clock (guards
@@ -123,6 +134,11 @@ struct AgentIo {
   // Is a payment in progress? Default (nullptr): the config's busy_file /
   // busy_command (ShellBusyCheck).
   BusyCheck* busy = nullptr;
+  // A clock that never jumps (steady): times the round trips that learn the
+  // scheduler's clock, and runs that clock between replies (server_clock.h).
+  // Default (nullptr): `clock` (right for a fake or virtual clock; the
+  // program passes a steady clock).
+  const Clock* monotonic = nullptr;
 };
 
 class Agent final : public TransportListener {
@@ -156,7 +172,16 @@ class Agent final : public TransportListener {
 
   const v1::AgentState& state() const { return state_; }
   Phase phase() const { return state_.phase(); }
+  // The system image's installed version.
   const std::string& current_version() const { return current_version_; }
+  // A component's installed version ("" or "system": the system image's;
+  // "" for a component this terminal does not have).
+  const std::string& component_version(std::string_view component) const { return VersionOf(component); }
+  // The scheduler's clock now, as learned from its replies (the local wall
+  // clock until the first stamped reply).
+  TimeMs ServerNowMs() const;
+  // The earliest the scheduler's clock can be now (start times are judged on it).
+  TimeMs ServerEarliestMs() const;
   const AgentConfig& config() const { return config_; }
 
   // TransportListener: any thread, never blocks.
@@ -185,6 +210,8 @@ class Agent final : public TransportListener {
   // transition table, applies `update` to a copy of the state, saves it and
   // only then commits it and runs the new phase's entry action.
   bool Fire(Event event, const std::function<void(v1::AgentState&)>& update = {});
+  // A change that is not a move (a pending job kept or dropped): saved, then committed.
+  bool SaveState(const std::function<void(v1::AgentState&)>& update);
   void Enter(Phase phase);
   // A Report with what every report carries: version, location, system, time zone.
   v1::Report BaseReport() const;
@@ -198,10 +225,22 @@ class Agent final : public TransportListener {
   bool IsBusy();
   void Retry(std::string detail, std::chrono::milliseconds delay, std::uint32_t attempts, bool verify_failed);
   void Recheck(std::string detail);
+  void WindowMissed(std::string detail);
+  // The wall-clock time (io_.clock) at which the scheduler's clock surely reaches `server_ms`.
+  TimeMs LocalTimeOf(TimeMs server_ms) const;
+  // Full-jitter backoff for the n-th check in a row sent before a new start time.
+  std::chrono::milliseconds RecheckDelay(std::uint32_t n);
+  void SendCheck();
+  // The time stamp of a reply to the request `match` names.
+  void LearnServerTime(const v1::TerminalReply& reply, RequestChannel::Match match);
 
   // notice.cpp: S6, a notice arrives.
   void HandleNotice(const InboundMessage& message);
   void StartNotice(const v1::Notice& notice);
+  void StartPendingJob(int index);
+  // The version the current job's component runs now ("" = the system image's).
+  const std::string& JobVersion() const;
+  const std::string& VersionOf(std::string_view component) const;
 
   // replies.cpp: S8 (assignment), S10 (check result), the final status's
   // acknowledgement, and refusals.
@@ -210,12 +249,14 @@ class Agent final : public TransportListener {
   void HandleCheckReply(const v1::TerminalReply& reply);
   void HandleStatusReply(const v1::TerminalReply& reply);
   void HandleErrorReply(topics::Leaf leaf, const v1::Error& error);
+  void HandleInventoryReply(const v1::TerminalReply& reply);
 
   const AgentConfig config_;
   const AgentIo io_;
   const AgentOptions options_;
   const AgentLog log_;
   const std::string notice_topic_;
+  const Clock& monotonic_;
 
   // Owned by the agent thread. rng_ comes before the collaborators that
   // draw from it.
@@ -224,7 +265,9 @@ class Agent final : public TransportListener {
   ReconnectPolicy reconnect_;
   v1::AgentState state_;
   std::string current_version_;
-  std::optional<v1::Notice> latest_notice_;  // newest notice seen, even while busy
+  // The installed version of each component besides the system image.
+  std::map<std::string, std::string, std::less<>> component_versions_;
+  std::set<std::string> unknown_component_campaigns_;  // warned about once
   bool inventory_acked_ = false;
   std::optional<Work> work_;
   TimeMs work_at_ = 0;       // work_ runs no earlier than this
@@ -234,7 +277,13 @@ class Agent final : public TransportListener {
   std::unique_ptr<BusyCheck> own_busy_;
   Link link_ = Link::kDisconnected;
   std::optional<TimeMs> reconnect_at_;
-  TimeMs earliest_check_ms_ = 0;
+  TimeMs earliest_check_ms_ = 0;  // wall clock; WAITING checks no earlier
+  ServerClock server_clock_;
+  std::uint32_t early_checks_ = 0;  // checks in a row answered with a start already past
+  TimeMs next_check_at_ = 0;        // handed to the next Enter(CHECKING) (recheck backoff)
+  TimeMs check_at_ = 0;             // CHECKING: the check goes out then (wall clock)
+  bool check_waiting_ = false;
+  bool deferred_busy_ = false;      // this DOWNLOADING waited for a busy terminal
   bool finished_a_campaign_ = false;
   std::optional<Error> fatal_;
 

@@ -20,6 +20,22 @@
 
 namespace slotwise::agent {
 
+// A component other than the system image (schemas/README.md "Components"):
+// `component.NAME.version_file` and `component.NAME.install_command`.
+struct ComponentConfig {
+  // 1-32 characters of [a-z0-9._-], not "system" (topics::IsValidComponentName).
+  std::string name;
+  // Holds the component's installed version (first line), like version_file.
+  std::filesystem::path version_file;
+  // Installs it: /bin/sh -c, SLOTWISE_FILE, SLOTWISE_VERSION and
+  // SLOTWISE_COMPONENT in the environment; exit 0 = installed.
+  std::string install_command;
+};
+
+// A Report carries at most this many components besides the system image
+// (Report.components, terminal.proto).
+inline constexpr std::size_t kMaxComponents = 32;
+
 struct AgentConfig {
   // MQTT broker URI, e.g. tcp://127.0.0.1:1883. Required.
   std::string broker;
@@ -89,6 +105,14 @@ struct AgentConfig {
   std::uint32_t max_rechecks = 5;
   // Disk space that must remain free after the download. Default: 1 MiB.
   std::uint64_t min_free_bytes = 1024 * 1024;
+  // Components besides the system image (whose keys are version_file and
+  // install_command above), sorted by name. Default: none (a v1 terminal).
+  std::vector<ComponentConfig> components;
+
+  // The component `name` names (canonical: "" or "system" is the system
+  // image, whose entry is made from version_file / install_command, with the
+  // name ""); nullopt for a component this terminal does not have.
+  std::optional<ComponentConfig> Component(std::string_view name) const;
 };
 
 // (key, value) pairs applied after the file, as if they were its last lines,

@@ -7,7 +7,7 @@
 //
 // At most two requests are outstanding: the current phase's (a Report, a
 // Check or the final Status; a new one replaces it) and the inventory
-// report of this run. While the link is down nothing is sent; both go out
+// report of this connection (a new one replaces it). While the link is down nothing is sent; both go out
 // again when it comes up (an unanswered request may have been lost with the
 // old connection). Replies are matched by correlation data only: a reply
 // with any other (answered late, or twice after a resend) is stale.
@@ -40,10 +40,17 @@ class RequestChannel {
   // Which outstanding request a reply answers.
   enum class Match { kNone, kInventory, kPhase };
 
-  // Draws this run's correlation prefix from `rng`. Every reference must
-  // outlive the channel.
+  // When a request first went out, on the monotonic clock, and how often.
+  struct Sent {
+    TimeMs first_mono = 0;
+    int transmissions = 0;
+  };
+
+  // Draws this run's correlation prefix from `rng`. `clock` times the
+  // resends; `monotonic` stamps each transmission (Sent, for the round trip
+  // of ServerClock). Every reference must outlive the channel.
   RequestChannel(std::string_view terminal_id, Settings settings, Transport& transport, const Clock& clock,
-                 std::mt19937_64& rng, const AgentLog& log);
+                 const Clock& monotonic, std::mt19937_64& rng, const AgentLog& log);
 
   const std::string& reply_topic() const { return reply_topic_; }
 
@@ -67,6 +74,8 @@ class RequestChannel {
   void InventoryAnswered() { inventory_.reset(); }
 
   Match Classify(std::string_view correlation_data) const;
+  // The transmissions of the request `match` names (kNone, none yet: nullopt).
+  std::optional<Sent> SentOf(Match match) const;
 
   // A fire-and-forget publish (progress): dropped while the link is down.
   void Notify(topics::Leaf leaf, const google::protobuf::MessageLite& message);
@@ -84,6 +93,7 @@ class RequestChannel {
     std::string correlation_data;  // the same on every resend
     int transmissions = 0;
     TimeMs resend_at = 0;
+    TimeMs first_sent_mono = 0;
   };
 
   Request NewRequest(topics::Leaf leaf, const google::protobuf::MessageLite& message);
@@ -95,6 +105,7 @@ class RequestChannel {
   const Settings settings_;
   Transport& transport_;
   const Clock& clock_;
+  const Clock& monotonic_;
   std::mt19937_64& rng_;
   const AgentLog& log_;
   const std::string correlation_prefix_;

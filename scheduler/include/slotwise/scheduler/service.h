@@ -99,6 +99,7 @@ class SchedulerService {
   void PendingNotices(Outbox& out) const;
 
   const SlotGrid& grid() const { return grid_; }
+  const Clock& clock() const { return clock_; }
   const CapacityLedger& ledger() const { return bookings_.ledger(); }
 
  private:
