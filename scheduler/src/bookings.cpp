@@ -56,7 +56,12 @@ Status Bookings::Assign(CampaignRecord& record, v1::TerminalProgress& progress, 
   const v1::TerminalInfo* info = registry_.FindTerminal(progress.terminal_id());
   if (info != nullptr && info->has_location()) where = LatLon{info->location().lat(), info->location().lon()};
   const Slot first = std::max({record.campaign.window_start_slot(), grid_.SlotAt(clock_.NowMs()) + 1, not_before});
-  const Slot end = record.campaign.window_end_slot();
+  // Rolling window: the chosen window first, then any later slot up to the
+  // deadline (the slots that end by it) or, without one, the horizon.
+  const Slot limit = record.campaign.deadline_ms() != 0
+                         ? grid_.SlotAt(record.campaign.deadline_ms())
+                         : record.campaign.window_end_slot() + std::max<Slot>(1, options_.rolling_horizon_ms / grid_.slot_ms());
+  const Slot end = std::min(record.campaign.window_end_slot(), limit);
   const v1::TerminalProgress old = progress;
   Release(progress);
   const double cap = record.campaign.max_utilisation();
@@ -77,11 +82,18 @@ Status Bookings::Assign(CampaignRecord& record, v1::TerminalProgress& progress, 
   // The core of the window first; its slack only when the core is full.
   const Slot core_end = record.campaign.core_end_slot();
   auto placement = core_end > first && core_end < end ? place(core_end) : std::nullopt;
-  if (!placement) placement = place(end);
+  if (!placement && first < end) placement = place(end);
+  if (!placement) {
+    const Slot after = std::max(first, end);
+    if (after < limit) {
+      placement = PlaceTerminal(topology, ledger_, where, after, limit, options_.max_fallback_km, allowed);
+    }
+  }
   if (!placement) {
     Undo(progress, old);  // a refusal changes nothing
-    return MakeError(v1::NO_CAPACITY, "no node has room before the end of campaign " + record.campaign.id() +
-                                          "'s window");
+    return MakeError(v1::NO_CAPACITY, "no node has room for campaign " + record.campaign.id() + " before " +
+                                          (record.campaign.deadline_ms() != 0 ? "its deadline" : "its horizon") +
+                                          " (slot " + std::to_string(limit) + ")");
   }
   progress.set_assigned(true);
   progress.set_node_id(placement->node_id);
