@@ -57,10 +57,14 @@ Status Bookings::Assign(CampaignRecord& record, v1::TerminalProgress& progress, 
   if (info != nullptr && info->has_location()) where = LatLon{info->location().lat(), info->location().lon()};
   const Slot first = std::max({record.campaign.window_start_slot(), grid_.SlotAt(clock_.NowMs()) + 1, not_before});
   // Rolling window: the chosen window first, then any later slot up to the
-  // deadline (the slots that end by it) or, without one, the horizon.
-  const Slot limit = record.campaign.deadline_ms() != 0
-                         ? grid_.SlotAt(record.campaign.deadline_ms())
-                         : record.campaign.window_end_slot() + std::max<Slot>(1, options_.rolling_horizon_ms / grid_.slot_ms());
+  // deadline (the slots that end by it) or, without one, up to the horizon
+  // from the first slot it may take (so a campaign without a deadline never
+  // runs out of slots).
+  const Slot limit =
+      record.campaign.deadline_ms() != 0
+          ? grid_.SlotAt(record.campaign.deadline_ms())
+          : std::max(record.campaign.window_end_slot(), first) +
+                std::max<Slot>(1, options_.rolling_horizon_ms / grid_.slot_ms());
   const Slot end = std::min(record.campaign.window_end_slot(), limit);
   const v1::TerminalProgress old = progress;
   Release(progress);

@@ -144,7 +144,11 @@ v1::OperatorReply Campaigns::Schedule(const v1::ScheduleCampaign& req, Outbox& o
   WriteBatch b;
   b.Put(keys::Of(keys::kCampaign, c.id()), c.SerializeAsString());
   if (auto s = journal_.Write(b, [record, before] { record->campaign = before; }); !s) return Refuse(s.error());
-  for (const auto& t : record->campaign.terminal_ids()) NoticeFor(grid_, *record, t, out);  // S6
+  // S6: only to terminals whose work is not over (a DRAFT's terminals may
+  // already have ended: ALREADY_CURRENT, SUPERSEDED).
+  for (const auto& [tid, p] : record->progress) {
+    if (Unfinished(p)) NoticeFor(grid_, *record, tid, out);
+  }
   return AckReply();
 }
 

@@ -52,8 +52,21 @@ v1::TerminalReply TerminalRequests::Status(std::string_view terminal_id, const v
       // failure threshold.
       lifecycle_.Fail(change, *record, *progress, false, status.detail());
       break;
+    case v1::Status::STOOD_DOWN:
+      // Only a paused campaign's terminal stands down for good (resume
+      // gives the work back). One that stood down from a campaign that runs
+      // again (a resume crossed its STAND_DOWN) gets its notice again; a
+      // DRAFT has given it no work yet.
+      if (record->campaign.state() == v1::PAUSED) {
+        progress->set_state(v1::Status::STOOD_DOWN);
+      } else if (record->campaign.state() == v1::SCHEDULED) {
+        Outbox again;
+        NoticeFor(grid_, *record, terminal_id, again);
+        for (auto& n : again) change.Publish(std::move(n));
+      }
+      break;
     default:
-      progress->set_state(status.state());  // DOWNLOADING ... or STOOD_DOWN
+      progress->set_state(status.state());  // DOWNLOADING, VERIFYING, INSTALLING
       break;
   }
   v1::TerminalInfo info = registry_.TerminalOrNew(terminal_id);
