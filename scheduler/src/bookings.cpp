@@ -120,6 +120,7 @@ v1::Assignment Bookings::AssignmentOf(const CampaignRecord& record, const v1::Te
   a.set_slot_start_ms(grid_.Start(progress.slot()));
   a.set_slot_end_ms(grid_.End(progress.slot()));
   a.set_start_at_ms(progress.start_at_ms());
+  a.set_component(record.campaign.component());
   return a;
 }
 
