@@ -70,11 +70,12 @@ Status Bookings::Assign(CampaignRecord& record, v1::TerminalProgress& progress, 
   Release(progress);
   const double cap = record.campaign.max_utilisation();
   SlotFilter allowed;
-  if (record.campaign.allowed_from_minute() != record.campaign.allowed_to_minute()) {
+  if (HasAllowedHours(record.campaign.allowed_from_minute(), record.campaign.allowed_to_minute(),
+                      record.campaign.allowed_weekdays())) {
     const int offset = info != nullptr ? info->utc_offset_minutes() : 0;
     allowed = [this, offset, &record](Slot s) {
       return SlotInHours(grid_, s, offset, record.campaign.allowed_from_minute(),
-                         record.campaign.allowed_to_minute());
+                         record.campaign.allowed_to_minute(), record.campaign.allowed_weekdays());
     };
   }
   const Topology& full = registry_.topology();

@@ -39,6 +39,19 @@ std::vector<std::pair<CampaignRecord*, v1::TerminalProgress*>> Campaigns::Overla
   return found;
 }
 
+v1::OperatorReply Campaigns::RefuseOverlaps(
+    const std::vector<std::pair<CampaignRecord*, v1::TerminalProgress*>>& overlaps, const std::string& component) {
+  std::string list;
+  for (std::size_t i = 0; i < overlaps.size() && i < 20; ++i) {
+    list += (i == 0 ? "" : ", ") + overlaps[i].second->terminal_id() + " (" + overlaps[i].first->campaign.id() + ")";
+  }
+  if (overlaps.size() > 20) list += " and " + std::to_string(overlaps.size() - 20) + " more";
+  return Refuse(v1::FAILED_PRECONDITION,
+                std::to_string(overlaps.size()) + " terminals have unfinished work for " +
+                    (component.empty() ? std::string("the system image") : "component " + component) +
+                    " in another campaign: " + list + "; ask to supersede it (--supersede) or leave them out");
+}
+
 v1::OperatorReply Campaigns::Create(const v1::CreateCampaign& req, Outbox& out) {
   if (!IsValidId(req.id())) return Refuse(v1::INVALID_ARGUMENT, "campaign id must be 1-64 of [A-Za-z0-9._-]");
   if (table_.Contains(req.id())) return Refuse(v1::ALREADY_EXISTS, "campaign " + req.id() + " already exists");
@@ -59,22 +72,15 @@ v1::OperatorReply Campaigns::Create(const v1::CreateCampaign& req, Outbox& out) 
   if (req.allowed_from_minute() >= 24 * 60 || req.allowed_to_minute() >= 24 * 60) {
     return Refuse(v1::INVALID_ARGUMENT, "allowed hours must be minutes of the day, 0-1439");
   }
+  if (req.allowed_weekdays() > 0x7f) {
+    return Refuse(v1::INVALID_ARGUMENT, "allowed_weekdays has bits 0 (Monday) to 6 (Sunday) only");
+  }
   const TimeMs now = clock_.NowMs();
   if (req.deadline_ms() < 0 || (req.deadline_ms() != 0 && req.deadline_ms() <= now)) {
     return Refuse(v1::INVALID_ARGUMENT, "the deadline must lie in the future");
   }
   const auto overlaps = Overlaps(req.terminal_ids(), component, req.id());
-  if (!overlaps.empty() && !req.supersede()) {
-    std::string list;
-    for (std::size_t i = 0; i < overlaps.size() && i < 20; ++i) {
-      list += (i == 0 ? "" : ", ") + overlaps[i].second->terminal_id() + " (" + overlaps[i].first->campaign.id() + ")";
-    }
-    if (overlaps.size() > 20) list += " and " + std::to_string(overlaps.size() - 20) + " more";
-    return Refuse(v1::FAILED_PRECONDITION,
-                  std::to_string(overlaps.size()) + " terminals have unfinished work for " +
-                      (component.empty() ? std::string("the system image") : "component " + component) +
-                      " in another campaign: " + list + "; ask to supersede it (--supersede) or leave them out");
-  }
+  if (!overlaps.empty() && !req.supersede()) return RefuseOverlaps(overlaps, component);
   CampaignRecord record;
   v1::Campaign& c = record.campaign;
   c.set_id(req.id());
@@ -86,6 +92,7 @@ v1::OperatorReply Campaigns::Create(const v1::CreateCampaign& req, Outbox& out) 
   c.set_created_ms(now);
   c.set_allowed_from_minute(req.allowed_from_minute());
   c.set_allowed_to_minute(req.allowed_to_minute());
+  c.set_allowed_weekdays(req.allowed_weekdays());
   c.set_max_failures(req.max_failures());
   c.set_max_retries(req.max_retries());
   c.set_deadline_ms(req.deadline_ms());

@@ -75,6 +75,8 @@ v1::OperatorReply SchedulerService::HandleOperator(const v1::OperatorRequest& re
     case R::kCancelCampaign: return campaigns_.Cancel(request.cancel_campaign(), out);
     case R::kListCampaigns: return campaigns_.List();
     case R::kListTerminals: return registry_.ListTerminals();
+    case R::kAddTerminals: return campaigns_.AddTerminals(request.add_terminals(), out);
+    case R::kRemoveTerminals: return campaigns_.RemoveTerminals(request.remove_terminals(), out);
     case R::COMMAND_NOT_SET: break;
   }
   return Refuse(v1::INVALID_ARGUMENT, "request names no command this scheduler knows");

@@ -526,6 +526,21 @@ TEST_CASE("allowed hours are kept in each terminal's local time") {
   CHECK(SlotInHours(grid, 1440 + 30, 0, 22 * 60, 2 * 60));
   CHECK_FALSE(SlotInHours(grid, 12 * 60, 0, 22 * 60, 2 * 60));
   CHECK(SlotInHours(grid, 12 * 60, 0, 5, 5));  // from == to: any time
+  // Weekdays (bit 0 = Monday): 1970-01-01 was a Thursday, 1970-01-05 a Monday.
+  constexpr std::uint32_t kMonFri = 0x1f;
+  const Slot monday_0130 = 4 * 1440 + 90;
+  CHECK(SlotInHours(grid, monday_0130, 0, 60, 300, kMonFri));
+  CHECK_FALSE(SlotInHours(grid, monday_0130 - 1440, 0, 60, 300, kMonFri));  // Sunday
+  CHECK_FALSE(SlotInHours(grid, monday_0130 - 2 * 1440, 0, 60, 300, kMonFri));  // Saturday
+  CHECK(SlotInHours(grid, monday_0130 + 4 * 1440, 0, 60, 300, kMonFri));  // Friday
+  CHECK(SlotInHours(grid, monday_0130 - 1440, 0, 5, 5, 1u << 6));  // all of Sunday
+  CHECK_FALSE(SlotInHours(grid, monday_0130, 0, 5, 5, 1u << 6));
+  // The terminal's local day: Monday 00:30 at UTC+2 is Sunday 22:30 UTC.
+  CHECK(SlotInHours(grid, monday_0130 - 60 - 120, 120, 0, 60, kMonFri));
+  // A range past midnight belongs to the day it began on: Fri 23:00-02:00.
+  const Slot saturday_0100 = monday_0130 + 5 * 1440 - 30;
+  CHECK(SlotInHours(grid, saturday_0100, 0, 23 * 60, 120, 1u << 4));
+  CHECK_FALSE(SlotInHours(grid, saturday_0100, 0, 23 * 60, 120, 1u << 5));
 
   for (bool rocksdb : {false, true}) {
     CAPTURE(rocksdb);

@@ -1,7 +1,7 @@
 // A property test of the campaign lifecycle against the real service on the
 // fake clock (MemoryStore, reloaded from the store at random): random fleets,
-// random interleavings of operator commands (create, schedule, pause,
-// resume, cancel, supersede), terminals that follow the contract and ones
+// random interleavings of operator commands (create, schedule, add and
+// remove terminals, pause, resume, cancel, supersede), terminals that follow the contract and ones
 // that send random requests, disappearances, and clock advances with the
 // daemon's Tick. After every step:
 //   - no node-slot is booked over its per_slot (ledger and records agree);
@@ -333,8 +333,32 @@ class World {
     }
     auto it = campaigns_.begin();
     std::advance(it, static_cast<long>(Index(campaigns_.size())));
-    if (roll < 6) return Schedule(it->first);
+    if (roll < 5) return Schedule(it->first);
+    if (roll < 6) return Membership(it->first);
     Control(roll < 8 ? "pause" : roll < 9 ? "resume" : "cancel", it->first);
+  }
+
+  // AddTerminals (sometimes superseding) or RemoveTerminals of a few terminals.
+  void Membership(const std::string& cid) {
+    v1::OperatorRequest r;
+    const bool add = Pick(0, 1) == 0;
+    std::string names;
+    for (int n = Pick(1, 3); n > 0; --n) {
+      const std::string& t = terminals_[Index(terminals_.size())].id;
+      if (names.find(t + " ") != std::string::npos) continue;
+      names += t + " ";
+      if (add) r.mutable_add_terminals()->add_terminal_ids(t);
+      if (!add) r.mutable_remove_terminals()->add_terminal_ids(t);
+    }
+    if (add) {
+      r.mutable_add_terminals()->set_campaign_id(cid);
+      r.mutable_add_terminals()->set_supersede(Pick(0, 1) == 0);
+    } else {
+      r.mutable_remove_terminals()->set_campaign_id(cid);
+    }
+    const auto reply = Op(r);
+    trace_ << (add ? "add " : "remove ") << names << "to/from " << cid << ": "
+           << (reply.has_error() ? reply.error().message() : "ok") << "\n";
   }
 
   void Reload() {
@@ -553,7 +577,7 @@ TEST_CASE("lifecycle property: random fleets, commands and terminals; every camp
   // The run reached every ending (a property test that never meets a case
   // proves nothing about it).
   if (cases >= 50) {
-    for (const char* what : {"SUCCEEDED", "FAILED", "ALREADY_CURRENT", "EXPIRED", "SUPERSEDED", "CANCELLED",
+    for (const char* what : {"SUCCEEDED", "FAILED", "ALREADY_CURRENT", "EXPIRED", "SUPERSEDED", "CANCELLED", "REMOVED",
                              "timed out at least once", "campaign DONE", "campaign CANCELLED", "reloads"}) {
       INFO(what);
       CHECK(seen[what] > 0);

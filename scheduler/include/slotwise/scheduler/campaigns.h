@@ -51,6 +51,9 @@ class Campaigns {
   v1::OperatorReply Pause(const v1::PauseCampaign& req, Outbox& out);
   v1::OperatorReply Resume(const v1::ResumeCampaign& req, Outbox& out);
   v1::OperatorReply Cancel(const v1::CancelCampaign& req, Outbox& out);
+  // Membership of a campaign that is not final (campaign_membership.cpp).
+  v1::OperatorReply AddTerminals(const v1::AddTerminals& req, Outbox& out);
+  v1::OperatorReply RemoveTerminals(const v1::RemoveTerminals& req, Outbox& out);
 
  private:
   // The terminals of `ids` that have unfinished work for `component` in a
@@ -58,6 +61,9 @@ class Campaigns {
   std::vector<std::pair<CampaignRecord*, v1::TerminalProgress*>> Overlaps(
       const google::protobuf::RepeatedPtrField<std::string>& ids, const std::string& component,
       std::string_view except);
+  // The refusal of `overlaps` (FAILED_PRECONDITION, naming them).
+  static v1::OperatorReply RefuseOverlaps(
+      const std::vector<std::pair<CampaignRecord*, v1::TerminalProgress*>>& overlaps, const std::string& component);
 
   CampaignTable& table_;
   Bookings& bookings_;
