@@ -57,7 +57,7 @@ TEST_CASE("topics: component names and per-component notice topics") {
   CHECK(topics::IsValidComponentName("payment-app"));
   CHECK(topics::IsValidComponentName("emv.params_2"));
   CHECK(topics::IsValidComponentName(std::string(32, 'a')));
-  for (const std::string bad : {std::string(), std::string(33, 'a'), std::string("App"),
+  for (const std::string& bad : {std::string(), std::string(33, 'a'), std::string("App"),
                                 std::string("a/b"), std::string("a+"), std::string("#"),
                                 std::string("a b")}) {
     CAPTURE(bad);
