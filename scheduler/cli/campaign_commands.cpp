@@ -14,6 +14,7 @@
 #include <iostream>
 #include <sstream>
 #include <thread>
+#include <variant>
 
 #include "operator_client.h"
 #include "slotwise/log.h"
@@ -22,9 +23,39 @@
 #include "table.h"
 
 #include "command_support.h"
+#include "time_args.h"
 
 namespace slotwise::cli {
 namespace {
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string OutcomeName(const v1::TerminalProgress& p) {
+  if (p.outcome() == v1::TerminalProgress::OUTCOME_PENDING) {
+    return p.assigned() ? (p.checked_in() ? "running" : "booked") : "waiting";
+  }
+  return v1::TerminalProgress::Outcome_Name(p.outcome());
+}
+
+// "3 SUCCEEDED, 1 EXPIRED, 2 pending" for the outcomes that occur.
+std::string OutcomeCounts(const v1::CampaignReport& r) {
+  const std::pair<const char*, std::uint32_t> counts[] = {
+      {"SUCCEEDED", r.succeeded()},     {"FAILED", r.failed()},       {"ALREADY_CURRENT", r.already_current()},
+      {"EXPIRED", r.expired()},         {"SUPERSEDED", r.superseded()}, {"CANCELLED", r.cancelled()},
+      {"REMOVED", r.removed()},         {"TIMED_OUT", r.timed_out()}, {"booked", r.assigned()},
+      {"waiting", r.pending() - std::min(r.pending(), r.timed_out())}};
+  std::string out;
+  for (const auto& [name, n] : counts) {
+    if (n == 0) continue;
+    out += (out.empty() ? "" : ", ") + std::to_string(n) + " " + name;
+  }
+  return out.empty() ? "no terminals" : out;
+}
+
+bool IsFinal(v1::CampaignState s) { return s == v1::DONE || s == v1::CANCELLED; }
 
 void PrintCampaignReport(const v1::CampaignReport& r, bool json) {
   if (json) {
@@ -32,13 +63,13 @@ void PrintCampaignReport(const v1::CampaignReport& r, bool json) {
     return;
   }
   const auto& c = r.campaign();
-  std::cout << "campaign " << c.id() << " -> " << c.target_version() << ": "
-            << v1::CampaignState_Name(c.state()) << ", " << r.succeeded() << " succeeded, "
-            << r.failed() << " failed, " << r.assigned() << " assigned, " << r.pending()
-            << " pending of " << c.terminal_ids_size() << "\n";
-  Table t({"TERMINAL", "NODE", "SLOT", "START", "STATE", "VERSION", "DETAIL"});
+  std::cout << "campaign " << c.id() << " -> " << (c.component().empty() ? "" : c.component() + " ")
+            << c.target_version() << ": " << v1::CampaignState_Name(c.state()) << ", " << OutcomeCounts(r) << " of "
+            << c.terminal_ids_size() << (c.deadline_ms() != 0 ? "; deadline " + FormatTime(c.deadline_ms()) : "")
+            << (c.paused_reason().empty() ? "" : "; " + c.paused_reason()) << "\n";
+  Table t({"TERMINAL", "OUTCOME", "NODE", "SLOT", "START", "STATE", "VERSION", "DETAIL"});
   for (const auto& p : r.terminals()) {
-    t.Add({p.terminal_id(), p.assigned() ? p.node_id() : "-",
+    t.Add({p.terminal_id(), OutcomeName(p), p.assigned() ? p.node_id() : "-",
            p.assigned() ? std::to_string(p.slot()) : "-", FormatTime(p.start_at_ms()),
            StateName(p.state()), p.version().empty() ? "-" : p.version(), p.detail()});
   }
@@ -57,11 +88,10 @@ int WaitForCampaign(OperatorClient& c, const std::string& id, int wait_s, bool j
       return kExitOk;
     });
     if (rc != kExitOk) return rc;
-    const bool done = report.campaign().state() == v1::DONE;
+    const bool done = IsFinal(report.campaign().state());
     std::ostringstream line;
-    line << "progress " << id << ": " << report.succeeded() << " succeeded, " << report.failed()
-         << " failed, " << report.assigned() << " assigned, " << report.pending() << " pending of "
-         << report.campaign().terminal_ids_size();
+    line << "progress " << id << ": " << v1::CampaignState_Name(report.campaign().state()) << ", "
+         << OutcomeCounts(report) << " of " << report.campaign().terminal_ids_size();
     if (line.str() != last) {
       std::cerr << "[" << FormatTime(std::chrono::duration_cast<std::chrono::milliseconds>(
                                          std::chrono::system_clock::now().time_since_epoch())
@@ -132,17 +162,29 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
                             "let agents install the target version where it is older than theirs");
   auto hours = std::make_shared<std::string>();
   create->add_option("--hours", *hours,
-                     "allowed hours in each terminal's local time, HH:MM-HH:MM (e.g. 01:00-05:00)");
+                     "allowed hours in each terminal's local time: HH:MM-HH:MM, DAYS/HH:MM-HH:MM or DAYS "
+                     "(e.g. 01:00-05:00, Mon-Fri/01:00-05:00, Sat,Sun)");
+  create->add_option_function<std::string>("--component", [cc](const std::string& v) { cc->set_component(v); },
+                                           "the component to upgrade (default: the system image)");
+  auto deadline = std::make_shared<std::string>();
+  create->add_option("--deadline", *deadline,
+                     "unfinished terminals EXPIRE then: a duration from now (48h, 2d) or a UTC time "
+                     "(2026-12-02T10:00Z) or epoch ms");
+  create->add_flag_callback("--supersede", [cc] { cc->set_supersede(true); },
+                            "take over terminals with unfinished work for the component in another campaign "
+                            "(it ends SUPERSEDED there)");
   create->callback([=, &action] {
     if (!hours->empty()) {
-      int h1 = 0, m1 = 0, h2 = 0, m2 = 0;
-      char tail = 0;
-      if (std::sscanf(hours->c_str(), "%d:%d-%d:%d%c", &h1, &m1, &h2, &m2, &tail) != 4 || h1 < 0 || h1 > 23 ||
-          h2 < 0 || h2 > 23 || m1 < 0 || m1 > 59 || m2 < 0 || m2 > 59) {
-        throw CLI::ValidationError("--hours", "expected HH:MM-HH:MM");
-      }
-      cc->set_allowed_from_minute(static_cast<std::uint32_t>(h1 * 60 + m1));
-      cc->set_allowed_to_minute(static_cast<std::uint32_t>(h2 * 60 + m2));
+      auto h = ParseHours(*hours);
+      if (!h) throw CLI::ValidationError("--hours", h.error().message);
+      cc->set_allowed_from_minute(h->from_minute);
+      cc->set_allowed_to_minute(h->to_minute);
+      cc->set_allowed_weekdays(h->weekdays);
+    }
+    if (!deadline->empty()) {
+      auto d = ParseTimeMs(*deadline, NowMs());
+      if (!d) throw CLI::ValidationError("--deadline", d.error().message);
+      cc->set_deadline_ms(*d);
     }
     if (terminals->empty() && terminals_file->empty()) {
       throw CLI::ValidationError("--terminals or --terminals-file", "one of them is required");
@@ -163,26 +205,34 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
 
   auto* windows = campaign->add_subcommand("windows", "S3-S4: candidate windows with room for the campaign");
   auto wid = std::make_shared<std::string>();
-  auto deadline_ms = std::make_shared<std::int64_t>(0);
+  auto deadline_text = std::make_shared<std::string>();
   windows->add_option("id", *wid, "campaign id")->required();
-  windows->add_option("--deadline-ms", *deadline_ms, "every terminal done by then (Unix ms); 0 = none");
-  windows->callback([wid, deadline_ms, &g, &action] {
+  windows->add_option("--deadline,--deadline-ms", *deadline_text,
+                      "every terminal done by then: 48h, 2026-12-02T10:00Z or epoch ms; none by default");
+  windows->callback([wid, deadline_text, &g, &action] {
     v1::OperatorRequest req;
     req.mutable_query_windows()->set_campaign_id(*wid);
-    req.mutable_query_windows()->set_deadline_ms(*deadline_ms);
+    if (!deadline_text->empty()) {
+      auto d = ParseTimeMs(*deadline_text, NowMs());
+      if (!d) throw CLI::ValidationError("--deadline", d.error().message);
+      req.mutable_query_windows()->set_deadline_ms(*d);
+    }
     action = QueryAction(req, g, [](const v1::OperatorReply& r) -> const auto& { return r.windows(); }, PrintWindows);
   });
 
   auto* schedule = campaign->add_subcommand("schedule", "S5: choose the window; notices go out (S6)");
   auto sid = std::make_shared<std::string>();
   auto label = std::make_shared<std::string>();
-  auto start = std::make_shared<std::int64_t>(0);
-  auto end = std::make_shared<std::int64_t>(0);
+  auto start = std::make_shared<std::string>();
+  auto end = std::make_shared<std::string>();
   auto utilisation = std::make_shared<double>(0);
   schedule->add_option("id", *sid, "campaign id")->required();
   auto* l_opt = schedule->add_option("--window", *label, "a window label from `campaign windows`, e.g. earliest");
-  auto* s_opt = schedule->add_option("--start-slot", *start, "first slot of the window");
-  auto* e_opt = schedule->add_option("--end-slot", *end, "slot after the window");
+  auto* s_opt = schedule->add_option("--start-slot,--start", *start,
+                                     "first slot of the window: a slot number, or a time (2026-12-02T01:00Z, "
+                                     "+1h): the first slot starting at or after it");
+  auto* e_opt = schedule->add_option("--end-slot,--end", *end,
+                                     "slot after the window: a slot number or a time (the window ends by it)");
   s_opt->needs(e_opt);
   e_opt->needs(s_opt);
   l_opt->excludes(s_opt)->excludes(e_opt);
@@ -207,7 +257,30 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
                std::to_string(s.end_slot()) + "); notices sent";
       };
       if (label->empty()) {
-        const v1::OperatorRequest req = request(*start, *end, 0);
+        // Times become slots with the scheduler's slot length.
+        auto first = ParseSlotArg(*start, NowMs());
+        auto last = ParseSlotArg(*end, NowMs());
+        if (!first || !last) {
+          std::cerr << "slotwise: " << (!first ? first.error().message : last.error().message) << "\n";
+          return kExitUsage;
+        }
+        std::int64_t slot_ms = 0;
+        if (std::holds_alternative<TimePoint>(*first) || std::holds_alternative<TimePoint>(*last)) {
+          v1::OperatorRequest get;
+          get.mutable_get_campaign()->set_campaign_id(*sid);
+          const int rc = Call(c, get, [&](const v1::OperatorReply& r) {
+            slot_ms = r.campaign().slot_ms();
+            return kExitOk;
+          });
+          if (rc != kExitOk) return rc;
+          if (slot_ms <= 0) return kExitRefused;
+        }
+        auto slot_of = [&](const std::variant<SlotNumber, TimePoint>& v) {
+          if (const auto* n = std::get_if<SlotNumber>(&v)) return n->slot;
+          const std::int64_t t = std::get<TimePoint>(v).ms;
+          return t / slot_ms + (t % slot_ms != 0 ? 1 : 0);  // the first slot starting at or after it
+        };
+        const v1::OperatorRequest req = request(slot_of(*first), slot_of(*last), 0);
         return AckAction(req, done(req))(c);
       }
       // A labelled window comes from the scheduler itself, so the only way it
@@ -256,7 +329,7 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
   auto st_id = std::make_shared<std::string>();
   auto wait_s = std::make_shared<int>(0);
   status->add_option("id", *st_id, "campaign id")->required();
-  status->add_option("--wait", *wait_s, "poll until the campaign is done, at most this many seconds")
+  status->add_option("--wait", *wait_s, "poll until the campaign is final (DONE or CANCELLED), at most this many seconds")
       ->check(CLI::Range(1, 7 * 24 * 3600));
   status->callback([st_id, wait_s, &g, &action] {
     action = [st_id, wait_s, &g](OperatorClient& c) {
@@ -295,16 +368,59 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
     });
   }
 
+  for (const bool add : {true, false}) {
+    auto* sub = campaign->add_subcommand(add ? "add-terminals" : "remove-terminals",
+                                         add ? "terminals join a campaign that is not final"
+                                             : "terminals leave a campaign (outcome REMOVED)");
+    auto id = std::make_shared<std::string>();
+    auto list = std::make_shared<std::string>();
+    auto file = std::make_shared<std::string>();
+    auto supersede = std::make_shared<bool>(false);
+    sub->add_option("id", *id, "campaign id")->required();
+    auto* lo = sub->add_option("--terminals", *list, "comma-separated terminal ids");
+    auto* fo = sub->add_option("--terminals-file", *file, "file with one terminal id per line")->check(CLI::ExistingFile);
+    lo->excludes(fo);
+    if (add) sub->add_flag("--supersede", *supersede, "take them over from another campaign for the component");
+    sub->callback([=, &action] {
+      std::vector<std::string> ids;
+      if (!file->empty()) {
+        auto read = ReadIdFile(*file);
+        if (!read) throw CLI::ValidationError("--terminals-file", read.error().message);
+        ids = std::move(*read);
+      } else if (!list->empty()) {
+        ids = SplitCsv(*list);
+      } else {
+        throw CLI::ValidationError("--terminals or --terminals-file", "one of them is required");
+      }
+      v1::OperatorRequest req;
+      if (add) {
+        auto* a = req.mutable_add_terminals();
+        a->set_campaign_id(*id);
+        a->set_supersede(*supersede);
+        for (auto& t : ids) a->add_terminal_ids(std::move(t));
+      } else {
+        auto* r = req.mutable_remove_terminals();
+        r->set_campaign_id(*id);
+        for (auto& t : ids) r->add_terminal_ids(std::move(t));
+      }
+      action = AckAction(req, std::to_string(ids.size()) + " terminals " + (add ? "added to" : "removed from") +
+                                  " campaign " + *id);
+    });
+  }
+
   campaign->add_subcommand("list", "list campaigns")->callback([&g, &action] {
     v1::OperatorRequest req;
     req.mutable_list_campaigns();
     action = QueryAction(req, g, [](const v1::OperatorReply& r) -> const auto& { return r.campaigns(); },
                          [](const v1::CampaignList& r) {
-      Table t({"CAMPAIGN", "VERSION", "STATE", "WINDOW_START_SLOT", "WINDOW_END_SLOT", "CREATED"});
+      Table t({"CAMPAIGN", "COMPONENT", "VERSION", "STATE", "WINDOW_START_SLOT", "WINDOW_END_SLOT", "DEADLINE",
+               "CREATED"});
       for (const auto& c : r.campaigns()) {
-        t.Add({c.id(), c.target_version(), v1::CampaignState_Name(c.state()),
-               c.state() == v1::DRAFT ? "-" : std::to_string(c.window_start_slot()),
-               c.state() == v1::DRAFT ? "-" : std::to_string(c.window_end_slot()), FormatTime(c.created_ms())});
+        t.Add({c.id(), c.component().empty() ? "system" : c.component(), c.target_version(),
+               v1::CampaignState_Name(c.state()),
+               c.window_end_slot() == 0 ? "-" : std::to_string(c.window_start_slot()),
+               c.window_end_slot() == 0 ? "-" : std::to_string(c.window_end_slot()), FormatTime(c.deadline_ms()),
+               FormatTime(c.created_ms())});
       }
       t.Print(std::cout);
     });

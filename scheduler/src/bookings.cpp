@@ -56,16 +56,26 @@ Status Bookings::Assign(CampaignRecord& record, v1::TerminalProgress& progress, 
   const v1::TerminalInfo* info = registry_.FindTerminal(progress.terminal_id());
   if (info != nullptr && info->has_location()) where = LatLon{info->location().lat(), info->location().lon()};
   const Slot first = std::max({record.campaign.window_start_slot(), grid_.SlotAt(clock_.NowMs()) + 1, not_before});
-  const Slot end = record.campaign.window_end_slot();
+  // Rolling window: the chosen window first, then any later slot up to the
+  // deadline (the slots that end by it) or, without one, up to the horizon
+  // from the first slot it may take (so a campaign without a deadline never
+  // runs out of slots).
+  const Slot limit =
+      record.campaign.deadline_ms() != 0
+          ? grid_.SlotAt(record.campaign.deadline_ms())
+          : std::max(record.campaign.window_end_slot(), first) +
+                std::max<Slot>(1, options_.rolling_horizon_ms / grid_.slot_ms());
+  const Slot end = std::min(record.campaign.window_end_slot(), limit);
   const v1::TerminalProgress old = progress;
   Release(progress);
   const double cap = record.campaign.max_utilisation();
   SlotFilter allowed;
-  if (record.campaign.allowed_from_minute() != record.campaign.allowed_to_minute()) {
+  if (HasAllowedHours(record.campaign.allowed_from_minute(), record.campaign.allowed_to_minute(),
+                      record.campaign.allowed_weekdays())) {
     const int offset = info != nullptr ? info->utc_offset_minutes() : 0;
     allowed = [this, offset, &record](Slot s) {
       return SlotInHours(grid_, s, offset, record.campaign.allowed_from_minute(),
-                         record.campaign.allowed_to_minute());
+                         record.campaign.allowed_to_minute(), record.campaign.allowed_weekdays());
     };
   }
   const Topology& full = registry_.topology();
@@ -77,11 +87,18 @@ Status Bookings::Assign(CampaignRecord& record, v1::TerminalProgress& progress, 
   // The core of the window first; its slack only when the core is full.
   const Slot core_end = record.campaign.core_end_slot();
   auto placement = core_end > first && core_end < end ? place(core_end) : std::nullopt;
-  if (!placement) placement = place(end);
+  if (!placement && first < end) placement = place(end);
+  if (!placement) {
+    const Slot after = std::max(first, end);
+    if (after < limit) {
+      placement = PlaceTerminal(topology, ledger_, where, after, limit, options_.max_fallback_km, allowed);
+    }
+  }
   if (!placement) {
     Undo(progress, old);  // a refusal changes nothing
-    return MakeError(v1::NO_CAPACITY, "no node has room before the end of campaign " + record.campaign.id() +
-                                          "'s window");
+    return MakeError(v1::NO_CAPACITY, "no node has room for campaign " + record.campaign.id() + " before " +
+                                          (record.campaign.deadline_ms() != 0 ? "its deadline" : "its horizon") +
+                                          " (slot " + std::to_string(limit) + ")");
   }
   progress.set_assigned(true);
   progress.set_node_id(placement->node_id);
@@ -104,6 +121,7 @@ v1::Assignment Bookings::AssignmentOf(const CampaignRecord& record, const v1::Te
   a.set_slot_start_ms(grid_.Start(progress.slot()));
   a.set_slot_end_ms(grid_.End(progress.slot()));
   a.set_start_at_ms(progress.start_at_ms());
+  a.set_component(record.campaign.component());
   return a;
 }
 

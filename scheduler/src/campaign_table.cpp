@@ -24,7 +24,12 @@ Status CampaignTable::Load(Store& store) {
         corrupt = true;
         return;
       }
-      if (!IsDone(p.state())) ++record.not_done;
+      // Records written before outcomes existed: their final state is their outcome.
+      if (p.outcome() == v1::TerminalProgress::OUTCOME_PENDING) {
+        if (p.state() == v1::Status::SUCCEEDED) p.set_outcome(v1::TerminalProgress::SUCCEEDED);
+        if (p.state() == v1::Status::FAILED) p.set_outcome(v1::TerminalProgress::FAILED);
+      }
+      if (!HasOutcome(p)) ++record.not_done;
       record.progress.emplace(p.terminal_id(), std::move(p));
     });
     if (!ps) return ps;

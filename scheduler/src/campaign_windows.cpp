@@ -22,6 +22,7 @@ v1::OperatorReply Campaigns::QueryWindows(const v1::QueryWindows& req) const {
   wr.max_fallback_km = options_.max_fallback_km;
   wr.allowed_from_minute = record->campaign.allowed_from_minute();
   wr.allowed_to_minute = record->campaign.allowed_to_minute();
+  wr.allowed_weekdays = record->campaign.allowed_weekdays();
   wr.slot_ms = grid_.slot_ms();
   if (req.deadline_ms() != 0) {
     if (req.deadline_ms() <= now) return Refuse(v1::INVALID_ARGUMENT, "the deadline is in the past");

@@ -8,6 +8,7 @@
 
 #include "keys.h"
 #include "replies.h"
+#include "slotwise/scheduler/change.h"
 #include "slotwise/scheduler/notices.h"
 #include "validation.h"
 
@@ -22,11 +23,45 @@ v1::OperatorReply UnknownCampaign(const std::string& id) {
 
 }  // namespace
 
-v1::OperatorReply Campaigns::Create(const v1::CreateCampaign& req) {
+std::vector<std::pair<CampaignRecord*, v1::TerminalProgress*>> Campaigns::Overlaps(
+    const google::protobuf::RepeatedPtrField<std::string>& ids, const std::string& component,
+    std::string_view except) {
+  std::vector<std::pair<CampaignRecord*, v1::TerminalProgress*>> found;
+  for (auto& [cid, record] : table_.all()) {
+    if (cid == except || record.campaign.component() != component || IsFinalCampaign(record.campaign.state())) {
+      continue;
+    }
+    for (const auto& t : ids) {
+      auto p = record.progress.find(t);
+      if (p != record.progress.end() && !HasOutcome(p->second)) found.emplace_back(&record, &p->second);
+    }
+  }
+  return found;
+}
+
+v1::OperatorReply Campaigns::RefuseOverlaps(
+    const std::vector<std::pair<CampaignRecord*, v1::TerminalProgress*>>& overlaps, const std::string& component) {
+  std::string list;
+  for (std::size_t i = 0; i < overlaps.size() && i < 20; ++i) {
+    list += (i == 0 ? "" : ", ") + overlaps[i].second->terminal_id() + " (" + overlaps[i].first->campaign.id() + ")";
+  }
+  if (overlaps.size() > 20) list += " and " + std::to_string(overlaps.size() - 20) + " more";
+  return Refuse(v1::FAILED_PRECONDITION,
+                std::to_string(overlaps.size()) + " terminals have unfinished work for " +
+                    (component.empty() ? std::string("the system image") : "component " + component) +
+                    " in another campaign: " + list + "; ask to supersede it (--supersede) or leave them out");
+}
+
+v1::OperatorReply Campaigns::Create(const v1::CreateCampaign& req, Outbox& out) {
   if (!IsValidId(req.id())) return Refuse(v1::INVALID_ARGUMENT, "campaign id must be 1-64 of [A-Za-z0-9._-]");
   if (table_.Contains(req.id())) return Refuse(v1::ALREADY_EXISTS, "campaign " + req.id() + " already exists");
-  if (registry_.FindArtifact(req.target_version()) == nullptr) {
-    return Refuse(v1::NOT_FOUND, "unknown version '" + req.target_version() + "'");
+  if (!req.component().empty() && !topics::IsValidComponentName(req.component())) {
+    return Refuse(v1::INVALID_ARGUMENT, "component must be 1-32 of [a-z0-9._-] (\"\" or \"system\" = the system image)");
+  }
+  const std::string component(topics::CanonicalComponent(req.component()));
+  if (registry_.FindArtifact(component, req.target_version()) == nullptr) {
+    return Refuse(v1::NOT_FOUND, "unknown version '" + req.target_version() + "'" +
+                                     (component.empty() ? "" : " of component " + component));
   }
   if (req.terminal_ids().empty()) return Refuse(v1::INVALID_ARGUMENT, "a campaign needs at least one terminal");
   std::set<std::string_view> seen;
@@ -37,18 +72,30 @@ v1::OperatorReply Campaigns::Create(const v1::CreateCampaign& req) {
   if (req.allowed_from_minute() >= 24 * 60 || req.allowed_to_minute() >= 24 * 60) {
     return Refuse(v1::INVALID_ARGUMENT, "allowed hours must be minutes of the day, 0-1439");
   }
+  if (req.allowed_weekdays() > 0x7f) {
+    return Refuse(v1::INVALID_ARGUMENT, "allowed_weekdays has bits 0 (Monday) to 6 (Sunday) only");
+  }
+  const TimeMs now = clock_.NowMs();
+  if (req.deadline_ms() < 0 || (req.deadline_ms() != 0 && req.deadline_ms() <= now)) {
+    return Refuse(v1::INVALID_ARGUMENT, "the deadline must lie in the future");
+  }
+  const auto overlaps = Overlaps(req.terminal_ids(), component, req.id());
+  if (!overlaps.empty() && !req.supersede()) return RefuseOverlaps(overlaps, component);
   CampaignRecord record;
   v1::Campaign& c = record.campaign;
   c.set_id(req.id());
   c.set_target_version(req.target_version());
+  c.set_component(component);
   c.set_allow_downgrade(req.allow_downgrade());
   *c.mutable_terminal_ids() = req.terminal_ids();
   c.set_state(v1::DRAFT);
-  c.set_created_ms(clock_.NowMs());
+  c.set_created_ms(now);
   c.set_allowed_from_minute(req.allowed_from_minute());
   c.set_allowed_to_minute(req.allowed_to_minute());
+  c.set_allowed_weekdays(req.allowed_weekdays());
   c.set_max_failures(req.max_failures());
   c.set_max_retries(req.max_retries());
+  c.set_deadline_ms(req.deadline_ms());
   WriteBatch b;
   b.Put(keys::Of(keys::kCampaign, req.id()), c.SerializeAsString());
   for (const auto& t : req.terminal_ids()) {
@@ -60,7 +107,12 @@ v1::OperatorReply Campaigns::Create(const v1::CreateCampaign& req) {
   }
   record.not_done = record.progress.size();
   table_.Add(std::move(record));
-  if (auto s = journal_.Write(b, [this, id = req.id()] { table_.Remove(id); }); !s) return Refuse(s.error());
+  Change change(bookings_);
+  change.Also(b, [this, id = req.id()] { table_.Remove(id); });
+  for (auto [older, p] : overlaps) {
+    lifecycle_.End(change, *older, *p, v1::TerminalProgress::SUPERSEDED, "superseded by campaign " + req.id());
+  }
+  if (auto s = change.Commit(journal_, out); !s) return Refuse(s.error());
   return AckReply();
 }
 
@@ -86,6 +138,9 @@ v1::OperatorReply Campaigns::Schedule(const v1::ScheduleCampaign& req, Outbox& o
   if (req.core_end_slot() != 0 && (req.core_end_slot() <= req.start_slot() || req.core_end_slot() > req.end_slot())) {
     return Refuse(v1::INVALID_ARGUMENT, "core_end_slot must lie in (start_slot, end_slot]");
   }
+  if (record->campaign.deadline_ms() != 0 && grid_.End(req.start_slot()) > record->campaign.deadline_ms()) {
+    return Refuse(v1::INVALID_ARGUMENT, "the window's first slot ends after the campaign's deadline");
+  }
   const v1::Campaign before = record->campaign;
   v1::Campaign& c = record->campaign;
   c.set_core_end_slot(req.core_end_slot());
@@ -96,7 +151,11 @@ v1::OperatorReply Campaigns::Schedule(const v1::ScheduleCampaign& req, Outbox& o
   WriteBatch b;
   b.Put(keys::Of(keys::kCampaign, c.id()), c.SerializeAsString());
   if (auto s = journal_.Write(b, [record, before] { record->campaign = before; }); !s) return Refuse(s.error());
-  for (const auto& t : record->campaign.terminal_ids()) NoticeFor(grid_, *record, t, out);  // S6
+  // S6: only to terminals whose work is not over (a DRAFT's terminals may
+  // already have ended: ALREADY_CURRENT, SUPERSEDED).
+  for (const auto& [tid, p] : record->progress) {
+    if (Unfinished(p)) NoticeFor(grid_, *record, tid, out);
+  }
   return AckReply();
 }
 
@@ -110,14 +169,25 @@ v1::OperatorReply Campaigns::Get(const v1::GetCampaign& req) const {
   for (const auto& t : record->campaign.terminal_ids()) {
     const auto& p = record->progress.find(t)->second;
     *report->add_terminals() = p;
-    if (p.state() == v1::Status::SUCCEEDED) {
-      report->set_succeeded(report->succeeded() + 1);
-    } else if (p.state() == v1::Status::FAILED) {
-      report->set_failed(report->failed() + 1);
-    } else if (p.assigned()) {
-      report->set_assigned(report->assigned() + 1);
+    auto bump = [](std::uint32_t n) { return n + 1; };
+    using P = v1::TerminalProgress;
+    switch (p.outcome()) {
+      case P::SUCCEEDED: report->set_succeeded(bump(report->succeeded())); break;
+      case P::FAILED: report->set_failed(bump(report->failed())); break;
+      case P::ALREADY_CURRENT: report->set_already_current(bump(report->already_current())); break;
+      case P::EXPIRED: report->set_expired(bump(report->expired())); break;
+      case P::SUPERSEDED: report->set_superseded(bump(report->superseded())); break;
+      case P::CANCELLED: report->set_cancelled(bump(report->cancelled())); break;
+      case P::REMOVED: report->set_removed(bump(report->removed())); break;
+      case P::TIMED_OUT: report->set_timed_out(bump(report->timed_out())); break;
+      default: break;
+    }
+    if (HasOutcome(p)) continue;
+    report->set_outcome_pending(bump(report->outcome_pending()));
+    if (p.assigned()) {
+      report->set_assigned(bump(report->assigned()));
     } else {
-      report->set_pending(report->pending() + 1);
+      report->set_pending(bump(report->pending()));
     }
   }
   return r;
@@ -125,6 +195,7 @@ v1::OperatorReply Campaigns::Get(const v1::GetCampaign& req) const {
 
 v1::OperatorReply Campaigns::List() const {
   v1::OperatorReply r;
+  r.mutable_campaigns();  // an empty list is a list, not a reply without a body
   for (const auto& [id, record] : table_.all()) {
     v1::Campaign summary = record.campaign;
     summary.clear_terminal_ids();  // Get has them; a listing stays small
@@ -133,26 +204,7 @@ v1::OperatorReply Campaigns::List() const {
   return r;
 }
 
-Status Campaigns::Pause(CampaignRecord& record, const std::string& reason) {
-  const v1::Campaign before = record.campaign;
-  record.campaign.set_state(v1::PAUSED);
-  record.campaign.set_paused_reason(reason);
-  WriteBatch b;
-  b.Put(keys::Of(keys::kCampaign, record.campaign.id()), record.campaign.SerializeAsString());
-  std::vector<std::pair<v1::TerminalProgress*, v1::TerminalProgress>> released;  // (live, before)
-  for (auto& [tid, p] : record.progress) {
-    if (!p.assigned() || p.checked_in() || !Unfinished(p)) continue;
-    released.emplace_back(&p, p);
-    bookings_.Release(p);
-    b.Put(keys::Progress(record.campaign.id(), tid), p.SerializeAsString());
-  }
-  return journal_.Write(b, [this, &record, before, released] {
-    for (auto it = released.rbegin(); it != released.rend(); ++it) bookings_.Undo(*it->first, it->second);
-    record.campaign = before;
-  });
-}
-
-v1::OperatorReply Campaigns::Pause(const v1::PauseCampaign& req) {
+v1::OperatorReply Campaigns::Pause(const v1::PauseCampaign& req, Outbox& out) {
   CampaignRecord* record = table_.Find(req.campaign_id());
   if (record == nullptr) return UnknownCampaign(req.campaign_id());
   const auto state = record->campaign.state();
@@ -161,7 +213,9 @@ v1::OperatorReply Campaigns::Pause(const v1::PauseCampaign& req) {
     return Refuse(v1::FAILED_PRECONDITION, "only a SCHEDULED campaign can be paused; " + req.campaign_id() +
                                                " is " + std::string(CampaignStateName(state)));
   }
-  if (auto s = Pause(*record, "paused by the operator"); !s) return Refuse(s.error());
+  Change change(bookings_);
+  lifecycle_.Pause(change, *record, "paused by the operator");
+  if (auto s = change.Commit(journal_, out); !s) return Refuse(s.error());
   return AckReply();
 }
 
@@ -174,32 +228,27 @@ v1::OperatorReply Campaigns::Resume(const v1::ResumeCampaign& req, Outbox& out) 
     return Refuse(v1::FAILED_PRECONDITION, "only a PAUSED campaign can be resumed; " + req.campaign_id() +
                                                " is " + std::string(CampaignStateName(state)));
   }
+  // The window is a plan, not a wall: terminals are placed after it too (up
+  // to the deadline), so a resume after the window is fine.
   const TimeMs now = clock_.NowMs();
-  if (record->campaign.window_end_slot() <= grid_.SlotAt(now) + 1) {
-    return Refuse(v1::FAILED_PRECONDITION, "the campaign's window is over; create a new campaign");
-  }
-  const v1::Campaign before = record->campaign;
-  record->campaign.set_state(v1::SCHEDULED);
-  record->campaign.clear_paused_reason();
-  WriteBatch b;
-  b.Put(keys::Of(keys::kCampaign, record->campaign.id()), record->campaign.SerializeAsString());
+  Change change(bookings_);
+  v1::Campaign& c = change.Campaign(*record);
+  c.set_state(v1::SCHEDULED);
+  c.clear_paused_reason();
   // Terminals that stood down while paused get their work back.
-  std::vector<std::pair<v1::TerminalProgress*, v1::TerminalProgress>> revived;  // (live, before)
   for (auto& [tid, p] : record->progress) {
-    if (p.state() != v1::Status::STOOD_DOWN) continue;
-    revived.emplace_back(&p, p);
+    if (p.state() != v1::Status::STOOD_DOWN || HasOutcome(p)) continue;
+    change.Progress(*record, p);
     p.set_state(v1::Status::STATE_UNSPECIFIED);
     p.set_updated_ms(now);
-    b.Put(keys::Progress(record->campaign.id(), tid), p.SerializeAsString());
   }
-  auto undo = [record, before, revived] {
-    for (const auto& [p, old] : revived) *p = old;  // no booking changed
-    record->campaign = before;
-  };
-  if (auto s = journal_.Write(b, std::move(undo)); !s) return Refuse(s.error());
   for (const auto& [tid, p] : record->progress) {
-    if (Unfinished(p)) NoticeFor(grid_, *record, tid, out);
+    if (!Unfinished(p)) continue;
+    Outbox notice;
+    NoticeFor(grid_, *record, tid, notice);
+    for (auto& n : notice) change.Publish(std::move(n));
   }
+  if (auto s = change.Commit(journal_, out); !s) return Refuse(s.error());  // DONE if nothing is left
   return AckReply();
 }
 
@@ -209,27 +258,14 @@ v1::OperatorReply Campaigns::Cancel(const v1::CancelCampaign& req, Outbox& out) 
   const auto state = record->campaign.state();
   if (state == v1::CANCELLED) return AckReply();  // idempotent
   if (state == v1::DONE) return Refuse(v1::FAILED_PRECONDITION, "campaign " + req.campaign_id() + " is DONE");
-  const v1::Campaign before = record->campaign;
-  record->campaign.set_state(v1::CANCELLED);
-  WriteBatch b;
-  b.Put(keys::Of(keys::kCampaign, record->campaign.id()), record->campaign.SerializeAsString());
-  std::vector<std::pair<v1::TerminalProgress*, v1::TerminalProgress>> released;  // (live, before)
+  Change change(bookings_);
+  change.Campaign(*record).set_state(v1::CANCELLED);
+  // Only this campaign's work ends: another campaign's notices and bookings
+  // (other components) are not touched.
   for (auto& [tid, p] : record->progress) {
-    if (!p.assigned()) continue;
-    released.emplace_back(&p, p);
-    bookings_.Release(p);
-    b.Put(keys::Progress(record->campaign.id(), tid), p.SerializeAsString());
+    lifecycle_.End(change, *record, p, v1::TerminalProgress::CANCELLED, "the campaign was cancelled");
   }
-  auto undo = [this, record, before, released] {
-    for (auto it = released.rbegin(); it != released.rend(); ++it) bookings_.Undo(*it->first, it->second);
-    record->campaign = before;
-  };
-  if (auto s = journal_.Write(b, std::move(undo)); !s) return Refuse(s.error());
-  if (state != v1::DRAFT) {  // a DRAFT sent no notices
-    for (const auto& [tid, p] : record->progress) {
-      if (Unfinished(p)) ClearNotice(tid, out);
-    }
-  }
+  if (auto s = change.Commit(journal_, out); !s) return Refuse(s.error());
   return AckReply();
 }
 

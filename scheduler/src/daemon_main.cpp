@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
                  "nginx secure_link secret: download URLs are signed (md5 of expires + uri + secret)")
       ->envname("SLOTWISE_URL_SECRET");
   app.add_option("--download-allowance", download_allowance_s,
-                 "seconds a signed URL stays valid after the end of its slot")
+                 "seconds a signed URL stays valid after the end of its slot; a terminal that got GO and "
+                 "sends no final status by then is TIMED_OUT (retried) or FAILED")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{86400 * 7}))
       ->capture_default_str();
   bool trust_unstamped = false;

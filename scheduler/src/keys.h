@@ -4,7 +4,8 @@
 //   meta                          StoreMeta
 //   cluster/{id}                  Cluster
 //   node/{id}                     Node
-//   artifact/{version}            Artifact
+//   artifact/{version}            Artifact of the system image
+//   artifact/{component}/{version} Artifact of another component
 //   campaign/{id}                 Campaign
 //   progress/{campaign}/{tid}     TerminalProgress (the booking lives here)
 //   terminal/{tid}                TerminalInfo
@@ -28,6 +29,14 @@ inline constexpr std::string_view kTerminal = "terminal/";
 inline std::string Of(std::string_view prefix, std::string_view id) {
   std::string k(prefix);
   k += id;
+  return k;
+}
+
+// The artifact's id under kArtifact (versions never contain '/').
+inline std::string ArtifactId(std::string_view component, std::string_view version) {
+  std::string k(component);
+  if (!k.empty()) k += '/';
+  k += version;
   return k;
 }
 

@@ -280,11 +280,11 @@ class Session {
     switch (t.leaf) {
       case topics::Leaf::kReport: {
         v1::Report m;
-        return Decode(msg, m) ? service_.HandleReport(t.terminal_id, m) : malformed("Report");
+        return Decode(msg, m) ? service_.HandleReport(t.terminal_id, m, out) : malformed("Report");
       }
       case topics::Leaf::kCheck: {
         v1::Check m;
-        return Decode(msg, m) ? service_.HandleCheck(t.terminal_id, m) : malformed("Check");
+        return Decode(msg, m) ? service_.HandleCheck(t.terminal_id, m, out) : malformed("Check");
       }
       case topics::Leaf::kStatus: {
         v1::Status m;

@@ -15,11 +15,13 @@ void NoticeFor(const SlotGrid& grid, const CampaignRecord& record, std::string_v
   n.set_window_start_ms(grid.Start(record.campaign.window_start_slot()));
   n.set_window_end_ms(grid.Start(record.campaign.window_end_slot()));
   n.set_issued_ms(record.campaign.created_ms());
-  out.push_back(Publication{topics::Terminal(terminal_id, topics::Leaf::kNotice), n.SerializeAsString(), true});
+  n.set_component(record.campaign.component());
+  n.set_deadline_ms(record.campaign.deadline_ms());
+  out.push_back(Publication{topics::Notice(terminal_id, record.campaign.component()), n.SerializeAsString(), true});
 }
 
-void ClearNotice(std::string_view terminal_id, Outbox& out) {
-  out.push_back(Publication{topics::Terminal(terminal_id, topics::Leaf::kNotice), "", true});
+void ClearNotice(const CampaignRecord& record, std::string_view terminal_id, Outbox& out) {
+  out.push_back(Publication{topics::Notice(terminal_id, record.campaign.component()), "", true});
 }
 
 void PendingNotices(const SlotGrid& grid, const CampaignTable& campaigns, Outbox& out) {

@@ -110,13 +110,25 @@ Topology Topology::FromRegistry(const std::map<std::string, v1::Cluster>& cluste
 }
 
 bool SlotInHours(const SlotGrid& grid, Slot slot, int utc_offset_minutes, std::uint32_t from_minute,
-                 std::uint32_t to_minute) {
-  if (from_minute == to_minute) return true;
+                 std::uint32_t to_minute, std::uint32_t weekdays) {
+  weekdays &= 0x7f;
+  if (from_minute == to_minute && weekdays == 0) return true;
   constexpr std::int64_t kDay = 24 * 60;
   const std::int64_t local_minutes = grid.Start(slot) / 60'000 + utc_offset_minutes;
-  const auto minute = static_cast<std::uint32_t>(((local_minutes % kDay) + kDay) % kDay);
-  return from_minute < to_minute ? (minute >= from_minute && minute < to_minute)
-                                 : (minute >= from_minute || minute < to_minute);
+  const std::int64_t day = local_minutes >= 0 ? local_minutes / kDay : (local_minutes - kDay + 1) / kDay;
+  const auto minute = static_cast<std::uint32_t>(local_minutes - day * kDay);
+  bool in = true;
+  std::int64_t range_day = day;  // the day the range the slot falls in began on
+  if (from_minute < to_minute) {
+    in = minute >= from_minute && minute < to_minute;
+  } else if (from_minute > to_minute) {
+    in = minute >= from_minute || minute < to_minute;
+    if (minute < to_minute) range_day = day - 1;
+  }
+  if (!in || weekdays == 0) return in;
+  // 1970-01-01 was a Thursday (Monday = 0).
+  const auto weekday = static_cast<unsigned>(((range_day + 3) % 7 + 7) % 7);
+  return (weekdays >> weekday) & 1u;
 }
 
 Topology Topology::Capped(double utilisation) const {

@@ -123,37 +123,49 @@ v1::OperatorReply Registry::AddArtifact(const v1::AddArtifact& req) {
   }
   if (!IsSha256Hex(a.sha256())) return Refuse(v1::INVALID_ARGUMENT, "sha256 must be 64 lowercase hex digits");
   if (a.size() == 0) return Refuse(v1::INVALID_ARGUMENT, "artifact size must be positive");
-  if (artifacts_.contains(a.version())) {
-    return Refuse(v1::ALREADY_EXISTS, "version " + a.version() + " already exists");
+  if (!a.component().empty() && !topics::IsValidComponentName(a.component())) {
+    return Refuse(v1::INVALID_ARGUMENT, "component must be 1-32 of [a-z0-9._-] (\"\" or \"system\" = the system image)");
   }
-  artifacts_[a.version()] = a;
+  v1::Artifact stored = a;
+  stored.set_component(std::string(topics::CanonicalComponent(a.component())));
+  const std::string key = keys::ArtifactId(stored.component(), stored.version());
+  if (artifacts_.contains(key)) {
+    return Refuse(v1::ALREADY_EXISTS, "version " + a.version() +
+                                          (stored.component().empty() ? "" : " of " + stored.component()) +
+                                          " already exists");
+  }
+  artifacts_[key] = stored;
   WriteBatch b;
-  b.Put(keys::Of(keys::kArtifact, a.version()), a.SerializeAsString());
-  auto undo = [this, version = a.version()] { artifacts_.erase(version); };
+  b.Put(keys::Of(keys::kArtifact, key), stored.SerializeAsString());
+  auto undo = [this, key] { artifacts_.erase(key); };
   if (auto s = journal_.Write(b, undo); !s) return Refuse(s.error());
   return AckReply();
 }
 
 v1::OperatorReply Registry::ListClusters() const {
   v1::OperatorReply r;
+  r.mutable_clusters();  // an empty list is a list, not a reply without a body
   for (const auto& [id, c] : clusters_) *r.mutable_clusters()->add_clusters() = c;
   return r;
 }
 
 v1::OperatorReply Registry::ListNodes() const {
   v1::OperatorReply r;
+  r.mutable_nodes();  // an empty list is a list, not a reply without a body
   for (const auto& [id, n] : nodes_) *r.mutable_nodes()->add_nodes() = n;
   return r;
 }
 
 v1::OperatorReply Registry::ListArtifacts() const {
   v1::OperatorReply r;
+  r.mutable_artifacts();  // an empty list is a list, not a reply without a body
   for (const auto& [id, a] : artifacts_) *r.mutable_artifacts()->add_artifacts() = a;
   return r;
 }
 
 v1::OperatorReply Registry::ListTerminals() const {
   v1::OperatorReply r;
+  r.mutable_terminals();  // an empty list is a list, not a reply without a body
   for (const auto& [id, t] : terminals_) *r.mutable_terminals()->add_terminals() = t;
   return r;
 }
@@ -163,8 +175,8 @@ const v1::Node* Registry::FindNode(std::string_view id) const {
   return it == nodes_.end() ? nullptr : &it->second;
 }
 
-const v1::Artifact* Registry::FindArtifact(std::string_view version) const {
-  auto it = artifacts_.find(version);
+const v1::Artifact* Registry::FindArtifact(std::string_view component, std::string_view version) const {
+  auto it = artifacts_.find(keys::ArtifactId(topics::CanonicalComponent(component), version));
   return it == artifacts_.end() ? nullptr : &it->second;
 }
 

@@ -24,9 +24,10 @@ SchedulerService::SchedulerService(Store& store, const Clock& clock, ServiceOpti
       journal_(store_),
       registry_(journal_, grid_, clock_, options_),
       bookings_(registry_, table_, journal_, grid_, clock_, options_),
-      campaigns_(table_, bookings_, registry_, journal_, grid_, clock_, options_),
+      lifecycle_(table_, bookings_, journal_, grid_, clock_, options_),
+      campaigns_(table_, bookings_, lifecycle_, registry_, journal_, grid_, clock_, options_),
       urls_(grid_, options_),
-      terminals_(table_, bookings_, campaigns_, registry_, journal_, urls_, grid_, clock_) {}
+      terminals_(table_, bookings_, campaigns_, lifecycle_, registry_, journal_, urls_, grid_, clock_) {}
 
 Status SchedulerService::Load() {
   auto meta_bytes = store_.Get(keys::kMeta);
@@ -51,6 +52,7 @@ Status SchedulerService::Load() {
   if (auto s = registry_.Load(store_); !s) return s;
   if (auto s = table_.Load(store_); !s) return s;
   bookings_.Rebuild();
+  lifecycle_.Rebuild();
   return OkStatus();
 }
 
@@ -64,26 +66,39 @@ v1::OperatorReply SchedulerService::HandleOperator(const v1::OperatorRequest& re
     case R::kListNodes: return registry_.ListNodes();
     case R::kAddArtifact: return registry_.AddArtifact(request.add_artifact());
     case R::kListArtifacts: return registry_.ListArtifacts();
-    case R::kCreateCampaign: return campaigns_.Create(request.create_campaign());
+    case R::kCreateCampaign: return campaigns_.Create(request.create_campaign(), out);
     case R::kQueryWindows: return campaigns_.QueryWindows(request.query_windows());
     case R::kScheduleCampaign: return campaigns_.Schedule(request.schedule_campaign(), out);
     case R::kGetCampaign: return campaigns_.Get(request.get_campaign());
-    case R::kPauseCampaign: return campaigns_.Pause(request.pause_campaign());
+    case R::kPauseCampaign: return campaigns_.Pause(request.pause_campaign(), out);
     case R::kResumeCampaign: return campaigns_.Resume(request.resume_campaign(), out);
     case R::kCancelCampaign: return campaigns_.Cancel(request.cancel_campaign(), out);
     case R::kListCampaigns: return campaigns_.List();
     case R::kListTerminals: return registry_.ListTerminals();
+    case R::kAddTerminals: return campaigns_.AddTerminals(request.add_terminals(), out);
+    case R::kRemoveTerminals: return campaigns_.RemoveTerminals(request.remove_terminals(), out);
     case R::COMMAND_NOT_SET: break;
   }
   return Refuse(v1::INVALID_ARGUMENT, "request names no command this scheduler knows");
 }
 
+v1::TerminalReply SchedulerService::HandleReport(std::string_view terminal_id, const v1::Report& report,
+                                                 Outbox& out) {
+  return terminals_.Report(terminal_id, report, out);
+}
+
+v1::TerminalReply SchedulerService::HandleCheck(std::string_view terminal_id, const v1::Check& check, Outbox& out) {
+  return terminals_.Check(terminal_id, check, out);
+}
+
 v1::TerminalReply SchedulerService::HandleReport(std::string_view terminal_id, const v1::Report& report) {
-  return terminals_.Report(terminal_id, report);
+  Outbox dropped;
+  return HandleReport(terminal_id, report, dropped);
 }
 
 v1::TerminalReply SchedulerService::HandleCheck(std::string_view terminal_id, const v1::Check& check) {
-  return terminals_.Check(terminal_id, check);
+  Outbox dropped;
+  return HandleCheck(terminal_id, check, dropped);
 }
 
 v1::TerminalReply SchedulerService::HandleStatus(std::string_view terminal_id, const v1::Status& status,
@@ -95,9 +110,9 @@ void SchedulerService::HandlePresence(std::string_view terminal_id, const v1::Pr
   terminals_.Presence(terminal_id, presence);
 }
 
-std::size_t SchedulerService::Tick(Outbox&) {
+std::size_t SchedulerService::Tick(Outbox& out) {
   registry_.RebuildTopology();  // the near slots move with time
-  return bookings_.ReleaseDue();
+  return bookings_.ReleaseDue() + lifecycle_.Tick(out);
 }
 
 std::map<std::string, std::string> SchedulerService::StatusUrls() const { return registry_.StatusUrls(); }

@@ -1,14 +1,14 @@
 // S10: at slot time the terminal checks that it may go; GO carries the
 // (signed) download URL and marks the booking checked in, so no-show
-// housekeeping leaves it alone.
+// housekeeping leaves it alone and the execution timeout starts.
 #include "keys.h"
 #include "replies.h"
+#include "slotwise/scheduler/change.h"
 #include "slotwise/scheduler/terminal_requests.h"
-#include "slotwise/version.h"
 
 namespace slotwise::scheduler {
 
-v1::TerminalReply TerminalRequests::Check(std::string_view terminal_id, const v1::Check& check) {
+v1::TerminalReply TerminalRequests::Check(std::string_view terminal_id, const v1::Check& check, Outbox& out) {
   auto work = table_.FindWork(terminal_id, check.campaign_id());
   if (!work) return RefuseTerminal(work.error());
   auto [record, progress] = *work;
@@ -20,42 +20,59 @@ v1::TerminalReply TerminalRequests::Check(std::string_view terminal_id, const v1
     result->set_reason("campaign is " + std::string(CampaignStateName(record->campaign.state())));
     return r;
   }
-  if (CompareVersions(check.current_version(), record->campaign.target_version()) == 0) {
+  // Check.current_version is the terminal's version of the campaign's component.
+  const bool current = Lifecycle::AlreadyCurrent(record->campaign, check.current_version());
+  if (HasOutcome(*progress) && !current) {
+    result->set_verdict(v1::CheckResult::STAND_DOWN);
+    result->set_reason("the terminal's work in the campaign is over (" +
+                       v1::TerminalProgress::Outcome_Name(progress->outcome()) + ")");
+    return r;
+  }
+  if (current) {
+    Change change(bookings_);
+    lifecycle_.End(change, *record, *progress, v1::TerminalProgress::ALREADY_CURRENT,
+                   "the terminal runs " + check.current_version());
+    if (auto s = change.Commit(journal_, out); !s) return RefuseTerminal(s.error());
     result->set_verdict(v1::CheckResult::ALREADY_CURRENT);
+    result->set_reason("the terminal runs " + check.current_version() + ", target " +
+                       record->campaign.target_version());
     return r;
   }
   const TimeMs now = clock_.NowMs();
-  if (progress->assigned() && now < grid_.Start(progress->slot())) {
+  // Never a start before start_at_ms: the spread inside the slot holds.
+  if (progress->assigned() && now < progress->start_at_ms() && now < grid_.End(progress->slot())) {
     result->set_verdict(v1::CheckResult::TOO_EARLY);
     *result->mutable_assignment() = bookings_.AssignmentOf(*record, *progress);
     return r;
   }
   if (!progress->assigned() || now >= grid_.End(progress->slot())) {
     // Missed or released: a new slot, never a late start in someone else's.
-    const v1::TerminalProgress before = *progress;
+    Change change(bookings_);
+    change.Progress(*record, *progress);
     if (auto s = bookings_.Assign(*record, *progress); !s) return RefuseTerminal(s.error());
-    WriteBatch b;
-    b.Put(keys::Progress(record->campaign.id(), terminal_id), progress->SerializeAsString());
-    auto undo = [this, progress, before] { bookings_.Undo(*progress, before); };
-    if (auto s = journal_.Write(b, std::move(undo)); !s) return RefuseTerminal(s.error());
+    if (progress->outcome() == v1::TerminalProgress::TIMED_OUT) {
+      progress->set_outcome(v1::TerminalProgress::OUTCOME_PENDING);  // the retry is placed
+    }
+    if (auto s = change.Commit(journal_, out); !s) return RefuseTerminal(s.error());
     result->set_verdict(v1::CheckResult::RESCHEDULED);
     result->set_reason("the slot had passed");
     *result->mutable_assignment() = bookings_.AssignmentOf(*record, *progress);
     return r;
   }
   const v1::Node* node = registry_.FindNode(progress->node_id());
-  const v1::Artifact* artifact = registry_.FindArtifact(record->campaign.target_version());
+  const v1::Artifact* artifact = registry_.FindArtifact(record->campaign.component(), record->campaign.target_version());
   if (node == nullptr || artifact == nullptr) {
     return RefuseTerminal(MakeError(v1::INTERNAL, "booking names a node or version that is gone"));
   }
   if (!progress->checked_in()) {
-    // Checked in: Tick() must not take this booking away as a no-show.
-    const v1::TerminalProgress before = *progress;
+    // Checked in: Tick() must not take this booking away as a no-show; the
+    // execution timeout runs from here.
+    Change change(bookings_);
+    change.Progress(*record, *progress);
     progress->set_checked_in(true);
     progress->set_updated_ms(now);
-    WriteBatch b;
-    b.Put(keys::Progress(record->campaign.id(), terminal_id), progress->SerializeAsString());
-    if (auto s = journal_.Write(b, [progress, before] { *progress = before; }); !s) return RefuseTerminal(s.error());
+    if (auto s = change.Commit(journal_, out); !s) return RefuseTerminal(s.error());
+    lifecycle_.WatchExecution(record->campaign.id(), *progress);
   }
   result->set_verdict(v1::CheckResult::GO);
   auto* d = result->mutable_download();
@@ -65,7 +82,8 @@ v1::TerminalReply TerminalRequests::Check(std::string_view terminal_id, const v1
   d->set_size(artifact->size());
   d->set_signature(artifact->signature());
   d->set_allow_downgrade(record->campaign.allow_downgrade());
-  d->set_not_before_ms(grid_.Start(progress->slot()));
+  d->set_component(record->campaign.component());
+  d->set_not_before_ms(progress->start_at_ms());
   d->set_not_after_ms(grid_.End(progress->slot()));
   return r;
 }

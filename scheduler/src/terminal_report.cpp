@@ -1,9 +1,12 @@
-// S7: a terminal reports (location, time zone, version); S8: inside a
+// S7: a terminal reports (location, time zone, versions); S8: inside a
 // campaign it is answered with its booking, placed now if it has none or
-// its slot has passed. An inventory report (no campaign) is answered with an
-// Ack that lists the notices the terminal should hold.
+// its slot has passed. A terminal already at the target needs no booking:
+// its work ends ALREADY_CURRENT (Lifecycle::NoteVersion). An inventory
+// report (no campaign) is answered with an Ack that lists the notices the
+// terminal should hold, one per component.
 #include "keys.h"
 #include "replies.h"
+#include "slotwise/scheduler/change.h"
 #include "slotwise/scheduler/notices.h"
 #include "slotwise/scheduler/terminal_requests.h"
 #include "validation.h"
@@ -29,15 +32,35 @@ void AddPendingNotices(const SlotGrid& grid, const CampaignTable& table, std::st
   }
 }
 
+constexpr int kMaxComponents = 32;
+
+// The version of `component` ("" = the system image) the report names;
+// empty when it names none.
+std::string VersionOf(const v1::Report& report, std::string_view component) {
+  if (component.empty()) return report.current_version();
+  for (const auto& c : report.components()) {
+    if (topics::CanonicalComponent(c.component()) == component) return c.version();
+  }
+  return {};
+}
+
 }  // namespace
 
-v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v1::Report& report) {
+v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v1::Report& report, Outbox& out) {
   if (report.has_location() && !IsValidLocation(report.location())) {
     return RefuseTerminal(MakeError(v1::INVALID_ARGUMENT, "location out of range"));
   }
   if (report.has_utc_offset_minutes() &&
       (report.utc_offset_minutes() < -14 * 60 || report.utc_offset_minutes() > 14 * 60)) {
     return RefuseTerminal(MakeError(v1::INVALID_ARGUMENT, "utc_offset_minutes must be within +-14 h"));
+  }
+  if (report.components_size() > kMaxComponents) {
+    return RefuseTerminal(MakeError(v1::INVALID_ARGUMENT, "a report names at most 32 components"));
+  }
+  for (const auto& c : report.components()) {
+    if (!topics::IsValidComponentName(c.component()) && !topics::IsSystemComponent(c.component())) {
+      return RefuseTerminal(MakeError(v1::INVALID_ARGUMENT, "invalid component name '" + c.component() + "'"));
+    }
   }
   v1::TerminalInfo info = registry_.TerminalOrNew(terminal_id);
   if (report.has_location()) *info.mutable_location() = report.location();
@@ -47,10 +70,19 @@ v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v
   info.set_online(true);
   info.set_last_seen_ms(clock_.NowMs());
 
+  Change change(bookings_);
   WriteBatch b;
   if (report.campaign_id().empty()) {
-    auto undo = registry_.SetTerminal(std::move(info), b);
-    if (auto s = journal_.Write(b, std::move(undo)); !s) return RefuseTerminal(s.error());
+    change.Also(b, registry_.SetTerminal(std::move(info), b));
+    // An inventory report: wherever it shows the target, that work is done.
+    for (auto& [cid, record] : table_.all()) {
+      auto p = record.progress.find(terminal_id);
+      if (p != record.progress.end()) {
+        lifecycle_.NoteVersion(change, record, p->second, VersionOf(report, record.campaign.component()));
+      }
+    }
+    if (auto s = change.Commit(journal_, out); !s) return RefuseTerminal(s.error());
+    // After the change: work that just ended ALREADY_CURRENT has no notice.
     v1::TerminalReply ack = AckTerminal();
     AddPendingNotices(grid_, table_, terminal_id, ack);
     return ack;
@@ -65,21 +97,34 @@ v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v
                                         std::string(CampaignStateName(record->campaign.state()))));
   }
   // The location this report brings decides the placement.
-  auto undo_terminal = registry_.SetTerminal(std::move(info), b);
+  change.Also(b, registry_.SetTerminal(std::move(info), b));
+  const std::string version = VersionOf(report, record->campaign.component());
+  if (lifecycle_.NoteVersion(change, *record, *progress, version)) {
+    // No booking: the reply says why, and the terminal's notice is cleared.
+    if (auto s = change.Commit(journal_, out); !s) return RefuseTerminal(s.error());
+    return RefuseTerminal(MakeError(v1::FAILED_PRECONDITION,
+                                    "nothing to do: the terminal runs " + version + " (target " +
+                                        record->campaign.target_version() + "); outcome " +
+                                        v1::TerminalProgress::Outcome_Name(progress->outcome())));
+  }
+  if (HasOutcome(*progress)) {
+    change.Abandon();  // a refusal changes nothing
+    return RefuseTerminal(MakeError(v1::FAILED_PRECONDITION,
+                                    "the terminal's work in campaign " + record->campaign.id() + " is over (" +
+                                        v1::TerminalProgress::Outcome_Name(progress->outcome()) + ")"));
+  }
   const bool still_valid = progress->assigned() && grid_.End(progress->slot()) > clock_.NowMs();
-  const v1::TerminalProgress before = *progress;
   if (!still_valid) {
+    change.Progress(*record, *progress);
     if (auto s = bookings_.Assign(*record, *progress); !s) {
-      undo_terminal();
+      change.Abandon();  // a refusal changes nothing
       return RefuseTerminal(s.error());
     }
-    b.Put(keys::Progress(record->campaign.id(), terminal_id), progress->SerializeAsString());
+    if (progress->outcome() == v1::TerminalProgress::TIMED_OUT) {
+      progress->set_outcome(v1::TerminalProgress::OUTCOME_PENDING);  // the retry is placed
+    }
   }
-  auto undo = [this, progress, before, still_valid, undo_terminal] {
-    if (!still_valid) bookings_.Undo(*progress, before);
-    undo_terminal();
-  };
-  if (auto s = journal_.Write(b, std::move(undo)); !s) return RefuseTerminal(s.error());
+  if (auto s = change.Commit(journal_, out); !s) return RefuseTerminal(s.error());
   v1::TerminalReply r;
   *r.mutable_assignment() = bookings_.AssignmentOf(*record, *progress);  // S8
   return r;

@@ -5,10 +5,19 @@
 
 #include "keys.h"
 #include "replies.h"
+#include "slotwise/scheduler/change.h"
 #include "slotwise/scheduler/notices.h"
 #include "slotwise/scheduler/terminal_requests.h"
 
 namespace slotwise::scheduler {
+namespace {
+
+// A Status state after which the terminal sends no more progress.
+bool IsFinalState(v1::Status::State s) {
+  return s == v1::Status::SUCCEEDED || s == v1::Status::FAILED || s == v1::Status::STOOD_DOWN;
+}
+
+}  // namespace
 
 v1::TerminalReply TerminalRequests::Status(std::string_view terminal_id, const v1::Status& status, Outbox& out) {
   if (status.state() == v1::Status::STATE_UNSPECIFIED || !v1::Status::State_IsValid(status.state())) {
@@ -20,70 +29,53 @@ v1::TerminalReply TerminalRequests::Status(std::string_view terminal_id, const v
   auto work = table_.FindWork(terminal_id, status.campaign_id());
   if (!work) return RefuseTerminal(work.error());
   auto [record, progress] = *work;
-  if (IsFinal(progress->state()) && !IsFinal(status.state())) {
+  // A final outcome never changes: a repeated (or late) status is
+  // acknowledged again and changes nothing.
+  if (HasOutcome(*progress)) return AckTerminal();
+  if (IsFinalState(progress->state()) && !IsFinalState(status.state())) {
     return AckTerminal();  // a late progress message after the outcome: keep the outcome
   }
-  const v1::TerminalProgress before = *progress;
   const TimeMs now = clock_.NowMs();
-  // A failure with retries left: the terminal gets its work back and a new
-  // slot when it reports again.
-  const bool retry = status.state() == v1::Status::FAILED && !IsFinal(before.state()) &&
-                     record->campaign.state() == v1::SCHEDULED && before.attempts() < record->campaign.max_retries();
-  if (retry) bookings_.Release(*progress);
-  progress->set_state(retry ? v1::Status::STATE_UNSPECIFIED : status.state());
+  Change change(bookings_);
+  change.Progress(*record, *progress);
   progress->set_version(status.version());
   progress->set_detail(status.detail());
   progress->set_updated_ms(now);
-  if (retry) {
-    progress->set_attempts(before.attempts() + 1);
-    progress->set_detail("attempt " + std::to_string(progress->attempts()) + " failed: " + status.detail());
+  switch (status.state()) {
+    case v1::Status::SUCCEEDED:
+      progress->set_state(v1::Status::SUCCEEDED);
+      lifecycle_.End(change, *record, *progress, v1::TerminalProgress::SUCCEEDED, status.detail());
+      break;
+    case v1::Status::FAILED:
+      // Retried while retries are left (the work comes back with a new
+      // notice and a new slot at the next report), else FAILED; then the
+      // failure threshold.
+      lifecycle_.Fail(change, *record, *progress, false, status.detail());
+      break;
+    case v1::Status::STOOD_DOWN:
+      // Only a paused campaign's terminal stands down for good (resume
+      // gives the work back). One that stood down from a campaign that runs
+      // again (a resume crossed its STAND_DOWN) gets its notice again; a
+      // DRAFT has given it no work yet.
+      if (record->campaign.state() == v1::PAUSED) {
+        progress->set_state(v1::Status::STOOD_DOWN);
+      } else if (record->campaign.state() == v1::SCHEDULED) {
+        Outbox again;
+        NoticeFor(grid_, *record, terminal_id, again);
+        for (auto& n : again) change.Publish(std::move(n));
+      }
+      break;
+    default:
+      progress->set_state(status.state());  // DOWNLOADING, VERIFYING, INSTALLING
+      break;
   }
-  WriteBatch b;
-  b.Put(keys::Progress(record->campaign.id(), terminal_id), progress->SerializeAsString());
   v1::TerminalInfo info = registry_.TerminalOrNew(terminal_id);
   if (status.state() == v1::Status::SUCCEEDED) info.set_current_version(status.version());
   info.set_last_seen_ms(now);
+  WriteBatch b;
   auto undo_terminal = registry_.SetTerminal(std::move(info), b);
-
-  const std::size_t not_done_before = record->not_done;
-  record->not_done = not_done_before + (IsDone(before.state()) ? 1 : 0) - (IsDone(progress->state()) ? 1 : 0);
-  // Only a campaign that becomes DONE is copied: it holds every terminal id.
-  std::optional<v1::Campaign> campaign_before;
-  if (record->not_done == 0 && record->campaign.state() == v1::SCHEDULED) {
-    campaign_before = record->campaign;
-    record->campaign.set_state(v1::DONE);
-    b.Put(keys::Of(keys::kCampaign, record->campaign.id()), record->campaign.SerializeAsString());
-  }
-  auto undo = [this, record, progress, before, retry, not_done_before, campaign_before, undo_terminal] {
-    if (campaign_before) record->campaign = *campaign_before;
-    record->not_done = not_done_before;
-    if (retry) {
-      bookings_.Undo(*progress, before);
-    } else {
-      *progress = before;  // the booking did not change
-    }
-    undo_terminal();
-  };
-  if (auto s = journal_.Write(b, std::move(undo)); !s) return RefuseTerminal(s.error());
-  if (retry) {
-    NoticeFor(grid_, *record, terminal_id, out);
-  } else if (IsFinal(status.state())) {
-    ClearNotice(terminal_id, out);
-  }
-  // The failure threshold pauses the campaign by itself.
-  if (status.state() == v1::Status::FAILED && !retry && record->campaign.state() == v1::SCHEDULED &&
-      record->campaign.max_failures() > 0) {
-    const auto failed = static_cast<std::uint32_t>(
-        std::count_if(record->progress.begin(), record->progress.end(),
-                      [](const auto& kv) { return kv.second.state() == v1::Status::FAILED; }));
-    if (failed >= record->campaign.max_failures()) {
-      if (auto s = campaigns_.Pause(*record, std::to_string(failed) + " terminals failed (threshold " +
-                                                 std::to_string(record->campaign.max_failures()) + ")");
-          !s) {
-        return RefuseTerminal(s.error());
-      }
-    }
-  }
+  change.Also(b, std::move(undo_terminal));
+  if (auto s = change.Commit(journal_, out); !s) return RefuseTerminal(s.error());
   return AckTerminal();
 }
 

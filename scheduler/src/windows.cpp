@@ -225,7 +225,8 @@ std::optional<WindowCandidate> SimulateExact(const Topology& topology, CapacityL
   for (std::size_t i = 0; i < request.terminals.size(); ++i) {
     const int offset = i < request.utc_offset_minutes.size() ? request.utc_offset_minutes[i] : 0;
     const SlotFilter allowed = [&](Slot s) {
-      return SlotInHours(grid, s, offset, request.allowed_from_minute, request.allowed_to_minute);
+      return SlotInHours(grid, s, offset, request.allowed_from_minute, request.allowed_to_minute,
+                         request.allowed_weekdays);
     };
     auto p = PlaceTerminal(topology, ledger, request.terminals[i], start, end, request.max_fallback_km, allowed);
     if (!p) return std::nullopt;
@@ -249,7 +250,9 @@ std::optional<WindowCandidate> SimulateExact(const Topology& topology, CapacityL
 
 WindowPlan PlanWindows(const Topology& topology, const CapacityLedger& ledger,
                        const WindowRequest& request) {
-  const bool hours = request.allowed_from_minute != request.allowed_to_minute && request.slot_ms > 0;
+  const bool hours =
+      HasAllowedHours(request.allowed_from_minute, request.allowed_to_minute, request.allowed_weekdays) &&
+      request.slot_ms > 0;
   auto simulate = [&](const Topology& t, const std::vector<std::optional<UnitVector>>& terminals,
                       const char* label, Slot start, Slot end) {
     return hours ? SimulateExact(t, ledger, request, label, start, end)

@@ -105,6 +105,8 @@ TEST_CASE("bookings: Undo puts the record and the ledger back as they were") {
 
 TEST_CASE("bookings: a refused Assign leaves the record and the ledger as they were") {
   World w(1, 1);  // one slot of one start
+  // A deadline at the window's end: nothing after it to roll on to.
+  w.record->campaign.set_deadline_ms(w.grid.Start(w.record->campaign.window_end_slot()));
   auto& t0 = w.progress("T0");
   auto& t1 = w.progress("T1");
   REQUIRE(w.bookings.Assign(*w.record, t0).ok());
@@ -117,4 +119,23 @@ TEST_CASE("bookings: a refused Assign leaves the record and the ledger as they w
   CHECK_FALSE(w.bookings.Assign(*w.record, t0, held.slot() + 1).ok());
   CHECK(t0.SerializeAsString() == held.SerializeAsString());
   CHECK(w.bookings.ledger().Booked("p1", held.slot()) == 1);
+}
+
+TEST_CASE("bookings: a full window rolls on to the next free slot, up to the deadline") {
+  World w(1, 1);  // one slot of one start
+  auto& t0 = w.progress("T0");
+  auto& t1 = w.progress("T1");
+  auto& t2 = w.progress("T2");
+  const Slot window_end = w.record->campaign.window_end_slot();
+  w.record->campaign.set_deadline_ms(w.grid.Start(window_end + 1));  // one slot after the window
+  REQUIRE(w.bookings.Assign(*w.record, t0).ok());
+  CHECK(t0.slot() == window_end - 1);
+  REQUIRE(w.bookings.Assign(*w.record, t1).ok());
+  CHECK(t1.slot() == window_end);  // after the window, before the deadline
+  CHECK(w.bookings.Assign(*w.record, t2).error().code == v1::NO_CAPACITY);  // nothing before the deadline
+  CHECK_FALSE(t2.assigned());
+  // Without a deadline the horizon bounds it.
+  w.record->campaign.set_deadline_ms(0);
+  REQUIRE(w.bookings.Assign(*w.record, t2).ok());
+  CHECK(t2.slot() == window_end + 1);
 }

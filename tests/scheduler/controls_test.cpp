@@ -370,8 +370,11 @@ TEST_CASE("a terminal falls back only to clusters within the fallback distance")
   REQUIRE(h.Op(s).has_ack());
   CHECK(h.svc().HandleReport("T0", ReportFor("c1", 48.85, 2.35)).assignment().cluster_id() == "paris");
   CHECK(h.svc().HandleReport("T1", ReportFor("c1", 48.85, 2.35)).assignment().cluster_id() == "munich");
-  // Lisbon has room but is too far for a Paris terminal.
-  CHECK(h.svc().HandleReport("T2", ReportFor("c1", 48.85, 2.35)).error().code() == v1::NO_CAPACITY);
+  // Lisbon has room but is too far for a Paris terminal: it waits for a
+  // slot after the window (rolling window) in a cluster near enough.
+  const auto late = h.svc().HandleReport("T2", ReportFor("c1", 48.85, 2.35)).assignment();
+  CHECK(late.cluster_id() != "lisbon");
+  CHECK(late.slot() == kT0 / kSlotMs + 2);
 }
 
 TEST_CASE("a campaign scheduled with a fill cap books nodes only up to it") {
@@ -523,6 +526,21 @@ TEST_CASE("allowed hours are kept in each terminal's local time") {
   CHECK(SlotInHours(grid, 1440 + 30, 0, 22 * 60, 2 * 60));
   CHECK_FALSE(SlotInHours(grid, 12 * 60, 0, 22 * 60, 2 * 60));
   CHECK(SlotInHours(grid, 12 * 60, 0, 5, 5));  // from == to: any time
+  // Weekdays (bit 0 = Monday): 1970-01-01 was a Thursday, 1970-01-05 a Monday.
+  constexpr std::uint32_t kMonFri = 0x1f;
+  const Slot monday_0130 = 4 * 1440 + 90;
+  CHECK(SlotInHours(grid, monday_0130, 0, 60, 300, kMonFri));
+  CHECK_FALSE(SlotInHours(grid, monday_0130 - 1440, 0, 60, 300, kMonFri));  // Sunday
+  CHECK_FALSE(SlotInHours(grid, monday_0130 - 2 * 1440, 0, 60, 300, kMonFri));  // Saturday
+  CHECK(SlotInHours(grid, monday_0130 + 4 * 1440, 0, 60, 300, kMonFri));  // Friday
+  CHECK(SlotInHours(grid, monday_0130 - 1440, 0, 5, 5, 1u << 6));  // all of Sunday
+  CHECK_FALSE(SlotInHours(grid, monday_0130, 0, 5, 5, 1u << 6));
+  // The terminal's local day: Monday 00:30 at UTC+2 is Sunday 22:30 UTC.
+  CHECK(SlotInHours(grid, monday_0130 - 60 - 120, 120, 0, 60, kMonFri));
+  // A range past midnight belongs to the day it began on: Fri 23:00-02:00.
+  const Slot saturday_0100 = monday_0130 + 5 * 1440 - 30;
+  CHECK(SlotInHours(grid, saturday_0100, 0, 23 * 60, 120, 1u << 4));
+  CHECK_FALSE(SlotInHours(grid, saturday_0100, 0, 23 * 60, 120, 1u << 5));
 
   for (bool rocksdb : {false, true}) {
     CAPTURE(rocksdb);

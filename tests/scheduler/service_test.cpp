@@ -60,7 +60,7 @@ TEST_CASE("a campaign runs from notice to DONE (S1-S11)") {
     auto go = h.svc().HandleCheck("T0", check);
     REQUIRE(go.check_result().verdict() == v1::CheckResult::GO);
     CHECK(go.check_result().download().url() == "http://127.0.0.1:9000/" + a.node_id() + "/fw/2.0.0.bin");
-    CHECK(go.check_result().download().not_before_ms() == a.slot_start_ms());
+    CHECK(go.check_result().download().not_before_ms() == a.start_at_ms());
     CHECK(go.check_result().download().not_after_ms() == a.slot_end_ms());
 
     // S11 outcome: acknowledged, notice cleared.
@@ -94,14 +94,16 @@ TEST_CASE("a campaign runs from notice to DONE (S1-S11)") {
     CHECK(h.svc().HandleStatus("T2", failed, out).has_ack());
     report = h.Op(Get("c1"));
     CHECK(report.campaign().campaign().state() == v1::DONE);
-    CHECK(report.campaign().succeeded() == 2);
+    CHECK(report.campaign().succeeded() == 1);
+    CHECK(report.campaign().already_current() == 1);  // its SUCCEEDED after the verdict changes nothing
     CHECK(report.campaign().failed() == 1);
 
     // Everything survives a restart.
     h.Reopen();
     report = h.Op(Get("c1"));
     CHECK(report.campaign().campaign().state() == v1::DONE);
-    CHECK(report.campaign().succeeded() == 2);
+    CHECK(report.campaign().succeeded() == 1);
+    CHECK(report.campaign().already_current() == 1);
     CHECK(h.svc().ledger().Booked(a.node_id(), a.slot()) >= 1);
   }
 }

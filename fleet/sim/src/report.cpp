@@ -127,7 +127,7 @@ void WriteJson(std::ostream& out, const Run& run, const std::vector<Target>& tar
         << ", \"wait_p99_ms\": " << r.wait_p99_ms << ", \"failed_attempts\": " << r.failed_attempts
         << ", \"timeouts\": " << r.timeouts << ", \"upgraded\": " << r.upgraded
         << ", \"never_upgraded\": " << r.never_upgraded << ", \"max_starts_per_minute\": " << r.max_starts_per_minute
-        << ", \"sim_wall_s\": " << r.wall_s << "}";
+        << ", \"without_outcome\": " << r.without_outcome << ", \"sim_wall_s\": " << r.wall_s << "}";
   }
   out << "\n  ],\n  \"targets\": [";
   for (std::size_t i = 0; i < targets.size(); ++i) {

@@ -236,6 +236,14 @@ void SlotwisePolicy::OnTimer(Engine& engine) {
   engine.WakeAt(engine.now() + kTickMs);
 }
 
-void SlotwisePolicy::Finish(RunResult& result) const { result.calendar = calendar_; }
+void SlotwisePolicy::Finish(RunResult& result) const {
+  result.calendar = calendar_;
+  v1::OperatorRequest get;
+  get.mutable_get_campaign()->set_campaign_id(kCampaign);
+  scheduler::Outbox out;
+  const v1::OperatorReply reply = service_->HandleOperator(get, out);
+  const auto& report = reply.campaign();
+  result.without_outcome = report.outcome_pending() + report.timed_out();
+}
 
 }  // namespace slotwise::fleet::sim

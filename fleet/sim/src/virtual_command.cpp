@@ -159,7 +159,16 @@ int RunVirtualCommand(int argc, char** argv) {
     sim::PrintTable(std::cout, run);
     sim::PrintTargets(std::cout, targets);
   }
-  return kExitOk;
+  // Every campaign ends with a final outcome for every terminal: one that
+  // does not is a scheduler defect, whatever the figures say.
+  int code = kExitOk;
+  for (const auto& r : run.results) {
+    if (r.without_outcome == 0) continue;
+    std::cerr << "slotwise-fleet virtual: " << r.policy << ": the campaign left " << r.without_outcome
+              << " terminals without a final outcome at the horizon\n";
+    code = kExitFailure;
+  }
+  return code;
 }
 
 }  // namespace slotwise::fleet

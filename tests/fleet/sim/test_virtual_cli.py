@@ -81,6 +81,19 @@ def main():
         else:
             print("gnuplot not installed: plots not checked")
 
+        check(by["slotwise"]["without_outcome"] == 0, "slotwise leaves no terminal without an outcome")
+
+        # The default fleet of the issue: 20,000 terminals, every one upgraded
+        # under Slotwise (5 never were before rolling windows) and exit 0.
+        p = run(binary, "--terminals", "20000", "--policies", "slotwise", "--json")
+        r = json.loads(p.stdout)["policies"][0]
+        check(r["never_upgraded"] == 0 and r["upgraded"] == 20000 and r["without_outcome"] == 0,
+              f"slotwise upgrades all 20000 terminals: {r}")
+        # A horizon that stops the clock mid-campaign: terminals without an
+        # outcome make the run fail (exit 1) and say so.
+        p = run(binary, "--terminals", "20000", "--policies", "slotwise", "--horizon-hours", "2.1", expect=1)
+        check("without a final outcome" in p.stderr, "an unfinished campaign is named on stderr")
+
         # Bad command lines: exit 2 with a message.
         for bad in (["--terminals", "0"], ["--policies", "slotwise,nope"], ["--nodes", "2", "--clusters", "3"],
                     ["--no-such-flag"], ["--slot-seconds", "60", "--download-seconds", "61"]):

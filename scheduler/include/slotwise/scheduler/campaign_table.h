@@ -28,18 +28,26 @@ namespace slotwise::scheduler {
 struct CampaignRecord {
   v1::Campaign campaign;
   std::map<std::string, v1::TerminalProgress, std::less<>> progress;  // by terminal id
-  // Terminals whose state is neither SUCCEEDED nor FAILED: the campaign is
-  // DONE when it reaches 0. Kept so a status costs O(log N), not O(N).
+  // Terminals without a final outcome: the campaign is DONE when it reaches
+  // 0 (Change::Commit keeps it). Kept so a status costs O(log N), not O(N).
   std::size_t not_done = 0;
 };
 
-// An outcome after which the terminal has nothing more to do in the campaign.
-inline bool IsFinal(v1::Status::State s) {
-  return s == v1::Status::SUCCEEDED || s == v1::Status::FAILED || s == v1::Status::STOOD_DOWN;
+using Outcome = v1::TerminalProgress::Outcome;
+
+// A final outcome: the terminal has nothing more to do in the campaign and
+// the outcome never changes (schemas/README.md, "Outcomes").
+inline bool IsFinalOutcome(Outcome o) {
+  return o != v1::TerminalProgress::OUTCOME_PENDING && o != v1::TerminalProgress::TIMED_OUT;
 }
-inline bool Unfinished(const v1::TerminalProgress& p) { return !IsFinal(p.state()); }
-// The outcomes that count towards a campaign being DONE (STOOD_DOWN does not).
-inline bool IsDone(v1::Status::State s) { return s == v1::Status::SUCCEEDED || s == v1::Status::FAILED; }
+inline bool HasOutcome(const v1::TerminalProgress& p) { return IsFinalOutcome(p.outcome()); }
+// Work left that the terminal should be doing now: no final outcome, and it
+// has not stood down (a paused campaign; resume gives the work back).
+inline bool Unfinished(const v1::TerminalProgress& p) {
+  return !HasOutcome(p) && p.state() != v1::Status::STOOD_DOWN;
+}
+// A campaign state after which nothing changes any more.
+inline bool IsFinalCampaign(v1::CampaignState s) { return s == v1::DONE || s == v1::CANCELLED; }
 
 class CampaignTable {
  public:

@@ -5,7 +5,11 @@
 //   S5      Schedule: the chosen window; the campaign becomes SCHEDULED;
 //   S6      its notices go to every terminal (notices.h);
 //   and Pause / Resume / Cancel, Get (progress) and List.
-// Pause and Cancel release bookings through Bookings::Release, the one rule.
+// Pause and Cancel release bookings through Bookings::Release, the one rule;
+// final outcomes (CANCELLED, SUPERSEDED) come from Lifecycle::End.
+// Overlap: a terminal has unfinished work for a component in at most one
+// campaign; Create refuses another (FAILED_PRECONDITION, naming the
+// terminals) unless it asks to supersede.
 //
 // Durability: every change is written through the Journal before the reply
 // (or staged in the current group commit, with its undo).
@@ -15,12 +19,16 @@
 #pragma once
 
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "slotwise/clock.h"
 #include "slotwise/result.h"
 #include "slotwise/scheduler/bookings.h"
 #include "slotwise/scheduler/campaign_table.h"
 #include "slotwise/scheduler/journal.h"
+#include "slotwise/scheduler/lifecycle.h"
 #include "slotwise/scheduler/registry.h"
 #include "slotwise/scheduler/service_options.h"
 #include "slotwise/slots.h"
@@ -30,27 +38,36 @@ namespace slotwise::scheduler {
 
 class Campaigns {
  public:
-  Campaigns(CampaignTable& table, Bookings& bookings, Registry& registry, Journal& journal, const SlotGrid& grid,
-            const Clock& clock, const ServiceOptions& options)
-      : table_(table), bookings_(bookings), registry_(registry), journal_(journal), grid_(grid), clock_(clock),
-        options_(options) {}
+  Campaigns(CampaignTable& table, Bookings& bookings, Lifecycle& lifecycle, Registry& registry, Journal& journal,
+            const SlotGrid& grid, const Clock& clock, const ServiceOptions& options)
+      : table_(table), bookings_(bookings), lifecycle_(lifecycle), registry_(registry), journal_(journal),
+        grid_(grid), clock_(clock), options_(options) {}
 
-  v1::OperatorReply Create(const v1::CreateCampaign& req);                     // S2
+  v1::OperatorReply Create(const v1::CreateCampaign& req, Outbox& out);        // S2 (+ supersession)
   v1::OperatorReply QueryWindows(const v1::QueryWindows& req) const;           // S3-S4 (campaign_windows.cpp)
   v1::OperatorReply Schedule(const v1::ScheduleCampaign& req, Outbox& out);    // S5, S6
   v1::OperatorReply Get(const v1::GetCampaign& req) const;
   v1::OperatorReply List() const;
-  v1::OperatorReply Pause(const v1::PauseCampaign& req);
+  v1::OperatorReply Pause(const v1::PauseCampaign& req, Outbox& out);
   v1::OperatorReply Resume(const v1::ResumeCampaign& req, Outbox& out);
   v1::OperatorReply Cancel(const v1::CancelCampaign& req, Outbox& out);
-
-  // Sets PAUSED with `reason` and releases every booking not started on;
-  // also used when the failure threshold is reached (S11).
-  Status Pause(CampaignRecord& record, const std::string& reason);
+  // Membership of a campaign that is not final (campaign_membership.cpp).
+  v1::OperatorReply AddTerminals(const v1::AddTerminals& req, Outbox& out);
+  v1::OperatorReply RemoveTerminals(const v1::RemoveTerminals& req, Outbox& out);
 
  private:
+  // The terminals of `ids` that have unfinished work for `component` in a
+  // campaign other than `except`: (campaign, terminal).
+  std::vector<std::pair<CampaignRecord*, v1::TerminalProgress*>> Overlaps(
+      const google::protobuf::RepeatedPtrField<std::string>& ids, const std::string& component,
+      std::string_view except);
+  // The refusal of `overlaps` (FAILED_PRECONDITION, naming them).
+  static v1::OperatorReply RefuseOverlaps(
+      const std::vector<std::pair<CampaignRecord*, v1::TerminalProgress*>>& overlaps, const std::string& component);
+
   CampaignTable& table_;
   Bookings& bookings_;
+  Lifecycle& lifecycle_;
   Registry& registry_;
   Journal& journal_;
   const SlotGrid& grid_;

@@ -1,5 +1,9 @@
-// Notices (S6): the retained message on terminals/{id}/notice that tells a
-// terminal it has work in a campaign, and its window. Pure functions: they
+// Notices (S6): the retained message that tells a terminal it has work in a
+// campaign, and its window: one per component, on topics::Notice(tid,
+// component) (the system image's on slotwise/v1/t/{tid}/notice, where v1
+// terminals look). A terminal has unfinished work for a component in at most
+// one campaign (campaigns.h refuses overlaps), so that campaign owns the
+// topic and clearing it never takes another campaign's notice away. Pure functions: they
 // only add publications to an Outbox, which the caller sends after the
 // change behind them is durable.
 #pragma once
@@ -14,8 +18,9 @@ namespace slotwise::scheduler {
 
 // The campaign's notice for one terminal.
 void NoticeFor(const SlotGrid& grid, const CampaignRecord& record, std::string_view terminal_id, Outbox& out);
-// Clears the terminal's retained notice (its work is over or cancelled).
-void ClearNotice(std::string_view terminal_id, Outbox& out);
+// Clears the terminal's retained notice for the campaign's component (its
+// work there is over).
+void ClearNotice(const CampaignRecord& record, std::string_view terminal_id, Outbox& out);
 // The notices every terminal with unfinished work in a SCHEDULED campaign
 // must have; sent again after each (re)connect to the broker.
 void PendingNotices(const SlotGrid& grid, const CampaignTable& campaigns, Outbox& out);

@@ -101,8 +101,15 @@ std::optional<Placement> PlaceTerminal(const Topology& topology, CapacityLedger&
 
 // Allowed hours: a slot is allowed when its start, in local time (UTC +
 // utc_offset_minutes), is in [from_minute, to_minute) of the day; from ==
-// to allows every slot, from > to wraps midnight.
+// to allows every slot, from > to wraps midnight. `weekdays` (bit 0 =
+// Monday ... bit 6 = Sunday; 0 = every day) names the days the hours apply
+// to; the part of a range that wraps past midnight belongs to the day it
+// began on (Fri 23:00-02:00 allows Saturday 01:00).
 bool SlotInHours(const SlotGrid& grid, Slot slot, int utc_offset_minutes, std::uint32_t from_minute,
-                 std::uint32_t to_minute);
+                 std::uint32_t to_minute, std::uint32_t weekdays = 0);
+// Whether a campaign's allowed hours restrict anything.
+inline bool HasAllowedHours(std::uint32_t from_minute, std::uint32_t to_minute, std::uint32_t weekdays) {
+  return from_minute != to_minute || (weekdays & 0x7f) != 0;
+}
 
 }  // namespace slotwise::scheduler

@@ -53,7 +53,8 @@ class Registry {
 
   // nullptr when unknown.
   const v1::Node* FindNode(std::string_view id) const;
-  const v1::Artifact* FindArtifact(std::string_view version) const;
+  // An artifact is (component, version); "" = the system image.
+  const v1::Artifact* FindArtifact(std::string_view component, std::string_view version) const;
   const v1::TerminalInfo* FindTerminal(std::string_view id) const;
   // The terminal's record as it is now, or a fresh one with its id set.
   v1::TerminalInfo TerminalOrNew(std::string_view id) const;

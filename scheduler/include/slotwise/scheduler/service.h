@@ -16,6 +16,8 @@
 //     -> TerminalRequests (S7 report + S8 answer, S10 check, S11 status)
 //     -> Campaigns        (S2 create, S3-S4 windows, S5 schedule, S6 notices,
 //                          pause / resume / cancel, progress)
+//     -> Lifecycle        (final outcomes, retries, the failure threshold,
+//                          deadlines, execution timeouts)
 //     -> Bookings         (the ledger; Assign, the one Release, the one Undo;
 //                          no-shows, offline terminals, moving off a node)
 //     -> Registry         (S1: clusters, nodes, versions, terminals, topology)
@@ -48,6 +50,7 @@
 #include "slotwise/scheduler/download_urls.h"
 #include "slotwise/scheduler/journal.h"
 #include "slotwise/scheduler/ledger.h"
+#include "slotwise/scheduler/lifecycle.h"
 #include "slotwise/scheduler/placement.h"
 #include "slotwise/scheduler/registry.h"
 #include "slotwise/scheduler/service_options.h"
@@ -70,6 +73,12 @@ class SchedulerService {
   Status Load();
 
   v1::OperatorReply HandleOperator(const v1::OperatorRequest& request, Outbox& out);
+  // Report and Check may end a terminal's work (ALREADY_CURRENT) and clear
+  // its notice through `out`.
+  v1::TerminalReply HandleReport(std::string_view terminal_id, const v1::Report& report, Outbox& out);
+  v1::TerminalReply HandleCheck(std::string_view terminal_id, const v1::Check& check, Outbox& out);
+  // The same, dropping the publications: for tests and simulations that do
+  // not deliver notices.
   v1::TerminalReply HandleReport(std::string_view terminal_id, const v1::Report& report);
   v1::TerminalReply HandleCheck(std::string_view terminal_id, const v1::Check& check);
   v1::TerminalReply HandleStatus(std::string_view terminal_id, const v1::Status& status,
@@ -77,8 +86,12 @@ class SchedulerService {
   void HandlePresence(std::string_view terminal_id, const v1::Presence& presence);
 
   // Periodic housekeeping, called by the daemon's loop (about once a
-  // second): releases no-show bookings (no check by slot end + grace) and
-  // bookings of terminals that went offline. Returns how many it released.
+  // second) on the injected clock: releases no-show bookings (no check by
+  // slot end + grace) and bookings of terminals that went offline; expires
+  // the unfinished terminals of campaigns whose deadline passed (DONE);
+  // times out terminals that got GO and sent no final status within the
+  // download allowance (lifecycle.h). Notices go to `out`. Returns how many
+  // terminals it changed.
   std::size_t Tick(Outbox& out);
 
   // Live usage: the status URL of every node that has one (for the poller),
@@ -112,6 +125,7 @@ class SchedulerService {
   Registry registry_;
   CampaignTable table_;
   Bookings bookings_;
+  Lifecycle lifecycle_;
   Campaigns campaigns_;
   DownloadUrls urls_;
   TerminalRequests terminals_;

@@ -29,6 +29,11 @@ struct ServiceOptions {
   // Slots (from the current one) whose capacity observed live load lowers.
   // Default: 2.
   std::int64_t live_slots = 2;
+  // How far a campaign without a deadline looks for a free slot after its
+  // window (or after now, once the window has passed) for a terminal that
+  // finds no room in the window (rolling windows); with a deadline, the
+  // deadline bounds it. Default: 7 days.
+  std::int64_t rolling_horizon_ms = 7LL * 24 * 3'600'000;
   // A terminal falls back from its nearest cluster only to clusters this
   // close to it, in km. Default: 0 (any distance).
   double max_fallback_km = 0;

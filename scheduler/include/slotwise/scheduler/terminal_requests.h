@@ -12,8 +12,8 @@
 // Durability: a request's records are written through the Journal as one
 // batch before the reply exists; a refused request changes nothing.
 //
-// Arrows: TerminalRequests -> Campaigns (the failure threshold pauses),
-// Bookings, Registry, CampaignTable, Journal, DownloadUrls, notices.
+// Arrows: TerminalRequests -> Campaigns, Lifecycle (outcomes, retries, the
+// failure threshold), Bookings, Registry, CampaignTable, Journal, DownloadUrls, notices.
 // Threading: not thread-safe; the scheduler thread only.
 #pragma once
 
@@ -25,6 +25,7 @@
 #include "slotwise/scheduler/campaigns.h"
 #include "slotwise/scheduler/download_urls.h"
 #include "slotwise/scheduler/journal.h"
+#include "slotwise/scheduler/lifecycle.h"
 #include "slotwise/scheduler/registry.h"
 #include "slotwise/scheduler/service_options.h"
 #include "slotwise/slots.h"
@@ -34,13 +35,16 @@ namespace slotwise::scheduler {
 
 class TerminalRequests {
  public:
-  TerminalRequests(CampaignTable& table, Bookings& bookings, Campaigns& campaigns, Registry& registry,
-                   Journal& journal, const DownloadUrls& urls, const SlotGrid& grid, const Clock& clock)
-      : table_(table), bookings_(bookings), campaigns_(campaigns), registry_(registry), journal_(journal),
-        urls_(urls), grid_(grid), clock_(clock) {}
+  TerminalRequests(CampaignTable& table, Bookings& bookings, Campaigns& campaigns, Lifecycle& lifecycle,
+                   Registry& registry, Journal& journal, const DownloadUrls& urls, const SlotGrid& grid,
+                   const Clock& clock)
+      : table_(table), bookings_(bookings), campaigns_(campaigns), lifecycle_(lifecycle), registry_(registry),
+        journal_(journal), urls_(urls), grid_(grid), clock_(clock) {}
 
-  v1::TerminalReply Report(std::string_view terminal_id, const v1::Report& report);            // S7, S8
-  v1::TerminalReply Check(std::string_view terminal_id, const v1::Check& check);               // S10
+  // Report and Check may end a terminal's work (ALREADY_CURRENT): its
+  // notice is cleared through `out`.
+  v1::TerminalReply Report(std::string_view terminal_id, const v1::Report& report, Outbox& out);  // S7, S8
+  v1::TerminalReply Check(std::string_view terminal_id, const v1::Check& check, Outbox& out);     // S10
   v1::TerminalReply Status(std::string_view terminal_id, const v1::Status& status, Outbox& out);  // S11
   void Presence(std::string_view terminal_id, const v1::Presence& presence);
 
@@ -48,6 +52,7 @@ class TerminalRequests {
   CampaignTable& table_;
   Bookings& bookings_;
   Campaigns& campaigns_;
+  Lifecycle& lifecycle_;
   Registry& registry_;
   Journal& journal_;
   const DownloadUrls& urls_;

@@ -55,6 +55,7 @@ struct WindowRequest {
   // copy of the ledger (exact, but linear in the window's slots).
   std::uint32_t allowed_from_minute = 0;
   std::uint32_t allowed_to_minute = 0;
+  std::uint32_t allowed_weekdays = 0;  // bit 0 = Monday; 0 = every day
   std::vector<int> utc_offset_minutes;
   std::int64_t slot_ms = 0;
 };

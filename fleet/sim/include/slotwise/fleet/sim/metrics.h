@@ -69,6 +69,10 @@ struct RunResult {
   std::uint64_t upgraded = 0;
   std::uint64_t never_upgraded = 0;  // gave up or still without it at the horizon
   std::uint64_t max_starts_per_minute = 0;
+  // Slotwise only: terminals the campaign left without a final outcome at
+  // the horizon (TerminalProgress.outcome pending or TIMED_OUT); the
+  // simulator exits non-zero when there are any.
+  std::uint64_t without_outcome = 0;
   double wall_s = 0;
   // Per terminal: when its first download started and when it had the
   // upgrade; -1 = never.

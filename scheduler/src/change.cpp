@@ -1,0 +1,86 @@
+#include "slotwise/scheduler/change.h"
+
+#include <algorithm>
+
+#include "keys.h"
+
+namespace slotwise::scheduler {
+
+Change::TouchedRecord& Change::Record(CampaignRecord& record) {
+  auto it = std::find_if(records_.begin(), records_.end(), [&](const TouchedRecord& t) { return t.record == &record; });
+  if (it != records_.end()) return *it;
+  return records_.emplace_back(TouchedRecord{&record, record.not_done, std::nullopt});
+}
+
+v1::TerminalProgress& Change::Progress(CampaignRecord& record, v1::TerminalProgress& p) {
+  Record(record);
+  if (seen_.insert(&p).second) progress_.push_back(TouchedProgress{&record, &p, p});
+  return p;
+}
+
+v1::Campaign& Change::Campaign(CampaignRecord& record) {
+  TouchedRecord& t = Record(record);
+  if (!t.campaign_before) t.campaign_before = record.campaign;
+  return record.campaign;
+}
+
+void Change::Also(const WriteBatch& batch, Journal::Undo undo) {
+  extra_.Append(batch);
+  if (undo) extra_undos_.push_back(std::move(undo));
+}
+
+bool Change::Finished(const CampaignRecord& record) const {
+  return std::any_of(records_.begin(), records_.end(),
+                     [&](const TouchedRecord& t) { return t.record == &record && t.finished; });
+}
+
+Journal::Undo Change::UndoFn() const {
+  return [&bookings = bookings_, records = records_, progress = progress_, extra_undos = extra_undos_]() {
+    for (auto it = extra_undos.rbegin(); it != extra_undos.rend(); ++it) (*it)();
+    for (auto it = progress.rbegin(); it != progress.rend(); ++it) bookings.Undo(*it->progress, it->before);
+    for (auto it = records.rbegin(); it != records.rend(); ++it) {
+      it->record->not_done = it->not_done_before;
+      if (it->campaign_before) it->record->campaign = *it->campaign_before;
+    }
+  };
+}
+
+Status Change::Commit(Journal& journal, Outbox& out) {
+  for (const TouchedProgress& t : progress_) {
+    const bool was_final = HasOutcome(t.before);
+    const bool is_final = HasOutcome(*t.progress);
+    if (was_final && !is_final) ++t.record->not_done;
+    if (!was_final && is_final) --t.record->not_done;
+  }
+  // Index loop: Campaign() may not add records here, but keep it obvious.
+  for (std::size_t i = 0; i < records_.size(); ++i) {
+    CampaignRecord& record = *records_[i].record;
+    const auto state = record.campaign.state();
+    if (record.not_done == 0 && (state == v1::DRAFT || state == v1::SCHEDULED || state == v1::PAUSED)) {
+      Campaign(record).set_state(v1::DONE);
+      record.campaign.clear_paused_reason();
+      records_[i].finished = true;
+    }
+  }
+  WriteBatch b;
+  for (const TouchedRecord& t : records_) {
+    if (t.campaign_before) b.Put(keys::Of(keys::kCampaign, t.record->campaign.id()), t.record->campaign.SerializeAsString());
+  }
+  for (const TouchedProgress& t : progress_) {
+    b.Put(keys::Progress(t.record->campaign.id(), t.progress->terminal_id()), t.progress->SerializeAsString());
+  }
+  b.Append(extra_);
+  auto undo = UndoFn();
+  if (b.empty()) {
+    out.insert(out.end(), publications_.begin(), publications_.end());
+    return OkStatus();
+  }
+  if (auto s = journal.Write(b, std::move(undo)); !s) {
+    for (auto& r : records_) r.finished = false;
+    return s;
+  }
+  out.insert(out.end(), publications_.begin(), publications_.end());
+  return OkStatus();
+}
+
+}  // namespace slotwise::scheduler
