@@ -146,6 +146,7 @@ Result<AllowedHours> ParseHours(std::string_view text) {
     if (!days) return bad();
     h.weekdays = *days;
     rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+    if (slash != std::string_view::npos && rest.empty()) return bad();
   }
   if (!rest.empty()) {
     const auto dash = rest.find('-');

@@ -40,6 +40,7 @@ namespace slotwise::scheduler::testing {
 namespace {
 using lifecycle::World;
 using lifecycle::EnvOr;
+using lifecycle::Tail;
 }  // namespace
 
 
