@@ -44,7 +44,7 @@ using lifecycle::Tail;
 }  // namespace
 
 
-TEST_CASE("lifecycle property: random fleets, commands and terminals; every campaign ends") {
+TEST_CASE("lifecycle property: random fleets, commands and terminals, every campaign ends") {
   const std::uint64_t cases = EnvOr("SLOTWISE_LIFECYCLE_CASES", 120);
   const std::uint64_t steps = EnvOr("SLOTWISE_LIFECYCLE_STEPS", 250);
   const std::uint64_t seed = EnvOr("SLOTWISE_LIFECYCLE_SEED", 20261202);
