@@ -20,7 +20,7 @@ TEST_CASE("cli times: epoch ms, durations from now, UTC times") {
   CHECK(*ParseTimeMs("2026-12-02 10:00:30", kNow) == 1'796'205'630'000);
   CHECK(*ParseTimeMs("2026-12-02", kNow) == 1'796'169'600'000);
   for (const char* bad : {"", "48", "h", "48x", "2026-13-01T00:00Z", "2026-12-02T25:00Z", "tomorrow", "1.5h"}) {
-    INFO(bad);
+    INFO(std::string(bad));
     if (std::string_view(bad) == "48") continue;  // a bare number is epoch ms
     CHECK_FALSE(ParseTimeMs(bad, kNow).ok());
   }
@@ -57,7 +57,7 @@ TEST_CASE("cli hours: HH:MM-HH:MM, DAYS/HH:MM-HH:MM, DAYS") {
   REQUIRE(h.ok());
   CHECK(h->weekdays == (16u | 32u | 64u | 1u));
   for (const char* bad : {"", "Mon-Fri/", "Mon-Fry/01:00-05:00", "25:00-05:00", "01:00", "Mon/01:00-5"}) {
-    INFO(bad);
+    INFO(std::string(bad));
     CHECK_FALSE(ParseHours(bad).ok());
   }
 }
