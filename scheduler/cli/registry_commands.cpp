@@ -119,6 +119,8 @@ void AddVersionCommands(CLI::App& app, Globals& g, Action& action) {
   add->add_option_function<std::string>("--path", [a](const std::string& v) { a->set_path(v); },
                                         "URL path of the file on every node, e.g. /fw/2.0.0.bin")
       ->required();
+  add->add_option_function<std::string>("--component", [a](const std::string& v) { a->set_component(v); },
+                                        "the component this is a version of (default: the system image)");
   add->add_option("--sign-key", *sign_key,
                   "Ed25519 private key (PEM) that signs the manifest (schemas/README.md, Artifact signatures)")
       ->check(CLI::ExistingFile);
