@@ -10,7 +10,7 @@ namespace slotwise::agent {
 slotwise::Status CheckManifest(const v1::Download& download, std::string_view public_key_pem,
                                std::string_view current_version) {
   if (!public_key_pem.empty()) {
-    const std::string manifest = ArtifactManifest(download.version(), download.sha256(), download.size());
+    const std::string manifest = ArtifactManifest(download.version(), download.sha256(), download.size(), download.component());
     if (auto verified = VerifyEd25519(public_key_pem, manifest, download.signature()); !verified) {
       return MakeError(v1::FAILED_PRECONDITION, "signature check failed: " + verified.error().message);
     }

@@ -1,5 +1,7 @@
 #include "slotwise/signature.h"
 
+#include "slotwise/topics.h"
+
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -31,12 +33,19 @@ Pkey ReadKey(std::string_view pem, bool private_key) {
 
 }  // namespace
 
-std::string ArtifactManifest(std::string_view version, std::string_view sha256_hex, std::uint64_t size) {
+std::string ArtifactManifest(std::string_view version, std::string_view sha256_hex, std::uint64_t size,
+                             std::string_view component) {
   std::string hex(sha256_hex);
   for (char& c : hex) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
-  std::string out = "slotwise-artifact-v1\nversion=";
+  std::string out = "slotwise-artifact-v1\n";
+  if (!topics::IsSystemComponent(component)) {
+    out += "component=";
+    out += component;
+    out += '\n';
+  }
+  out += "version=";
   out += version;
   out += "\nsha256=";
   out += hex;

@@ -136,7 +136,7 @@ void AddVersionCommands(CLI::App& app, Globals& g, Action& action) {
       if (!sign_key->empty()) {
         std::ifstream key_in(*sign_key);
         const std::string pem((std::istreambuf_iterator<char>(key_in)), std::istreambuf_iterator<char>());
-        auto signature = SignEd25519(pem, ArtifactManifest(a->version(), a->sha256(), a->size()));
+        auto signature = SignEd25519(pem, ArtifactManifest(a->version(), a->sha256(), a->size(), a->component()));
         if (!signature) {
           std::cerr << "slotwise: --sign-key " << *sign_key << ": " << signature.error().message << "\n";
           return kExitUsage;

@@ -45,6 +45,20 @@ TEST_CASE("artifact manifest and Ed25519 signatures") {
   CHECK_FALSE(SignEd25519(kTestPublicKeyPem, manifest).ok());
 }
 
+TEST_CASE("artifact manifest: a component's signature does not verify as another component's") {
+  const std::string sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+  // The system image keeps the v1 bytes, whichever way it is named.
+  CHECK(ArtifactManifest("2.1.0", sha, 10, "") == ArtifactManifest("2.1.0", sha, 10));
+  CHECK(ArtifactManifest("2.1.0", sha, 10, "system") == ArtifactManifest("2.1.0", sha, 10));
+  const std::string app = ArtifactManifest("2.1.0", sha, 10, "payment-app");
+  CHECK(app == "slotwise-artifact-v1\ncomponent=payment-app\nversion=2.1.0\nsha256=" + sha + "\nsize=10\n");
+  auto sig = SignEd25519(kTestPrivateKeyPem, app);
+  REQUIRE(sig.ok());
+  CHECK(VerifyEd25519(kTestPublicKeyPem, app, *sig).ok());
+  CHECK_FALSE(VerifyEd25519(kTestPublicKeyPem, ArtifactManifest("2.1.0", sha, 10), *sig).ok());
+  CHECK_FALSE(VerifyEd25519(kTestPublicKeyPem, ArtifactManifest("2.1.0", sha, 10, "emv-params"), *sig).ok());
+}
+
 TEST_CASE("signatures: only Ed25519 public keys are accepted as keys") {
   CHECK(CheckEd25519PublicKey(kTestPublicKeyPem).ok());
   CHECK(CheckEd25519PublicKey(kTestPrivateKeyPem).error().code == v1::INVALID_ARGUMENT);

@@ -22,8 +22,13 @@ inline constexpr std::size_t kEd25519SignatureSize = 64;
 
 // The exact bytes that are signed:
 //   "slotwise-artifact-v1\nversion=<version>\nsha256=<hex>\nsize=<decimal>\n"
+// and, for a component other than the system image, a line
+// "component=<name>\n" after the first one, so a signature made for one
+// component's artifact does not verify as another's. The system image's
+// manifest ("" or "system") is exactly the v1 bytes above.
 // `sha256_hex` is lowercased here; `size` has no leading zeros.
-std::string ArtifactManifest(std::string_view version, std::string_view sha256_hex, std::uint64_t size);
+std::string ArtifactManifest(std::string_view version, std::string_view sha256_hex, std::uint64_t size,
+                             std::string_view component = {});
 
 // Signs `message` with the Ed25519 private key in `private_key_pem` (PKCS#8
 // PEM, as written by `openssl genpkey -algorithm ed25519`). Returns the 64
