@@ -11,6 +11,7 @@ packages=(
   libpaho-mqttpp-dev libpaho-mqtt-dev
   libprotobuf-dev protobuf-compiler
   librocksdb-dev
+  postgresql-15 libpqxx-dev
   doctest-dev libcli11-dev
   libcurl4-openssl-dev libssl-dev openssl
   nginx

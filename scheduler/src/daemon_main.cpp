@@ -4,19 +4,43 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <memory>
 
 #include "slotwise/clock.h"
 #include "slotwise/log.h"
+#include "keys.h"
+#include "slotwise/scheduler/leadership.h"
 #include "slotwise/scheduler/load_poller.h"
 #include "slotwise/scheduler/mqtt_server.h"
+#include "slotwise/scheduler/postgres_store.h"
 #include "slotwise/scheduler/rocksdb_store.h"
 #include "slotwise/scheduler/service.h"
 #include "slotwise/scheduler/store.h"
+#include "slotwise/v1/store.pb.h"
 
 namespace {
 std::atomic<bool> g_stop{false};
 extern "C" void OnSignal(int) { g_stop = true; }
+// A standby refuses at start, not at failover, a database written with
+// another slot length (SchedulerService::Load would refuse it then).
+slotwise::Status CheckPostgresSlotLength(const std::string& url, const slotwise::scheduler::PostgresStoreOptions& pg,
+                                         std::int64_t slot_ms) {
+  auto store = slotwise::scheduler::OpenPostgresStore(url, pg);
+  if (!store) return store.error();
+  auto bytes = (*store)->Get(slotwise::scheduler::keys::kMeta);
+  if (!bytes) return bytes.error();
+  if (!bytes->has_value()) return slotwise::OkStatus();
+  slotwise::v1::StoreMeta meta;
+  if (!meta.ParseFromString(**bytes)) return slotwise::MakeError(slotwise::v1::INTERNAL, "store meta record is corrupt");
+  if (meta.slot_ms() != slot_ms) {
+    return slotwise::MakeError(slotwise::v1::FAILED_PRECONDITION,
+                               "refusing to start: the database was written with slot length " +
+                                   std::to_string(meta.slot_ms()) + " ms, not " + std::to_string(slot_ms) +
+                                   " ms; use the same --slot-seconds as the other scheduler of the pair");
+  }
+  return slotwise::OkStatus();
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,7 +77,15 @@ int main(int argc, char** argv) {
       ->check([](const std::string& v) {
         return slotwise::log::ParseLevel(v) ? std::string() : "expected debug, info, warn, error or off";
       });
-  app.add_option("--db", db_path, "RocksDB directory (created if missing)")->required();
+  app.add_option("--db", db_path,
+                 "the store: a RocksDB directory (created if missing), or a PostgreSQL URL "
+                 "(postgresql://...) for a leader/standby pair on one database (scheduler/README.md)")
+      ->required();
+  LeadershipOptions lease;
+  std::int64_t lease_ms = lease.lease.count();
+  app.add_option("--lease-ms", lease_ms, "PostgreSQL store: how long the leader's lease lasts without renewal")
+      ->check(CLI::Range(std::int64_t{200}, std::int64_t{600000}))
+      ->capture_default_str();
   RocksDbStoreOptions store_options;
   app.add_flag("--accept-empty-store", store_options.accept_empty_store,
                "start with an empty store although its marker says it held data (deleted WAL, emptied "
@@ -112,13 +144,43 @@ int main(int argc, char** argv) {
   mqtt.require_terminal_stamp = !trust_unstamped;
   mqtt.require_operator_stamp = !trust_unstamped;
 
-  auto store = OpenRocksDbStore(db_path, store_options);
+  options.slot_ms = slot_seconds * 1000;
+  // PostgreSQL: wait as a standby until this process holds the lease, then
+  // open the store fenced on its epoch (leadership.h, postgres_store.h).
+  std::unique_ptr<Leadership> leadership;
+  slotwise::Result<std::unique_ptr<Store>> store = slotwise::MakeError(slotwise::v1::INTERNAL, "no store");
+  if (IsPostgresUrl(db_path)) {
+    PostgresStoreOptions pg;
+    pg.accept_empty_store = store_options.accept_empty_store;
+    if (auto s = CheckPostgresSlotLength(db_path, pg, options.slot_ms); !s) {
+      slotwise::log::Error(kLog) << s.error().message;
+      return 1;
+    }
+    std::signal(SIGINT, OnSignal);
+    std::signal(SIGTERM, OnSignal);
+    lease.url = db_path;
+    lease.lease = std::chrono::milliseconds(lease_ms);
+    auto acquired = Leadership::Acquire(lease, g_stop);
+    if (!acquired) return g_stop ? 0 : 1;
+    leadership = std::move(*acquired);
+    // Not the leader any more: exit before any reply can leave (a supervisor
+    // starts it again, as a standby).
+    auto lost = [](const std::string&) {
+      slotwise::log::Error(kLog) << "not the leader any more: exiting at once (status 3)";
+      std::_Exit(3);
+    };
+    leadership->Hold(lost);
+    pg.epoch = leadership->epoch();
+    pg.on_fenced = lost;
+    store = OpenPostgresStore(db_path, pg);
+  } else {
+    store = OpenRocksDbStore(db_path, store_options);
+  }
   if (!store) {
     slotwise::log::Error(kLog) << store.error().message;
     return 1;
   }
   slotwise::SystemClock clock;
-  options.slot_ms = slot_seconds * 1000;
   options.no_show_grace_ms = no_show_grace_s * 1000;
   options.offline_grace_ms = offline_grace_s * 1000;
   options.download_allowance_ms = download_allowance_s * 1000;
@@ -147,5 +209,6 @@ int main(int argc, char** argv) {
     slotwise::log::Error(kLog) << s.error().message;
     return 1;
   }
+  if (leadership) leadership->Release();
   return 0;
 }
