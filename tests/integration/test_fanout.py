@@ -87,17 +87,23 @@ class Fanout(st.StackTestCase, unittest.TestCase):
         with open(path, "rb") as f:
             return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
-    def test_fanout_does_not_hold_up_the_operator(self):
-        s, n = self.stack, OPTS.terminals
-        out = s.logs / "notices.out"
+    def watch_notices(self, name: str) -> tuple[subprocess.Popen, Path]:
+        """mosquitto_sub (service user, QoS 1, stale retained skipped) writing the
+        topic of every notice to logs/<name>.out, one per line."""
+        out = self.stack.logs / f"{name}.out"
         with open(out, "wb") as f:
             watcher = subprocess.Popen(
-                ["mosquitto_sub", *self.mqtt_base("fanout-watch"), "-q", "1", "-R",
+                ["mosquitto_sub", *self.mqtt_base(name), "-q", "1", "-R",
                  "-t", "slotwise/v1/t/+/notice", "-F", "%t"],
                 stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         self.addCleanup(ls.stop_popen, watcher)
         time.sleep(1.0)  # the SUBACK (mosquitto_sub prints nothing before messages with -F)
         self.assertIsNone(watcher.poll(), out.read_text(errors="replace"))
+        return watcher, out
+
+    def test_fanout_does_not_hold_up_the_operator(self):
+        s, n = self.stack, OPTS.terminals
+        watcher, out = self.watch_notices("fanout-watch")
 
         scheduler_pid = s.scheduler.pid if s.scheduler else None
         cpu_before = cpu_seconds(scheduler_pid) if scheduler_pid else None
@@ -179,14 +185,7 @@ class FanoutAcrossBrokerRestart(Fanout):
 
     def test_notices_survive_a_broker_restart(self):
         s, n = self.stack, OPTS.terminals
-        out = s.logs / "notices-before-restart.out"
-        with open(out, "wb") as f:
-            watcher = subprocess.Popen(
-                ["mosquitto_sub", *self.mqtt_base("fanout-watch-1"), "-q", "1", "-R",
-                 "-t", "slotwise/v1/t/+/notice", "-F", "%t"],
-                stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        self.addCleanup(ls.stop_popen, watcher)
-        time.sleep(1.0)
+        watcher, out = self.watch_notices("fanout-watch-before-restart")
         s.cli("campaign", "schedule", CAMPAIGN, "--window", "earliest", timeout=60)
         # Restart once a part, not all, of the notices is out.
         started = st.wait_until(lambda: self.count_lines(out) >= min(2000, n // 10), timeout=60, interval=0.02)
