@@ -73,14 +73,4 @@ bool MatchesFilter(const v1::Campaign& campaign, const TerminalFacts& t) {
   return true;
 }
 
-std::string DescribeFilter(const v1::CampaignFilter& f) {
-  std::string out;
-  auto add = [&](const std::string& part) { out += (out.empty() ? "" : ",") + part; };
-  if (!f.system_id_prefix().empty()) add("system-id=" + f.system_id_prefix() + "*");
-  for (const auto& c : f.cluster_ids()) add("cluster=" + c);
-  for (const auto& r : f.regions()) add("region=" + r);
-  if (f.below_target()) add("below-target");
-  return out;
-}
-
 }  // namespace slotwise::scheduler

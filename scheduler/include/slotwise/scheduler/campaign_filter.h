@@ -48,8 +48,4 @@ class TerminalFacts {
 // True when the terminal matches `campaign.filter()` (false without one).
 bool MatchesFilter(const v1::Campaign& campaign, const TerminalFacts& terminal);
 
-// "system-id=PAX-*,cluster=paris,region=eu-west,below-target": the filter
-// as the CLI writes it (campaign status).
-std::string DescribeFilter(const v1::CampaignFilter& filter);
-
 }  // namespace slotwise::scheduler
