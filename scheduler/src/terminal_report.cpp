@@ -76,14 +76,16 @@ v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v
   *components.mutable_components() = report.components();
   Change change(bookings_);
   WriteBatch b;
-  // The terminal's records, then the filter campaigns it now matches (they
-  // take it in: its notice goes out with this change).
+  // The terminal's records (what the filters judge it by).
   auto record_terminal = [&] {
     change.Also(b, registry_.SetTerminal(std::move(info), b));
     WriteBatch cb;
     if (auto undo = registry_.SetComponents(std::string(terminal_id), components, cb)) change.Also(cb, std::move(undo));
-    campaigns_.TakeIn(change, *registry_.FindTerminal(terminal_id));
   };
+  // The filter campaigns it now matches take it in (its notice goes out
+  // with this change); after the versions are noted, so work this report
+  // ended elsewhere no longer keeps it out.
+  auto take_in = [&] { campaigns_.TakeIn(change, *registry_.FindTerminal(terminal_id)); };
   if (report.campaign_id().empty()) {
     record_terminal();
     // An inventory report: wherever it shows the target, that work is done.
@@ -93,6 +95,7 @@ v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v
         lifecycle_.NoteVersion(change, record, p->second, VersionOf(report, record.campaign.component()));
       }
     }
+    take_in();
     if (auto s = change.Commit(journal_, out); !s) return RefuseTerminal(s.error());
     // After the change: work that just ended ALREADY_CURRENT has no notice.
     v1::TerminalReply ack = AckTerminal();
@@ -112,6 +115,7 @@ v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v
   record_terminal();
   const std::string version = VersionOf(report, record->campaign.component());
   if (lifecycle_.NoteVersion(change, *record, *progress, version)) {
+    take_in();
     // No booking: the reply says why, and the terminal's notice is cleared.
     if (auto s = change.Commit(journal_, out); !s) return RefuseTerminal(s.error());
     return RefuseTerminal(MakeError(v1::FAILED_PRECONDITION,
@@ -136,6 +140,7 @@ v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v
       progress->set_outcome(v1::TerminalProgress::OUTCOME_PENDING);  // the retry is placed
     }
   }
+  take_in();
   if (auto s = change.Commit(journal_, out); !s) return RefuseTerminal(s.error());
   v1::TerminalReply r;
   *r.mutable_assignment() = bookings_.AssignmentOf(*record, *progress);  // S8
