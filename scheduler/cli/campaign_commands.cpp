@@ -182,8 +182,8 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
   auto filter = std::make_shared<std::string>();
   create->add_option("--filter", *filter,
                      "a filter campaign: also take in every terminal that matches, now and when it reports later; "
-                     "comma-separated conditions, all must hold: system-id=PREFIX*, cluster=ID, region=NAME "
-                     "(each repeatable), below-target (e.g. 'system-id=PAX-*,region=eu-west,below-target')");
+                     "comma-separated conditions, all must hold: system-id=PREFIX*, cluster=ID and region=NAME "
+                     "(repeatable: any of them), below-target (e.g. 'system-id=PAX-*,region=eu-west,below-target')");
   create->callback([=, &action] {
     if (!filter->empty()) {
       auto f = ParseFilter(*filter);
@@ -436,13 +436,13 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
     action = QueryAction(req, g, [](const v1::OperatorReply& r) -> const auto& { return r.campaigns(); },
                          [](const v1::CampaignList& r) {
       Table t({"CAMPAIGN", "COMPONENT", "VERSION", "STATE", "WINDOW_START_SLOT", "WINDOW_END_SLOT", "DEADLINE",
-               "CREATED"});
+               "CREATED", "FILTER"});
       for (const auto& c : r.campaigns()) {
         t.Add({c.id(), c.component().empty() ? "system" : c.component(), c.target_version(),
                v1::CampaignState_Name(c.state()),
                c.window_end_slot() == 0 ? "-" : std::to_string(c.window_start_slot()),
                c.window_end_slot() == 0 ? "-" : std::to_string(c.window_end_slot()), FormatTime(c.deadline_ms()),
-               FormatTime(c.created_ms())});
+               FormatTime(c.created_ms()), c.has_filter() ? FormatFilter(c.filter()) : "-"});
       }
       t.Print(std::cout);
     });
