@@ -268,3 +268,22 @@ TEST_CASE("filter campaign: refusals") {
 }
 
 }  // namespace slotwise::scheduler::testing
+
+namespace slotwise::scheduler::testing {
+
+TEST_CASE("filter campaign: windows for a filter campaign that has no member yet") {
+  Harness h(false);
+  SetUpFleet(h);
+  REQUIRE(h.Op(FilterCampaign("empty", "2.0.0", "PAX-", {}, true)).has_ack());
+  v1::OperatorRequest q;
+  q.mutable_query_windows()->set_campaign_id("empty");
+  const auto r = h.Op(q);
+  INFO(r.DebugString());
+  REQUIRE(r.has_windows());
+  CHECK(r.windows().terminals() == 0);
+  REQUIRE(r.windows().windows_size() >= 1);
+  const auto& w = r.windows().windows(0);
+  CHECK(w.end_slot() > w.start_slot());
+}
+
+}  // namespace slotwise::scheduler::testing
