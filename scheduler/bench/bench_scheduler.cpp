@@ -11,9 +11,17 @@
 //   makespan_over_lower_bound   slots the earliest window's placement uses
 //                               when every terminal reports at once, over
 //                               ceil(N / capacity per slot)
+//   filter_create_s             CreateCampaign with a filter over N known
+//                               terminals (MemoryStore; the one pass over the
+//                               fleet); filter_taken_in: how many matched
+//   inventory_reports_per_s_{0,8}_filters   inventory Reports of N new
+//                               terminals (MemoryStore) with no filter
+//                               campaign and with 8 open ones (each report is
+//                               matched against them; half the terminals join one)
 //
 // Options: --terminals N (durable run, default 200000), --batch B (default
-// 256), --dir PATH (RocksDB scratch directory, default under /tmp; removed).
+// 256), --dir PATH (RocksDB scratch directory, default under /tmp; removed),
+// --only filter (just the filter figures, N terminals).
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
@@ -237,19 +245,78 @@ double WindowQuerySeconds(double& makespan_ratio) {
   return elapsed;
 }
 
+// Inventory reports (the one every agent sends on connect) of `n` terminals
+// ids prefix+i, half of them PAX; returns reports per second.
+double InventoryRate(SchedulerService& svc, const Fleet& fleet, const std::string& prefix) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < fleet.terminals.size(); ++i) {
+    v1::Report r;
+    r.set_current_version("1.0.0");
+    r.set_system_id(i % 2 == 0 ? "PAX-A920" : "ING-M70");
+    r.mutable_location()->set_lat(fleet.terminals[i].lat);
+    r.mutable_location()->set_lon(fleet.terminals[i].lon);
+    Outbox out;
+    if (!svc.HandleReport(prefix + std::to_string(i), r, out).has_ack()) Fail("inventory report refused");
+  }
+  return static_cast<double>(fleet.terminals.size()) / Since(t0);
+}
+
+void FilterFigures(std::size_t n) {
+  const Fleet fleet = MakeFleet(10, n, 11);
+  MemoryStore store;
+  FakeClock clock(1'800'000'000'000);
+  SchedulerService svc(store, clock, ServiceOptions{60'000, 1});
+  if (!svc.Load().ok()) Fail("load");
+  Register(svc, fleet, 2, 100);
+  const double rate0 = InventoryRate(svc, fleet, "A");
+  // 8 filter campaigns: one PAX below the target for the system image (takes
+  // half the known fleet), seven for one cluster each that match too (their
+  // overlap keeps them out), so every report is matched against all 8.
+  auto create = [&](const std::string& id, const std::string& cluster) {
+    v1::OperatorRequest r;
+    auto* c = r.mutable_create_campaign();
+    c->set_id(id);
+    c->set_target_version("2.0.0");
+    c->mutable_filter()->set_system_id_prefix("PAX-");
+    c->mutable_filter()->set_below_target(true);
+    if (!cluster.empty()) c->mutable_filter()->add_cluster_ids(cluster);
+    Op(svc, r);
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  create("f0", "");
+  const double create_s = Since(t0);
+  v1::OperatorRequest get;
+  get.mutable_get_campaign()->set_campaign_id("f0");
+  const auto taken = Op(svc, get).campaign().terminals_size();
+  for (int k = 1; k < 8; ++k) create("f" + std::to_string(k), "c" + std::to_string(k));
+  const double rate8 = InventoryRate(svc, fleet, "B");
+  std::cout << "filter_terminals: " << n << "\n"
+            << "filter_create_s: " << create_s << "\n"
+            << "filter_taken_in: " << taken << "\n"
+            << "inventory_reports_per_s_0_filters: " << static_cast<long long>(rate0) << "\n"
+            << "inventory_reports_per_s_8_filters: " << static_cast<long long>(rate8) << "\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::size_t terminals = 200'000;
   std::size_t batch = 256;
   std::string dir = (std::filesystem::temp_directory_path() / ("bench-scheduler-" + std::to_string(::getpid()))).string();
+  std::string only;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--terminals") terminals = std::stoul(argv[i + 1]);
     else if (flag == "--batch") batch = std::stoul(argv[i + 1]);
     else if (flag == "--dir") dir = argv[i + 1];
-    else Fail("unknown option " + flag + " (--terminals N, --batch B, --dir PATH)");
+    else if (flag == "--only") only = argv[i + 1];
+    else Fail("unknown option " + flag + " (--terminals N, --batch B, --dir PATH, --only filter)");
   }
+  if (only == "filter") {
+    FilterFigures(terminals);
+    return 0;
+  }
+  if (!only.empty()) Fail("--only takes: filter");
   const DurableFigures d = DurableAndRaw(dir, terminals, batch);
   double makespan = 0;
   const double window_s = WindowQuerySeconds(makespan);
@@ -261,5 +328,6 @@ int main(int argc, char** argv) {
             << "window_query_s: " << window_s << "\n"
             << "makespan_over_lower_bound: " << makespan << "\n"
             << "makespan_over_lower_bound_durable_run: " << d.makespan_ratio << "\n";
+  FilterFigures(terminals);
   return 0;
 }

@@ -23,6 +23,7 @@
 #include "table.h"
 
 #include "command_support.h"
+#include "filter_args.h"
 #include "time_args.h"
 
 namespace slotwise::cli {
@@ -65,8 +66,13 @@ void PrintCampaignReport(const v1::CampaignReport& r, bool json) {
   const auto& c = r.campaign();
   std::cout << "campaign " << c.id() << " -> " << (c.component().empty() ? "" : c.component() + " ")
             << c.target_version() << ": " << v1::CampaignState_Name(c.state()) << ", " << OutcomeCounts(r) << " of "
-            << c.terminal_ids_size() << (c.deadline_ms() != 0 ? "; deadline " + FormatTime(c.deadline_ms()) : "")
+            << r.terminals_size() << (c.deadline_ms() != 0 ? "; deadline " + FormatTime(c.deadline_ms()) : "")
             << (c.paused_reason().empty() ? "" : "; " + c.paused_reason()) << "\n";
+  if (c.has_filter()) {
+    std::cout << "filter " << FormatFilter(c.filter()) << (c.supersede() ? " (supersedes)" : "") << ": "
+              << r.terminals_size() - c.terminal_ids_size() << " terminals taken in, " << c.terminal_ids_size()
+              << " named" << (IsFinal(c.state()) ? "" : "; terminals that report later and match join") << "\n";
+  }
   Table t({"TERMINAL", "OUTCOME", "NODE", "SLOT", "START", "STATE", "VERSION", "DETAIL"});
   for (const auto& p : r.terminals()) {
     t.Add({p.terminal_id(), OutcomeName(p), p.assigned() ? p.node_id() : "-",
@@ -91,7 +97,7 @@ int WaitForCampaign(OperatorClient& c, const std::string& id, int wait_s, bool j
     const bool done = IsFinal(report.campaign().state());
     std::ostringstream line;
     line << "progress " << id << ": " << v1::CampaignState_Name(report.campaign().state()) << ", "
-         << OutcomeCounts(report) << " of " << report.campaign().terminal_ids_size();
+         << OutcomeCounts(report) << " of " << report.terminals_size();
     if (line.str() != last) {
       std::cerr << "[" << FormatTime(std::chrono::duration_cast<std::chrono::milliseconds>(
                                          std::chrono::system_clock::now().time_since_epoch())
@@ -173,7 +179,17 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
   create->add_flag_callback("--supersede", [cc] { cc->set_supersede(true); },
                             "take over terminals with unfinished work for the component in another campaign "
                             "(it ends SUPERSEDED there)");
+  auto filter = std::make_shared<std::string>();
+  create->add_option("--filter", *filter,
+                     "a filter campaign: also take in every terminal that matches, now and when it reports later; "
+                     "comma-separated conditions, all must hold: system-id=PREFIX*, cluster=ID and region=NAME "
+                     "(repeatable: any of them), below-target (e.g. 'system-id=PAX-*,region=eu-west,below-target')");
   create->callback([=, &action] {
+    if (!filter->empty()) {
+      auto f = ParseFilter(*filter);
+      if (!f) throw CLI::ValidationError("--filter", f.error().message);
+      *cc->mutable_filter() = std::move(*f);
+    }
     if (!hours->empty()) {
       auto h = ParseHours(*hours);
       if (!h) throw CLI::ValidationError("--hours", h.error().message);
@@ -186,21 +202,27 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
       if (!d) throw CLI::ValidationError("--deadline", d.error().message);
       cc->set_deadline_ms(*d);
     }
-    if (terminals->empty() && terminals_file->empty()) {
-      throw CLI::ValidationError("--terminals or --terminals-file", "one of them is required");
+    if (terminals->empty() && terminals_file->empty() && filter->empty()) {
+      throw CLI::ValidationError("--terminals, --terminals-file or --filter", "one of them is required");
     }
     std::vector<std::string> ids;
     if (!terminals_file->empty()) {
       auto read = ReadIdFile(*terminals_file);
       if (!read) throw CLI::ValidationError("--terminals-file", read.error().message);
       ids = std::move(*read);
-    } else {
+    } else if (!terminals->empty()) {
       ids = SplitCsv(*terminals);
     }
     v1::OperatorRequest req;
     *req.mutable_create_campaign() = *cc;
     for (auto& id : ids) req.mutable_create_campaign()->add_terminal_ids(std::move(id));
-    action = AckAction(req, "campaign " + cc->id() + " created for " + std::to_string(ids.size()) + " terminals");
+    std::string what = "campaign " + cc->id() + " created for " + std::to_string(ids.size()) + " terminals";
+    if (cc->has_filter()) {
+      what = "campaign " + cc->id() + " created with filter " + FormatFilter(cc->filter()) +
+             (ids.empty() ? "" : " and " + std::to_string(ids.size()) + " named terminals") +
+             " (see campaign status for the terminals it took in)";
+    }
+    action = AckAction(req, what);
   });
 
   auto* windows = campaign->add_subcommand("windows", "S3-S4: candidate windows with room for the campaign");
@@ -414,13 +436,13 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
     action = QueryAction(req, g, [](const v1::OperatorReply& r) -> const auto& { return r.campaigns(); },
                          [](const v1::CampaignList& r) {
       Table t({"CAMPAIGN", "COMPONENT", "VERSION", "STATE", "WINDOW_START_SLOT", "WINDOW_END_SLOT", "DEADLINE",
-               "CREATED"});
+               "CREATED", "FILTER"});
       for (const auto& c : r.campaigns()) {
         t.Add({c.id(), c.component().empty() ? "system" : c.component(), c.target_version(),
                v1::CampaignState_Name(c.state()),
                c.window_end_slot() == 0 ? "-" : std::to_string(c.window_start_slot()),
                c.window_end_slot() == 0 ? "-" : std::to_string(c.window_end_slot()), FormatTime(c.deadline_ms()),
-               FormatTime(c.created_ms())});
+               FormatTime(c.created_ms()), c.has_filter() ? FormatFilter(c.filter()) : "-"});
       }
       t.Print(std::cout);
     });

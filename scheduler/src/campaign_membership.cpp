@@ -1,5 +1,6 @@
 // Membership of a running campaign: AddTerminals (with the overlap rule and
-// supersession of CreateCampaign) and RemoveTerminals (outcome REMOVED).
+// supersession of CreateCampaign), RemoveTerminals (outcome REMOVED), and the
+// terminals a filter campaign takes in (Join, TakeIn).
 #include <set>
 
 #include "keys.h"
@@ -87,6 +88,54 @@ v1::OperatorReply Campaigns::RemoveTerminals(const v1::RemoveTerminals& req, Out
   }
   if (auto s = change.Commit(journal_, out); !s) return Refuse(s.error());  // DONE if nothing is left
   return AckReply();
+}
+
+bool Campaigns::Join(Change& change, CampaignRecord& record, const TerminalFacts& terminal) {
+  const std::string& tid = terminal.info().id();
+  if (!TakesIn(record.campaign) || record.progress.contains(tid) || !MatchesFilter(record.campaign, terminal)) {
+    return false;
+  }
+  const std::string& component = record.campaign.component();
+  google::protobuf::RepeatedPtrField<std::string> ids;
+  *ids.Add() = tid;
+  const auto overlaps = Overlaps(ids, component, record.campaign.id());
+  if (!overlaps.empty() && !record.campaign.supersede()) return false;  // taken at a later report
+  // At or above the target: it joins with its outcome (no notice, no
+  // booking) and takes nothing away from another campaign.
+  const std::string version = terminal.VersionOf(component);
+  const bool current = Lifecycle::AlreadyCurrent(record.campaign, version);
+  for (auto [older, p] : overlaps) {
+    if (current) break;
+    lifecycle_.End(change, *older, *p, v1::TerminalProgress::SUPERSEDED,
+                   "superseded by campaign " + record.campaign.id());
+  }
+  v1::TerminalProgress fresh;
+  fresh.set_terminal_id(tid);
+  fresh.set_updated_ms(clock_.NowMs());
+  if (current) {
+    fresh.set_outcome(v1::TerminalProgress::ALREADY_CURRENT);
+    fresh.set_detail("the terminal runs " + version);
+  }
+  v1::TerminalProgress& p = record.progress.emplace(tid, std::move(fresh)).first->second;
+  record.joined.insert(tid);
+  change.Progress(record, p);  // before not_done changes: the undo puts it back
+  if (!current) ++record.not_done;
+  change.UndoLast([&record, tid] {
+    record.joined.erase(tid);
+    record.progress.erase(tid);
+  });
+  if (!current && record.campaign.state() == v1::SCHEDULED) {
+    Outbox notice;
+    NoticeFor(grid_, record, tid, notice);
+    for (auto& n : notice) change.Publish(std::move(n));
+  }
+  return true;
+}
+
+void Campaigns::TakeIn(Change& change, const v1::TerminalInfo& info) {
+  if (table_.filtered().empty()) return;
+  const TerminalFacts facts(registry_, info);
+  for (CampaignRecord* record : table_.filtered()) Join(change, *record, facts);
 }
 
 }  // namespace slotwise::scheduler

@@ -1,5 +1,8 @@
 #include "slotwise/scheduler/campaign_table.h"
 
+#include <algorithm>
+#include <set>
+
 #include "keys.h"
 #include "validation.h"
 
@@ -7,6 +10,7 @@ namespace slotwise::scheduler {
 
 Status CampaignTable::Load(Store& store) {
   records_.clear();
+  filtered_.clear();
   bool corrupt = false;
   auto s = store.Scan(keys::kCampaign, [&](std::string_view key, std::string_view value) {
     v1::Campaign c;
@@ -33,6 +37,13 @@ Status CampaignTable::Load(Store& store) {
       record.progress.emplace(p.terminal_id(), std::move(p));
     });
     if (!ps) return ps;
+    if (record.progress.size() != static_cast<std::size_t>(record.campaign.terminal_ids_size())) {
+      std::set<std::string_view> named(record.campaign.terminal_ids().begin(), record.campaign.terminal_ids().end());
+      for (const auto& [tid, p] : record.progress) {
+        if (!named.contains(tid)) record.joined.insert(tid);
+      }
+    }
+    IndexFilter(record);
   }
   if (corrupt) return MakeError(v1::INTERNAL, "a record in the store could not be parsed");
   return OkStatus();
@@ -50,11 +61,24 @@ const CampaignRecord* CampaignTable::Find(std::string_view id) const {
 
 bool CampaignTable::Add(CampaignRecord record) {
   const std::string id = record.campaign.id();
-  return records_.emplace(id, std::move(record)).second;
+  auto [it, added] = records_.emplace(id, std::move(record));
+  if (added) IndexFilter(it->second);
+  return added;
 }
 
 void CampaignTable::Remove(std::string_view id) {
-  if (auto it = records_.find(id); it != records_.end()) records_.erase(it);
+  auto it = records_.find(id);
+  if (it == records_.end()) return;
+  std::erase(filtered_, &it->second);
+  records_.erase(it);
+}
+
+void CampaignTable::IndexFilter(CampaignRecord& record) {
+  if (!record.campaign.has_filter()) return;
+  auto older = [](const CampaignRecord* a, const CampaignRecord* b) {
+    return std::pair(a->campaign.created_ms(), a->campaign.id()) < std::pair(b->campaign.created_ms(), b->campaign.id());
+  };
+  filtered_.insert(std::upper_bound(filtered_.begin(), filtered_.end(), &record, older), &record);
 }
 
 Result<std::pair<CampaignRecord*, v1::TerminalProgress*>> CampaignTable::FindWork(std::string_view terminal_id,

@@ -33,19 +33,27 @@ v1::OperatorReply Campaigns::QueryWindows(const v1::QueryWindows& req) const {
     wr.horizon = last_end - wr.earliest_start;
     wr.spread_to_horizon = true;
   }
-  for (const auto& t : record->campaign.terminal_ids()) {
-    const v1::TerminalInfo* info = registry_.FindTerminal(t);
+  // Every member: for a filter campaign also the known terminals it took in.
+  ForEachMember(*record, [&](const v1::TerminalProgress& p) {
+    const v1::TerminalInfo* info = registry_.FindTerminal(p.terminal_id());
     if (info != nullptr && info->has_location()) {
       wr.terminals.push_back(LatLon{info->location().lat(), info->location().lon()});
     } else {
       wr.terminals.push_back(std::nullopt);
     }
     wr.utc_offset_minutes.push_back(info != nullptr ? info->utc_offset_minutes() : 0);
+  });
+  const auto members = static_cast<std::uint32_t>(wr.terminals.size());
+  if (members == 0 && record->campaign.has_filter()) {
+    // A filter campaign no known terminal matches yet: the windows of one
+    // terminal (anywhere), so there is a window to schedule it in.
+    wr.terminals.push_back(std::nullopt);
+    wr.utc_offset_minutes.push_back(0);
   }
   const WindowPlan plan = PlanWindows(topology, bookings_.ledger(), wr);
   v1::OperatorReply r;
   auto* list = r.mutable_windows();
-  list->set_terminals(static_cast<std::uint32_t>(wr.terminals.size()));
+  list->set_terminals(members);
   list->set_capacity_per_slot(topology.CapacityPerSlot());
   list->set_lower_bound_slots(plan.lower_bound_slots);
   list->set_slot_ms(grid_.slot_ms());

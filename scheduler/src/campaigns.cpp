@@ -63,7 +63,12 @@ v1::OperatorReply Campaigns::Create(const v1::CreateCampaign& req, Outbox& out) 
     return Refuse(v1::NOT_FOUND, "unknown version '" + req.target_version() + "'" +
                                      (component.empty() ? "" : " of component " + component));
   }
-  if (req.terminal_ids().empty()) return Refuse(v1::INVALID_ARGUMENT, "a campaign needs at least one terminal");
+  if (req.terminal_ids().empty() && !req.has_filter()) {
+    return Refuse(v1::INVALID_ARGUMENT, "a campaign needs at least one terminal or a filter");
+  }
+  if (req.has_filter()) {
+    if (auto s = ValidateFilter(req.filter(), registry_); !s) return Refuse(s.error());
+  }
   std::set<std::string_view> seen;
   for (const auto& t : req.terminal_ids()) {
     if (!IsValidId(t)) return Refuse(v1::INVALID_ARGUMENT, "invalid terminal id '" + t + "'");
@@ -96,6 +101,8 @@ v1::OperatorReply Campaigns::Create(const v1::CreateCampaign& req, Outbox& out) 
   c.set_max_failures(req.max_failures());
   c.set_max_retries(req.max_retries());
   c.set_deadline_ms(req.deadline_ms());
+  c.set_supersede(req.supersede());
+  if (req.has_filter()) *c.mutable_filter() = req.filter();
   WriteBatch b;
   b.Put(keys::Of(keys::kCampaign, req.id()), c.SerializeAsString());
   for (const auto& t : req.terminal_ids()) {
@@ -107,10 +114,17 @@ v1::OperatorReply Campaigns::Create(const v1::CreateCampaign& req, Outbox& out) 
   }
   record.not_done = record.progress.size();
   table_.Add(std::move(record));
+  CampaignRecord& added = *table_.Find(req.id());
   Change change(bookings_);
-  change.Also(b, [this, id = req.id()] { table_.Remove(id); });
+  change.Also(b, nullptr);
+  change.UndoLast([this, id = req.id()] { table_.Remove(id); });  // after the joins are taken out
   for (auto [older, p] : overlaps) {
     lifecycle_.End(change, *older, *p, v1::TerminalProgress::SUPERSEDED, "superseded by campaign " + req.id());
+  }
+  // A filter campaign takes in the known terminals that match now (one pass
+  // over the registry, at create only); later ones join at their reports.
+  if (added.campaign.has_filter()) {
+    for (const auto& [tid, info] : registry_.terminals()) Join(change, added, TerminalFacts(registry_, info));
   }
   if (auto s = change.Commit(journal_, out); !s) return Refuse(s.error());
   return AckReply();
@@ -166,8 +180,7 @@ v1::OperatorReply Campaigns::Get(const v1::GetCampaign& req) const {
   auto* report = r.mutable_campaign();
   *report->mutable_campaign() = record->campaign;
   report->set_slot_ms(grid_.slot_ms());
-  for (const auto& t : record->campaign.terminal_ids()) {
-    const auto& p = record->progress.find(t)->second;
+  ForEachMember(*record, [&](const v1::TerminalProgress& p) {
     *report->add_terminals() = p;
     auto bump = [](std::uint32_t n) { return n + 1; };
     using P = v1::TerminalProgress;
@@ -182,14 +195,14 @@ v1::OperatorReply Campaigns::Get(const v1::GetCampaign& req) const {
       case P::TIMED_OUT: report->set_timed_out(bump(report->timed_out())); break;
       default: break;
     }
-    if (HasOutcome(p)) continue;
+    if (HasOutcome(p)) return;
     report->set_outcome_pending(bump(report->outcome_pending()));
     if (p.assigned()) {
       report->set_assigned(bump(report->assigned()));
     } else {
       report->set_pending(bump(report->pending()));
     }
-  }
+  });
   return r;
 }
 

@@ -9,7 +9,7 @@ namespace slotwise::scheduler {
 Change::TouchedRecord& Change::Record(CampaignRecord& record) {
   auto it = std::find_if(records_.begin(), records_.end(), [&](const TouchedRecord& t) { return t.record == &record; });
   if (it != records_.end()) return *it;
-  return records_.emplace_back(TouchedRecord{&record, record.not_done, std::nullopt});
+  return records_.emplace_back(TouchedRecord{&record, record.not_done, std::nullopt, false, false});
 }
 
 v1::TerminalProgress& Change::Progress(CampaignRecord& record, v1::TerminalProgress& p) {
@@ -35,13 +35,15 @@ bool Change::Finished(const CampaignRecord& record) const {
 }
 
 Journal::Undo Change::UndoFn() const {
-  return [&bookings = bookings_, records = records_, progress = progress_, extra_undos = extra_undos_]() {
+  return [&bookings = bookings_, records = records_, progress = progress_, extra_undos = extra_undos_,
+          last_undos = last_undos_]() {
     for (auto it = extra_undos.rbegin(); it != extra_undos.rend(); ++it) (*it)();
     for (auto it = progress.rbegin(); it != progress.rend(); ++it) bookings.Undo(*it->progress, it->before);
     for (auto it = records.rbegin(); it != records.rend(); ++it) {
       it->record->not_done = it->not_done_before;
       if (it->campaign_before) it->record->campaign = *it->campaign_before;
     }
+    for (auto it = last_undos.rbegin(); it != last_undos.rend(); ++it) (*it)();
   };
 }
 
@@ -56,7 +58,9 @@ Status Change::Commit(Journal& journal, Outbox& out) {
   for (std::size_t i = 0; i < records_.size(); ++i) {
     CampaignRecord& record = *records_[i].record;
     const auto state = record.campaign.state();
-    if (record.not_done == 0 && (state == v1::DRAFT || state == v1::SCHEDULED || state == v1::PAUSED)) {
+    const bool open_filter = record.campaign.has_filter() && !records_[i].closing;
+    if (record.not_done == 0 && !open_filter &&
+        (state == v1::DRAFT || state == v1::SCHEDULED || state == v1::PAUSED)) {
       Campaign(record).set_state(v1::DONE);
       record.campaign.clear_paused_reason();
       records_[i].finished = true;

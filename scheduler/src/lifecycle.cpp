@@ -133,6 +133,7 @@ std::size_t Lifecycle::ExpireDue(Outbox& out) {
       ++expired;
     }
     change.Campaign(record);  // DONE even with nothing left to expire
+    change.Close(record);     // a filter campaign takes in no more
     if (change.Commit(journal_, out)) changed += expired;  // a failed write: the next tick tries again
   }
   return changed;

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "keys.h"
+#include "slotwise/geo.h"
 #include "replies.h"
 #include "validation.h"
 
@@ -33,10 +34,12 @@ Status Registry::Load(Store& store) {
   nodes_.clear();
   artifacts_.clear();
   terminals_.clear();
+  components_.clear();
   bool corrupt = false;
   for (auto s : {LoadAll(store, keys::kCluster, clusters_, corrupt), LoadAll(store, keys::kNode, nodes_, corrupt),
                  LoadAll(store, keys::kArtifact, artifacts_, corrupt),
-                 LoadAll(store, keys::kTerminal, terminals_, corrupt)}) {
+                 LoadAll(store, keys::kTerminal, terminals_, corrupt),
+                 LoadAll(store, keys::kComponents, components_, corrupt)}) {
     if (!s) return s;
   }
   if (corrupt) return MakeError(v1::INTERNAL, "a record in the store could not be parsed");
@@ -209,6 +212,54 @@ Journal::Undo Registry::SetTerminal(v1::TerminalInfo info, WriteBatch& batch) {
       terminals_.erase(id);
     }
   };
+}
+
+const v1::TerminalComponents* Registry::ComponentsOf(std::string_view id) const {
+  auto it = components_.find(id);
+  return it == components_.end() ? nullptr : &it->second;
+}
+
+Journal::Undo Registry::SetComponents(const std::string& id, const v1::TerminalComponents& components,
+                                      WriteBatch& batch) {
+  auto it = components_.find(id);
+  const bool had = it != components_.end();
+  if (had ? it->second.SerializeAsString() == components.SerializeAsString() : components.components().empty()) {
+    return nullptr;  // unchanged: no write
+  }
+  batch.Put(keys::Of(keys::kComponents, id), components.SerializeAsString());
+  std::optional<v1::TerminalComponents> previous;
+  if (had) {
+    previous = it->second;
+    it->second = components;
+  } else {
+    components_.emplace(id, components);
+  }
+  return [this, id, previous = std::move(previous)] {
+    if (previous) {
+      components_[id] = *previous;
+    } else {
+      components_.erase(id);
+    }
+  };
+}
+
+const v1::Cluster* Registry::HomeCluster(const v1::TerminalInfo& info) const {
+  if (!info.has_location()) return nullptr;
+  const LatLon where{info.location().lat(), info.location().lon()};
+  const v1::Cluster* best = nullptr;
+  double best_km = 0;
+  for (const auto& [id, c] : clusters_) {
+    const double km = DistanceKm(where, LatLon{c.location().lat(), c.location().lon()});
+    if (best == nullptr || km < best_km) {
+      best = &c;
+      best_km = km;
+    }
+  }
+  return best;
+}
+
+bool Registry::HasRegion(std::string_view region) const {
+  return std::any_of(clusters_.begin(), clusters_.end(), [&](const auto& kv) { return kv.second.region() == region; });
 }
 
 std::map<std::string, std::string> Registry::StatusUrls() const {

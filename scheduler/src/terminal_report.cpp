@@ -3,7 +3,9 @@
 // its slot has passed. A terminal already at the target needs no booking:
 // its work ends ALREADY_CURRENT (Lifecycle::NoteVersion). An inventory
 // report (no campaign) is answered with an Ack that lists the notices the
-// terminal should hold, one per component.
+// terminal should hold, one per component. Every accepted report is also
+// matched against the open filter campaigns (Campaigns::TakeIn): one it
+// matches takes it in, so its notice is in that Ack.
 #include "keys.h"
 #include "replies.h"
 #include "slotwise/scheduler/change.h"
@@ -70,10 +72,22 @@ v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v
   info.set_online(true);
   info.set_last_seen_ms(clock_.NowMs());
 
+  v1::TerminalComponents components;
+  *components.mutable_components() = report.components();
   Change change(bookings_);
   WriteBatch b;
-  if (report.campaign_id().empty()) {
+  // The terminal's records (what the filters judge it by).
+  auto record_terminal = [&] {
     change.Also(b, registry_.SetTerminal(std::move(info), b));
+    WriteBatch cb;
+    if (auto undo = registry_.SetComponents(std::string(terminal_id), components, cb)) change.Also(cb, std::move(undo));
+  };
+  // The filter campaigns it now matches take it in (its notice goes out
+  // with this change); after the versions are noted, so work this report
+  // ended elsewhere no longer keeps it out.
+  auto take_in = [&] { campaigns_.TakeIn(change, *registry_.FindTerminal(terminal_id)); };
+  if (report.campaign_id().empty()) {
+    record_terminal();
     // An inventory report: wherever it shows the target, that work is done.
     for (auto& [cid, record] : table_.all()) {
       auto p = record.progress.find(terminal_id);
@@ -81,6 +95,7 @@ v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v
         lifecycle_.NoteVersion(change, record, p->second, VersionOf(report, record.campaign.component()));
       }
     }
+    take_in();
     if (auto s = change.Commit(journal_, out); !s) return RefuseTerminal(s.error());
     // After the change: work that just ended ALREADY_CURRENT has no notice.
     v1::TerminalReply ack = AckTerminal();
@@ -97,9 +112,10 @@ v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v
                                         std::string(CampaignStateName(record->campaign.state()))));
   }
   // The location this report brings decides the placement.
-  change.Also(b, registry_.SetTerminal(std::move(info), b));
+  record_terminal();
   const std::string version = VersionOf(report, record->campaign.component());
   if (lifecycle_.NoteVersion(change, *record, *progress, version)) {
+    take_in();
     // No booking: the reply says why, and the terminal's notice is cleared.
     if (auto s = change.Commit(journal_, out); !s) return RefuseTerminal(s.error());
     return RefuseTerminal(MakeError(v1::FAILED_PRECONDITION,
@@ -124,6 +140,7 @@ v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v
       progress->set_outcome(v1::TerminalProgress::OUTCOME_PENDING);  // the retry is placed
     }
   }
+  take_in();
   if (auto s = change.Commit(journal_, out); !s) return RefuseTerminal(s.error());
   v1::TerminalReply r;
   *r.mutable_assignment() = bookings_.AssignmentOf(*record, *progress);  // S8

@@ -10,6 +10,7 @@ v1::Report World::ReportOf(const SimTerminal& t, const std::string& cid) {
   v1::Report r;
   r.set_campaign_id(cid);
   r.set_current_version(t.versions.at(""));
+  r.set_system_id(t.system_id);
   r.mutable_location()->set_lat(t.lat);
   r.mutable_location()->set_lon(t.lon);
   auto* app = r.add_components();
@@ -32,7 +33,7 @@ void World::SendStatus(SimTerminal& t, const std::string& cid, v1::Status::State
 
 // A terminal that follows the contract: its retained notices say what to do.
 void World::Agent(SimTerminal& t) {
-  if (t.vanished) return;
+  if (t.vanished || !t.connected) return;
   if (!t.online) SetOnline(t, true);
   for (const auto& [topic, notice] : notices_) {
     if (topic != topics::Notice(t.id, notice.component())) continue;
@@ -101,7 +102,7 @@ void World::Agent(SimTerminal& t) {
 void World::Chaos() {
   if (campaigns_.empty()) return;
   auto& t = terminals_[Index(terminals_.size())];
-  if (t.vanished) return;
+  if (t.vanished || !t.connected) return;
   auto it = campaigns_.begin();
   std::advance(it, static_cast<long>(Index(campaigns_.size())));
   const std::string& cid = it->first;

@@ -1,9 +1,11 @@
 // A property test of the campaign lifecycle against the real service on the
 // fake clock (MemoryStore, reloaded from the store at random): random fleets,
 // random interleavings of operator commands (create, schedule, add and
-// remove terminals, pause, resume, cancel, supersede), terminals that follow the contract and ones
-// that send random requests, disappearances, and clock advances with the
-// daemon's Tick. After every step:
+// remove terminals, pause, resume, cancel, supersede; a third of the
+// campaigns by filter), terminals that follow the contract and ones that
+// send random requests, late terminals that first connect (an inventory
+// Report) mid-run, disappearances, and clock advances with the daemon's
+// Tick. After every step:
 //   - no node-slot is booked over its per_slot (ledger and records agree);
 //   - no terminal holds two live bookings, or unfinished work in two
 //     campaigns, for one component;
@@ -11,7 +13,11 @@
 //     retained notice, and a retained notice names work that is not over
 //     (the notices are replayed from every Outbox as the broker keeps them);
 //   - a campaign is DONE or CANCELLED exactly when all its terminals have a
-//     final outcome, and DONE is never left;
+//     final outcome (a filter campaign: only once all are final, and DONE
+//     only from its deadline on), and DONE is never left;
+//   - after a terminal connects, every open filter campaign it matches holds
+//     it, unless it has unfinished work for that component elsewhere, and
+//     its inventory Ack lists exactly what its retained notices say;
 //   - after a tick: no campaign outlives its deadline, no GO outlives its
 //     download allowance;
 //   - a reload from the store gives back exactly what was acknowledged.
@@ -72,7 +78,8 @@ TEST_CASE("lifecycle property: random fleets, commands and terminals, every camp
   // proves nothing about it).
   if (cases >= 50) {
     for (const char* what : {"SUCCEEDED", "FAILED", "ALREADY_CURRENT", "EXPIRED", "SUPERSEDED", "CANCELLED", "REMOVED",
-                             "timed out at least once", "campaign DONE", "campaign CANCELLED", "reloads"}) {
+                             "timed out at least once", "campaign DONE", "campaign CANCELLED", "reloads",
+                             "taken in by a filter"}) {
       INFO(what);
       CHECK(seen[what] > 0);
     }

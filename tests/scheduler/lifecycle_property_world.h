@@ -19,7 +19,9 @@
 
 #include "harness.h"
 #include "slotwise/scheduler/campaign_table.h"
+#include "slotwise/geo.h"
 #include "slotwise/version.h"
+#include <algorithm>
 
 namespace slotwise::scheduler::testing::lifecycle {
 
@@ -47,6 +49,8 @@ struct AgentWork {  // what a well-behaved agent holds for one campaign
 
 struct SimTerminal {
   std::string id;
+  std::string system_id;  // "PAX-..." or "ING-..."
+  bool connected = true;  // false: not known to the scheduler until it connects (a late terminal)
   double lat = 0, lon = 0;
   std::map<std::string, std::string> versions;  // component ("" = system) -> version
   bool online = true;
@@ -68,6 +72,7 @@ class World {
 
   void SetUp() {
     const int clusters = Pick(1, 2);
+    clusters_ = clusters;
     for (int c = 0; c < clusters; ++c) {
       const std::string cid = "c" + std::to_string(c);
       REQUIRE(h_.Op(AddCluster(cid, 40 + c * 5, c * 5)).has_ack());
@@ -90,7 +95,9 @@ class World {
       s.lat = 40 + Pick(0, 10);
       s.lon = Pick(0, 10);
       s.versions[""] = Pick(0, 5) == 0 ? "2.0.0" : "1.0.0";
-      s.versions["app"] = "1.0";
+      s.versions["app"] = Pick(0, 4) == 0 ? "2.0" : "1.0";
+      s.system_id = (Pick(0, 1) == 0 ? "PAX-" : "ING-") + std::to_string(Pick(1, 9));
+      s.connected = Pick(0, 2) != 0;  // a third of the fleet connects later (first sign: its inventory)
       terminals_.push_back(s);
     }
   }
@@ -102,6 +109,7 @@ class World {
     if (!drain && roll < 15) return Reload();
     if (!drain && roll < 17) return Vanish();
     if (!drain && roll < 20) return Presence();
+    if (!drain && roll < 22) return Connect(terminals_[Index(terminals_.size())]);
     if (!drain && roll < 30) return Chaos();
     // The drain moves in quarter slots, so a terminal meets its start time
     // (starts are spread over the first half of a slot) before its slot ends.
@@ -120,6 +128,7 @@ class World {
       ++seen["campaign " + v1::CampaignState_Name(report.campaign().state())];
       for (const auto& p : report.terminals()) {
         ++seen[P::Outcome_Name(p.outcome())];
+        if (c.filter && !c.named.contains(p.terminal_id())) ++seen["taken in by a filter"];
         if (p.detail().find("timed out") != std::string::npos) ++seen["timed out at least once"];
       }
     }
@@ -134,6 +143,7 @@ class World {
     until += kAllowanceMs + kGraceMs + 60 * kSlotMs;
     for (auto& t : terminals_) {
       if (!t.vanished && !t.online) SetOnline(t, true);
+      if (!t.vanished && !t.connected) Connect(t);
     }
     while (Now() < until) {
       for (auto& [cid, c] : campaigns_) {
@@ -200,7 +210,13 @@ class World {
         }
       }
       INFO("campaign " << cid << " is " << v1::CampaignState_Name(state));
-      REQUIRE(IsFinalCampaign(state) == all_final);
+      if (c.filter) {
+        // Open for terminals still to come: final only at its deadline (or cancelled).
+        if (IsFinalCampaign(state)) REQUIRE(all_final);
+        if (state == v1::DONE) REQUIRE(Now() >= c.deadline_ms);
+      } else {
+        REQUIRE(IsFinalCampaign(state) == all_final);
+      }
       if (c.done) REQUIRE(state == v1::DONE);
       c.done = state == v1::DONE;
       if (just_ticked_ && report.campaign().deadline_ms() != 0 && Now() >= report.campaign().deadline_ms()) {
@@ -227,7 +243,64 @@ class World {
     std::string component;
     TimeMs deadline_ms = 0;
     bool done = false;
+    std::optional<v1::CampaignFilter> filter;
+    std::string target;
+    std::set<std::string> named;  // the terminals the operator listed
   };
+
+  // The sim's own reading of a filter (schemas/README.md "Filter campaigns").
+  bool Matches(const SimCampaign& c, const SimTerminal& t) const {
+    const v1::CampaignFilter& f = *c.filter;
+    if (!t.system_id.starts_with(f.system_id_prefix())) return false;
+    if (!f.cluster_ids().empty()) {
+      // Home cluster: the nearest (clusters sit at (40 + 5c, 5c)).
+      int home = 0;
+      double best = 1e18;
+      for (int k = 0; k < clusters_; ++k) {
+        const double d = DistanceKm({t.lat, t.lon}, {40.0 + k * 5, k * 5.0});
+        if (d < best) best = d, home = k;
+      }
+      if (f.cluster_ids(0) != "c" + std::to_string(home)) return false;
+    }
+    if (f.below_target() && CompareVersions(t.versions.at(c.component), c.target) >= 0) return false;
+    return true;
+  }
+
+  // A terminal connects: its inventory Report (as the agent sends on every
+  // connect). Then every open filter campaign it matches holds it, unless
+  // it has unfinished work for the component elsewhere.
+  void Connect(SimTerminal& t) {
+    if (t.vanished) return;
+    t.connected = true;
+    Outbox out;
+    const auto reply = h_.svc().HandleReport(t.id, ReportOf(t, ""), out);
+    Apply(out);
+    trace_ << t.id << " connects: " << (reply.has_ack() ? std::to_string(reply.notices_size()) + " notices" : reply.error().message()) << "\n";
+    REQUIRE(reply.has_ack());
+    std::map<std::string, int> busy;  // component -> unfinished campaigns
+    std::map<std::string, v1::CampaignReport> reports;
+    for (const auto& [cid, c] : campaigns_) {
+      reports[cid] = Get(cid);
+      if (IsFinalCampaign(reports[cid].campaign().state())) continue;
+      for (const auto& p : reports[cid].terminals()) {
+        if (p.terminal_id() == t.id && !HasOutcome(p)) ++busy[c.component];
+      }
+    }
+    for (const auto& [cid, c] : campaigns_) {
+      const auto& r = reports[cid];
+      if (!c.filter || IsFinalCampaign(r.campaign().state()) || !Matches(c, t)) continue;
+      const bool member = std::any_of(r.terminals().begin(), r.terminals().end(),
+                                      [&](const P& p) { return p.terminal_id() == t.id; });
+      INFO("terminal " << t.id << " matches filter campaign " << cid << " but was not taken in");
+      REQUIRE((member || busy[c.component] > 0));
+    }
+    // The Ack lists what the retained notices say (the agent takes both alike).
+    for (const auto& n : reply.notices()) {
+      const auto retained = notices_.find(topics::Notice(t.id, n.component()));
+      REQUIRE(retained != notices_.end());
+      REQUIRE(retained->second.campaign_id() == n.campaign_id());
+    }
+  }
 
   int Pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
   std::size_t Index(std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng_); }
@@ -300,17 +373,36 @@ class World {
       for (const auto& t : terminals_) {
         if (Pick(0, 2) != 0) c->add_terminal_ids(t.id);
       }
-      if (c->terminal_ids().empty()) c->add_terminal_ids(terminals_.front().id);
+      // A third are filter campaigns (some also naming terminals), always
+      // with a deadline: without one a filter campaign stays open for good.
+      const bool filter = Pick(0, 2) == 0;
+      if (filter) {
+        if (Pick(0, 1) == 0) c->clear_terminal_ids();
+        auto* f = c->mutable_filter();
+        if (Pick(0, 1) == 0) f->set_system_id_prefix("PAX-");
+        if (Pick(0, 2) == 0) f->add_cluster_ids("c" + std::to_string(Pick(0, clusters_ - 1)));
+        f->set_below_target(Pick(0, 1) == 0 || (f->system_id_prefix().empty() && f->cluster_ids().empty()));
+      } else if (c->terminal_ids().empty()) {
+        c->add_terminal_ids(terminals_.front().id);
+      }
       if (app) c->set_component("app");
       c->set_max_retries(static_cast<std::uint32_t>(Pick(0, 2)));
       c->set_max_failures(static_cast<std::uint32_t>(Pick(0, 2)));
       c->set_supersede(Pick(0, 2) == 0);
-      if (Pick(0, 4) != 0) c->set_deadline_ms(Now() + Pick(4, 40) * kSlotMs);
+      if (filter || Pick(0, 4) != 0) c->set_deadline_ms(Now() + Pick(4, 40) * kSlotMs);
       const auto reply = Op(r);
-      trace_ << "create " << cid << (app ? " app" : "") << " supersede=" << c->supersede()
+      trace_ << "create " << cid << (app ? " app" : "") << (filter ? " filter" : "") << " supersede=" << c->supersede()
              << " deadline=" << c->deadline_ms() << ": " << (reply.has_error() ? reply.error().message() : "ok")
              << "\n";
-      if (reply.has_ack()) campaigns_[cid] = SimCampaign{app ? "app" : "", c->deadline_ms()};
+      if (reply.has_ack()) {
+        SimCampaign sim;
+        sim.component = app ? "app" : "";
+        sim.deadline_ms = c->deadline_ms();
+        if (filter) sim.filter = c->filter();
+        sim.target = c->target_version();
+        sim.named.insert(c->terminal_ids().begin(), c->terminal_ids().end());
+        campaigns_[cid] = std::move(sim);
+      }
       return;
     }
     auto it = campaigns_.begin();
@@ -333,6 +425,7 @@ class World {
       if (!add) r.mutable_remove_terminals()->add_terminal_ids(t);
     }
     if (add) {
+      for (const auto& t : r.add_terminals().terminal_ids()) campaigns_[cid].named.insert(t);
       r.mutable_add_terminals()->set_campaign_id(cid);
       r.mutable_add_terminals()->set_supersede(Pick(0, 1) == 0);
     } else {
@@ -406,6 +499,7 @@ class World {
   std::ostringstream& trace_;
   Harness h_;
   std::map<std::string, std::uint32_t> per_slot_;
+  int clusters_ = 1;
   std::vector<SimTerminal> terminals_;
   std::map<std::string, SimCampaign> campaigns_;
   std::map<std::string, v1::Notice> notices_;  // the broker's retained notices

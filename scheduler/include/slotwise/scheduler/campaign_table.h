@@ -13,6 +13,8 @@
 
 #include <cstddef>
 #include <map>
+#include <set>
+#include <vector>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,7 +33,18 @@ struct CampaignRecord {
   // Terminals without a final outcome: the campaign is DONE when it reaches
   // 0 (Change::Commit keeps it). Kept so a status costs O(log N), not O(N).
   std::size_t not_done = 0;
+  // The members a filter took in (not in campaign.terminal_ids, which holds
+  // the ones the operator named), by id; rebuilt from the progress records.
+  std::set<std::string, std::less<>> joined;
 };
+
+// Every member of the campaign once: the named ones (campaign.terminal_ids,
+// in their order), then the ones its filter took in (by id).
+template <class Record, class Fn>
+void ForEachMember(Record& record, Fn&& fn) {
+  for (const auto& t : record.campaign.terminal_ids()) fn(record.progress.find(t)->second);
+  for (const auto& t : record.joined) fn(record.progress.find(t)->second);
+}
 
 using Outcome = v1::TerminalProgress::Outcome;
 
@@ -48,6 +61,9 @@ inline bool Unfinished(const v1::TerminalProgress& p) {
 }
 // A campaign state after which nothing changes any more.
 inline bool IsFinalCampaign(v1::CampaignState s) { return s == v1::DONE || s == v1::CANCELLED; }
+// A filter campaign that is not final takes in terminals that match: it is
+// not DONE when its members are all final, only at its deadline (or CANCELLED).
+inline bool TakesIn(const v1::Campaign& c) { return c.has_filter() && !IsFinalCampaign(c.state()); }
 
 class CampaignTable {
  public:
@@ -70,9 +86,16 @@ class CampaignTable {
 
   Records& all() { return records_; }
   const Records& all() const { return records_; }
+  // The filter campaigns, oldest first (creation time, then id); final ones
+  // included (callers skip them with TakesIn). The index a Report is matched
+  // against: its cost is the number of filter campaigns, not of terminals.
+  const std::vector<CampaignRecord*>& filtered() const { return filtered_; }
 
  private:
+  void IndexFilter(CampaignRecord& record);
+
   Records records_;
+  std::vector<CampaignRecord*> filtered_;
 };
 
 }  // namespace slotwise::scheduler

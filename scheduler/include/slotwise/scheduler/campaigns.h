@@ -10,6 +10,10 @@
 // Overlap: a terminal has unfinished work for a component in at most one
 // campaign; Create refuses another (FAILED_PRECONDITION, naming the
 // terminals) unless it asks to supersede.
+// Filter campaigns (campaign_filter.h): Create takes in the known terminals
+// that match, TakeIn (called by every S7 Report) the ones that report later;
+// a matching terminal with unfinished work elsewhere for the component is
+// skipped (taken at a later report) unless the campaign supersedes.
 //
 // Durability: every change is written through the Journal before the reply
 // (or staged in the current group commit, with its undo).
@@ -26,7 +30,9 @@
 #include "slotwise/clock.h"
 #include "slotwise/result.h"
 #include "slotwise/scheduler/bookings.h"
+#include "slotwise/scheduler/campaign_filter.h"
 #include "slotwise/scheduler/campaign_table.h"
+#include "slotwise/scheduler/change.h"
 #include "slotwise/scheduler/journal.h"
 #include "slotwise/scheduler/lifecycle.h"
 #include "slotwise/scheduler/registry.h"
@@ -54,6 +60,12 @@ class Campaigns {
   // Membership of a campaign that is not final (campaign_membership.cpp).
   v1::OperatorReply AddTerminals(const v1::AddTerminals& req, Outbox& out);
   v1::OperatorReply RemoveTerminals(const v1::RemoveTerminals& req, Outbox& out);
+  // Every open filter campaign (TakesIn) that the terminal matches and is
+  // not in yet takes it in, oldest campaign first, as part of `change`: a
+  // progress record, the ALREADY_CURRENT rule, and in a SCHEDULED campaign
+  // its notice (published once the change is durable). Costs the number of
+  // filter campaigns (CampaignTable::filtered), not of terminals.
+  void TakeIn(Change& change, const v1::TerminalInfo& info);
 
  private:
   // The terminals of `ids` that have unfinished work for `component` in a
@@ -61,6 +73,9 @@ class Campaigns {
   std::vector<std::pair<CampaignRecord*, v1::TerminalProgress*>> Overlaps(
       const google::protobuf::RepeatedPtrField<std::string>& ids, const std::string& component,
       std::string_view except);
+  // Takes the terminal into the filter campaign `record` when it matches,
+  // is not in it yet and the overlap rule lets it; true when it joined.
+  bool Join(Change& change, CampaignRecord& record, const TerminalFacts& terminal);
   // The refusal of `overlaps` (FAILED_PRECONDITION, naming them).
   static v1::OperatorReply RefuseOverlaps(
       const std::vector<std::pair<CampaignRecord*, v1::TerminalProgress*>>& overlaps, const std::string& component);

@@ -4,7 +4,8 @@
 //   - keeps each campaign's count of terminals without a final outcome,
 //   - makes a DRAFT, SCHEDULED or PAUSED campaign whose terminals all have a
 //     final outcome DONE (whatever path led there: statuses, timeouts, the
-//     deadline, the failure threshold, removals, supersession),
+//     deadline, the failure threshold, removals, supersession); a filter
+//     campaign only once Close()d (its deadline: more terminals may match),
 //   - writes every touched record through the Journal, with the undo that
 //     puts records and bookings back (Bookings::Undo) newest first,
 //   - and only then hands the publications (notices) to the caller's Outbox.
@@ -37,8 +38,14 @@ class Change {
   v1::TerminalProgress& Progress(CampaignRecord& record, v1::TerminalProgress& p);
   // Call before changing `record.campaign`. Returns it.
   v1::Campaign& Campaign(CampaignRecord& record);
+  // The campaign takes in no more terminals (its deadline passed): a filter
+  // campaign whose terminals are all final becomes DONE too.
+  void Close(CampaignRecord& record) { Record(record).closing = true; }
   // Records that are not campaign records (a terminal's), with their undo.
   void Also(const WriteBatch& batch, Journal::Undo undo);
+  // An undo that must run after every record is put back, newest first:
+  // taking out a campaign or a progress entry this change created.
+  void UndoLast(Journal::Undo undo) { last_undos_.push_back(std::move(undo)); }
   // Sent only once the change is durable.
   void Publish(Publication p) { publications_.push_back(std::move(p)); }
 
@@ -60,6 +67,7 @@ class Change {
     std::size_t not_done_before;
     std::optional<v1::Campaign> campaign_before;  // set when the campaign itself changed
     bool finished = false;
+    bool closing = false;
   };
   struct TouchedProgress {
     CampaignRecord* record;
@@ -74,6 +82,7 @@ class Change {
   std::unordered_set<const v1::TerminalProgress*> seen_;
   WriteBatch extra_;
   std::vector<Journal::Undo> extra_undos_;
+  std::vector<Journal::Undo> last_undos_;
   Outbox publications_;
 };
 

@@ -63,6 +63,17 @@ class Registry {
   // returns the undo that puts the previous record back (for Journal::Write).
   Journal::Undo SetTerminal(v1::TerminalInfo info, WriteBatch& batch);
   const std::map<std::string, v1::TerminalInfo, std::less<>>& terminals() const { return terminals_; }
+  // The components (besides the system image) the terminal named in its
+  // last Report; nullptr when it never named any. SetComponents stages the
+  // record (only when it changed) and returns its undo (nullptr: nothing).
+  const v1::TerminalComponents* ComponentsOf(std::string_view id) const;
+  Journal::Undo SetComponents(const std::string& id, const v1::TerminalComponents& components, WriteBatch& batch);
+  // The registered cluster nearest to the terminal's last reported location
+  // (whatever its capacity); nullptr without a location or clusters.
+  const v1::Cluster* HomeCluster(const v1::TerminalInfo& info) const;
+  // True when some cluster has this region.
+  bool HasRegion(std::string_view region) const;
+  bool HasCluster(std::string_view id) const { return clusters_.contains(std::string(id)); }
 
   // Live usage (see SchedulerService::ObserveNodeLoad). `ledger` says how
   // many of the node's connections are our own downloads. Returns true when
@@ -86,6 +97,7 @@ class Registry {
   std::map<std::string, v1::Node> nodes_;
   std::map<std::string, v1::Artifact, std::less<>> artifacts_;
   std::map<std::string, v1::TerminalInfo, std::less<>> terminals_;
+  std::map<std::string, v1::TerminalComponents, std::less<>> components_;
   std::map<std::string, LiveLoad> live_;  // by node id; not stored
   Topology topology_;
 };
