@@ -95,9 +95,9 @@ def parse_reply(topic: str, hexpayload: str) -> dict:
     return r
 
 
-def broken_promises(replies: list[dict], node_of_port: dict[int, str]) -> tuple[list[str], set[str]]:
-    """The crash test's check on the replies, in order: (failures, terminals whose
-    promise made before `kill_ms` by one process was kept by the other)."""
+def broken_promises(replies: list[dict], node_of_port: dict[int, str]) -> list[str]:
+    """The crash test's check on the replies of every terminal, in order: each
+    way a reply broke the terminal's standing promise."""
     failures: list[str] = []
     promise: dict[str, tuple[str, int, int, int]] = {}
     for r in replies:
@@ -124,7 +124,7 @@ def broken_promises(replies: list[dict], node_of_port: dict[int, str]) -> tuple[
                 failures.append(f"{tid}: GO at {t} with no assignment told before")
             elif node != held[0] or r["not_after"] != held[3]:
                 failures.append(f"{tid}: GO for {node} until {r['not_after']}, promised {held}")
-    return failures, set()
+    return failures
 
 
 class StandbyTakesOverACampaign(unittest.TestCase):
@@ -206,7 +206,11 @@ class StandbyTakesOverACampaign(unittest.TestCase):
 
         cls.wait_rc = s.cli_stream("campaign", "status", CAMPAIGN, "--wait", str(OPTS.wait),
                                    timeout=OPTS.wait + 15)
-        cls.report = s.cli_json("campaign", "status", CAMPAIGN)
+        try:
+            cls.report = s.cli_json("campaign", "status", CAMPAIGN)
+        except ls.StackError as e:  # asserted below, after the replies are checked
+            s.log(f"no campaign report from the standby: {e}")
+            cls.report = {}
         s.wait_agents_exit(20)
         time.sleep(0.5)  # the watcher's last lines
         cls.all_replies = cls.replies()
@@ -227,7 +231,7 @@ class StandbyTakesOverACampaign(unittest.TestCase):
         return {n.port: n.id for n in self.stack.nodes.values()}
 
     def test_every_reply_holds_across_the_failover(self):
-        failures, _ = broken_promises(self.all_replies, self.node_of_port())
+        failures = broken_promises(self.all_replies, self.node_of_port())
         self.assertEqual(failures[:20], [], f"{len(failures)} broken promises")
 
     def test_the_standby_kept_promises_of_the_killed_leader(self):
@@ -241,7 +245,7 @@ class StandbyTakesOverACampaign(unittest.TestCase):
 
     def test_campaign_done_all_succeeded(self):
         self.assertEqual(self.wait_rc, 0, "`campaign status --wait` did not see the campaign DONE")
-        self.assertEqual(self.report["campaign"]["state"], "DONE")
+        self.assertEqual(self.report.get("campaign", {}).get("state"), "DONE")
         self.assertEqual(int(self.report.get("succeeded", 0)), OPTS.terminals)
         for tid, agent in self.stack.agents.items():
             with self.subTest(terminal=tid):
