@@ -89,10 +89,12 @@ def main() -> int:
             print(f"\ne2e: {args.terminals} terminals, one report outstanding each, {args.seconds:g} s measured")
             print(f"e2e_assignments_per_s {a:.0f} (scheduler; errors {sched.get('errors', 0):.0f}, "
                   f"p50 {sched.get('latency_p50_ms', 0):.1f} ms, p99 {sched.get('latency_p99_ms', 0):.1f} ms; "
-                  f"first reports, each a new booking: {sched.get('first_wave_replies_per_s', 0):.0f}/s)")
+                  f"first reports, each a new booking: {sched.get('first_wave_replies_per_s', 0):.0f}/s; "
+                  f"resent after 5 s {sched.get('resent', 0):.0f}, connections lost {sched.get('lost_connections', 0):.0f})")
             print(f"e2e_echo_ceiling_per_s {c:.0f} (same broker + plugin, echo of "
                   f"{int(sched.get('mean_reply_bytes', 0))} bytes; p50 {ceiling.get('latency_p50_ms', 0):.1f} ms, "
-                  f"p99 {ceiling.get('latency_p99_ms', 0):.1f} ms)")
+                  f"p99 {ceiling.get('latency_p99_ms', 0):.1f} ms; resent {ceiling.get('resent', 0):.0f}, "
+                  f"connections lost {ceiling.get('lost_connections', 0):.0f})")
             print(f"e2e_ratio {ratio:.2f} (target >= 0.50) {'PASS' if ratio >= 0.5 else 'FAIL'}")
             return 0 if ratio >= 0.5 else 1
         except ls.StackError as e:
