@@ -72,6 +72,13 @@ def main() -> int:
                 print(f"--- {name}\n{r.stdout.strip()}", flush=True)
                 return figures(r.stdout)
 
+            # The plugin's counters (every 5 s, retained): dropped messages show there.
+            stats_out = s.logs / "broker-stats.out"
+            stats = subprocess.Popen(["mosquitto_sub", "-V", "5", "-h", "127.0.0.1", "-p", str(s.broker_port),
+                                      *s.mqtt_auth_args(ls.SERVICE_USERNAME), "-i", "e2e-stats",
+                                      "-t", "slotwise/v1/stats/broker"],
+                                     stdout=open(stats_out, "wb"), stderr=subprocess.DEVNULL,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
             sched = run_load("scheduler")
             ls.stop_processes([s.scheduler], timeout=15)
             s.scheduler = None
@@ -84,6 +91,11 @@ def main() -> int:
                 ceiling = run_load("echo")
             finally:
                 ls.stop_processes([echo], timeout=10)
+            import time
+            time.sleep(5.5)
+            ls.stop_popen(stats)
+            last = [l for l in stats_out.read_text(errors="replace").splitlines() if l.startswith("{")]
+            print(f"broker plugin stats at the end: {last[-1][:600] if last else '(none seen)'}")
             a, c = sched.get("assignments_per_s", 0), ceiling.get("replies_per_s", 0)
             ratio = a / c if c else 0
             print(f"\ne2e: {args.terminals} terminals, one report outstanding each, {args.seconds:g} s measured")
