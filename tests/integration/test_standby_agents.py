@@ -9,8 +9,9 @@ slotwise-agents, two slotwise-schedulers on one PostgreSQL 15
 (localstack.postgres, synchronous commit) with a 3 s lease
 (localstack.scheduler_pair). A service-side watcher (mosquitto_sub, QoS 1, on
 slotwise/v1/t/+/reply) records every reply sent to a terminal, in order.
-Once some terminals hold assignments and some have been told GO, the leader
-is SIGKILLed; the standby loads the state from the database and serves.
+The standby waits from the start. Once some terminals hold assignments, some
+have been told GO and some final statuses were acknowledged, the leader is
+SIGKILLed; the standby loads the state from the database and serves.
 
 A reply is a promise; after the failover each must hold, per terminal:
   * an Assignment (answer to a Report) or the one in a TOO_EARLY equals the
@@ -169,6 +170,10 @@ class StandbyTakesOverACampaign(unittest.TestCase):
         cls.pair = pair = SchedulerPair(s, url, lease_ms=OPTS.lease_ms)
         cls.a = pair.start("a")
         pair.wait_serving(cls.a)
+        # The standby waits from the start: everything it serves after the
+        # takeover it must have loaded from the database then.
+        cls.b = pair.start("b")
+        pair.wait_standby(cls.b)
         ls.build_demo_topology(s, per_slot=OPTS.per_slot)
         cls.url_path = s.versions[ls.NEW_VERSION][1]
 
@@ -184,15 +189,16 @@ class StandbyTakesOverACampaign(unittest.TestCase):
         s.wait_terminals_known(cls.tids, timeout=40)
         s.cli("campaign", "create", CAMPAIGN, "--version", ls.NEW_VERSION, "--terminals", ",".join(cls.tids))
         s.cli("campaign", "schedule", CAMPAIGN, "--window", "earliest")
-        cls.b = pair.start("b")
-        pair.wait_standby(cls.b)
 
-        # Mid-campaign: a third of the terminals told where and when, some told GO.
+        # Mid-campaign: a third of the terminals told where and when, some told
+        # GO, some final statuses acknowledged (a standby that lost one would
+        # never see the campaign DONE: the agent does not ask again).
         def progressed() -> bool:
             rs = cls.replies()
             told = {r["tid"] for r in rs if r["kind"] == "assignment"}
             gos = [r for r in rs if r["kind"] == "check" and r["verdict"] == GO]
-            return len(told) >= OPTS.terminals // 3 and len(gos) >= 2
+            acks = [r for r in rs if r["kind"] == "ack"]
+            return len(told) >= OPTS.terminals // 3 and len(gos) >= 2 and len(acks) >= 1
         if not st.wait_until(progressed, timeout=40):
             raise ls.StackError(f"the campaign did not get under way: {len(cls.replies())} replies seen")
         cls.kill_ms = int(time.time() * 1000)
