@@ -45,13 +45,21 @@ class Postgres:
     def _as_owner(self, argv: list[str]) -> list[str]:
         return ["runuser", "-u", "postgres", "--"] + argv if os.geteuid() == 0 else argv
 
-    def start(self, timeout: float = 30.0) -> str:
+    def start(self, timeout: float = 30.0, replica_of: Optional["Postgres"] = None) -> str:
+        """initdb and start; with `replica_of`, a streaming replica of that
+        (running) server instead: pg_basebackup -R, then start (read-only until
+        promote())."""
         self.root.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
-        subprocess.run(self._as_owner([str(BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                                       "--no-sync"]), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if replica_of is None:
+            subprocess.run(self._as_owner([str(BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                                           "--no-sync"]), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        else:
+            subprocess.run(self._as_owner([str(BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(replica_of.port),
+                                           "-U", "postgres", "-D", str(self.data), "-R", "-X", "stream",
+                                           "--no-sync"]), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.port = free_port()
         out = open(self.log, "ab")
         self.proc = subprocess.Popen(
@@ -68,6 +76,28 @@ class Postgres:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise StackError(f"postgres did not start: see {self.log}:\n{self.log.read_text()[-2000:]}")
             time.sleep(0.1)
+
+    def sql(self, query: str) -> str:
+        """Run one SQL command with psql; its unaligned output."""
+        r = subprocess.run([str(BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-At",
+                            "-c", query], capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise StackError(f"psql {query!r}: {r.stderr.strip()}")
+        return r.stdout.strip()
+
+    def promote(self) -> None:
+        """A replica becomes a primary (pg_ctl promote, waits until it accepts writes)."""
+        subprocess.run(self._as_owner([str(BIN / "pg_ctl"), "promote", "-w", "-D", str(self.data)]), check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def kill(self) -> None:
+        """The server dies at once (SIGKILL of the postmaster by its pid; its backends
+        exit when they see it gone): a crash, not a shutdown."""
+        pid_file = self.data / "postmaster.pid"
+        pid = int(pid_file.read_text().split()[0]) if pid_file.exists() else self.proc.pid
+        os.kill(pid, signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait(timeout=10)
 
     @property
     def url(self) -> str:

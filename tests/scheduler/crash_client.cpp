@@ -5,7 +5,7 @@
 // sent again (a SIGKILLed scheduler loses what it had not answered), and a
 // few answered terminals report again to check that the answer is the same.
 // Exits 0 once every terminal holds an assignment, 1 on an error reply or at
-// --deadline-s.
+// --deadline-s. --per-second N paces the new terminals (the failover benchmark).
 //
 // Runs against a plain mosquitto (no Slotwise plugin): one client may then
 // publish on every terminal's topics.
@@ -32,6 +32,8 @@ struct Args {
   std::string told = "told.txt";
   int retry_ms = 2000;
   int deadline_s = 180;
+  bool retry_internal = false;  // INTERNAL (not stored, e.g. the database failing over): send again
+  int per_second = 0;  // new terminals released per second; 0: 200 per pass
 };
 
 }  // namespace
@@ -47,6 +49,8 @@ int main(int argc, char** argv) {
     else if (f == "--told") a.told = v;
     else if (f == "--retry-ms") a.retry_ms = std::stoi(v);
     else if (f == "--deadline-s") a.deadline_s = std::stoi(v);
+    else if (f == "--per-second") a.per_second = std::stoi(v);
+    else if (f == "--retry-internal") a.retry_internal = v == "1";
     else {
       std::cerr << "crash_client: unknown option " << f << "\n";
       return 2;
@@ -105,13 +109,16 @@ int main(int argc, char** argv) {
   for (int i = 0; i < a.terminals; ++i) pending[i] = Clock::time_point{};
   int next = 0;  // terminals are released in waves, so reports keep arriving
   std::set<int> recheck;
+  long internal_refusals = 0;
   while (!pending.empty()) {
     if (Clock::now() - start > std::chrono::seconds(a.deadline_s)) {
       std::cerr << "crash_client: " << pending.size() << " terminals without an assignment at the deadline\n";
       return 1;
     }
     const auto now = Clock::now();
-    for (int k = 0; k < 200 && next < a.terminals; ++k, ++next) {
+    const double elapsed = std::chrono::duration<double>(now - start).count();
+    const int released = a.per_second > 0 ? static_cast<int>(elapsed * a.per_second) : a.terminals;
+    for (int k = 0; k < 200 && next < a.terminals && next < released; ++k, ++next) {
       if (send(next)) pending[next] = now;
     }
     for (auto& [i, sent] : pending) {
@@ -124,6 +131,10 @@ int main(int argc, char** argv) {
       const std::string tid = parsed->terminal_id;
       v1::TerminalReply reply;
       if (!reply.ParseFromString(msg->payload)) continue;
+      if (reply.has_error() && a.retry_internal && reply.error().code() == v1::INTERNAL) {
+        ++internal_refusals;  // nothing was stored: the resend timer asks again
+        continue;
+      }
       if (reply.has_error()) {
         std::cerr << "crash_client: " << tid << " refused: " << reply.error().message() << "\n";
         return 1;
@@ -151,7 +162,8 @@ int main(int argc, char** argv) {
       }
     }
   }
-  std::cout << "crash_client: " << answered.size() << " terminals assigned\n";
+  std::cout << "crash_client: " << answered.size() << " terminals assigned (" << internal_refusals
+            << " INTERNAL refusals retried)\n";
   client.Disconnect(std::chrono::seconds(2));
   return 0;
 }

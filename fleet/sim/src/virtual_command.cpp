@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "slotwise/fleet/sim/engine.h"
+#include "slotwise/fleet/sim/regions.h"
 #include "slotwise/fleet/sim/plots.h"
 #include "slotwise/fleet/sim/policies.h"
 #include "slotwise/fleet/sim/report.h"
@@ -129,6 +130,10 @@ Result<std::vector<sim::RunResult>> Simulate(const sim::Fleet& fleet, const Opti
 }  // namespace
 
 int RunVirtualCommand(int argc, char** argv) {
+  // Regional cells (sim/regions.h): their own model and options.
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]).starts_with("--regions")) return sim::RunRegionsCommand(argc, argv);
+  }
   const auto t0 = std::chrono::steady_clock::now();
   Options o;
   if (auto code = Parse(argc, argv, o)) return *code;
