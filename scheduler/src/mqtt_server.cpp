@@ -153,9 +153,11 @@ class Session {
         shards_(std::move(shards)) {}
 
   std::vector<std::unique_ptr<Shard>>& shards() { return shards_; }
+  // Something to send to a connected shard (a dead shard's queue waits for
+  // its return without keeping the loop busy).
   bool HasBacklog() const {
     for (const auto& s : shards_) {
-      if (!s->outgoing.empty()) return true;
+      if (!s->outgoing.empty() && s->client->IsConnected()) return true;
     }
     return !gone_offline_.empty();
   }
