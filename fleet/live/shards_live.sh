@@ -9,8 +9,8 @@
 #
 #   fleet/live/shards_live.sh [BUILD_DIR] [TERMINALS] [more fleet.py live flags]
 #
-# Defaults: build, 50000 terminals, 4 shards, the first shard killed 60 s
-# after the campaign is scheduled. Sizing: each fleet process carries 2,500
+# Defaults: build, 50000 terminals, 4 shards (SHARDS=), the first shard
+# killed 60 s after the campaign is scheduled (KILL_AFTER=seconds, or none). Sizing: each fleet process carries 2,500
 # terminals, each HAProxy process 9,000 connections (20,000 open files per
 # process), each shard a quarter of the fleet. The number of nodes grows with
 # the fleet so that the campaign keeps about 40 slots of 4 s.
@@ -23,6 +23,8 @@ shift $(( $# > 2 ? 2 : $# ))
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 nodes=$(( (terminals + 999) / 1000 ))
 (( nodes < 4 )) && nodes=4
+kill_args=(--kill-shard-after "${KILL_AFTER:-60}")
+[[ "${KILL_AFTER:-60}" == none ]] && kill_args=()
 exec python3 "$repo/fleet/fleet.py" live --build-dir "$build" --terminals "$terminals" \
-  --shards "${SHARDS:-4}" --kill-shard-after "${KILL_AFTER:-60}" \
+  --shards "${SHARDS:-4}" "${kill_args[@]}" \
   --nodes "$nodes" --per-slot 25 --slot-seconds 4 --timeout "${TIMEOUT:-1800}" "$@"
