@@ -9,6 +9,9 @@
       is done, then reads the evidence from nginx's access logs: per node and second
       the downloads started, active and bytes served; per node and slot the starts
       against per_slot; every start against its terminal's slot.
+      With --shards N the terminals reach N mosquitto shards through HAProxy, the
+      scheduler connects to each; --kill-shard-after S kills one mid-campaign
+      (fleet/live/shards_live.sh).
   python3 fleet/fleet.py storm [--terminals 3000] [--build-dir build] [--json] ...
       Restarts the broker under a connected fleet twice (the agents' jittered
       reconnect, then Paho's schedule without jitter) and counts connects per second
@@ -286,7 +289,8 @@ unset multiplot
 def run_live(args: argparse.Namespace) -> int:
     out = prepare_out(args, "live")
     with ls.LocalStack(args.build_dir, slot_seconds=args.slot_seconds, keep=args.keep,
-                       quiet=args.json) as stack:
+                       quiet=args.json, shards=args.shards,
+                       haproxy_processes=haproxy_processes_for(args)) as stack:
         try:
             summary, ok = _live(stack, args, out)
         except ls.StackError as e:
@@ -330,6 +334,15 @@ def _live(stack: ls.LocalStack, args: argparse.Namespace, out: Path) -> tuple[di
     stack.cli("campaign", "schedule", CAMPAIGN, "--start-slot", str(start), "--end-slot", str(end), timeout=60)
     t_scheduled = time.monotonic()
     stack.log(f"S5 campaign {CAMPAIGN} scheduled for {len(ids)} terminals")
+    killed = None
+    if args.kill_shard_after is not None:
+        # A shard dies mid-campaign: its terminals reconnect through HAProxy
+        # to the others (docker/README.md "Sharded brokers").
+        deadline = t_scheduled + args.kill_shard_after
+        while time.monotonic() < deadline:
+            stack.check_alive(include_agents=False)
+            time.sleep(0.5)
+        killed = stack.kill_shard(0).name
     rc = fleet.wait_exit(stack, timeout=args.timeout + 30)
     t_done = time.monotonic()
     report = stack.cli_json("campaign", "status", CAMPAIGN, timeout=60)
@@ -352,7 +365,9 @@ def _live(stack: ls.LocalStack, args: argparse.Namespace, out: Path) -> tuple[di
     lost = args.terminals - sum(1 for t in terminals.values() if int(t["finished_at_ms"]) > 0)
     slots_used = sorted({s for _, s in counts})
     summary = {
-        "command": "live", "terminals": args.terminals, "nodes": args.nodes, "per_slot": args.per_slot,
+        "command": "live", "terminals": args.terminals, "broker_shards": args.shards,
+        "haproxy_processes": len(stack.haproxy), "shard_killed": killed or "",
+        "nodes": args.nodes, "per_slot": args.per_slot,
         "slot_seconds": args.slot_seconds, "artifact_bytes": args.artifact_kib * 1024,
         "limit_rate": args.limit_rate, "offline_at_start": fs.get("offline_at_start", 0),
         "dropouts": fs.get("dropouts", 0), "rescheduled": fs.get("rescheduled", 0),
@@ -509,6 +524,17 @@ plot $c using 1:($2>0?$2:1/0) with impulses lw 3 title "agent jitter (spread 60 
 # output and command line
 
 
+# Connections one HAProxy process carries (configs.haproxy_conf: two file
+# descriptors each, 20,000 per process here).
+HAPROXY_CONNECTIONS = 9000
+
+
+def haproxy_processes_for(args: argparse.Namespace) -> int:
+    if getattr(args, "shards", 1) <= 1:
+        return 1
+    return args.haproxy_processes or math.ceil((args.terminals + 100) / HAPROXY_CONNECTIONS)
+
+
 def processes_for(args: argparse.Namespace) -> int:
     return args.processes or math.ceil(args.terminals / TERMINALS_PER_PROCESS[args.command])
 
@@ -583,6 +609,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     live.add_argument("--dropout-share", type=share, default=0.1)
     live.add_argument("--dropout-for", type=positive(float), default=8.0)
     live.add_argument("--timeout", type=positive(int), default=900, help="seconds for the whole campaign")
+    live.add_argument("--shards", type=positive(int), default=1,
+                      help="mosquitto shards behind HAProxy (default 1: one broker, no HAProxy)")
+    live.add_argument("--haproxy-processes", type=positive(int), default=None,
+                      help=f"HAProxy processes on the one port (default: one per {HAPROXY_CONNECTIONS} terminals)")
+    live.add_argument("--kill-shard-after", type=positive(float), default=None,
+                      help="SIGKILL the first shard this many seconds after S5 (needs --shards >= 2)")
     storm.add_argument("--settle", type=positive(float), default=5.0, help="seconds connected before the restart")
     storm.add_argument("--connect-timeout", type=positive(float), default=120.0)
     storm.add_argument("--reconnect-timeout", type=positive(float), default=120.0)
@@ -593,6 +625,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         args.ramp_up = args.terminals / (150 if args.command == "live" else 1000)
     if args.command == "live" and args.offline_share + args.dropout_share >= 1:
         parser.error("--offline-share + --dropout-share must be < 1")
+    if args.command == "live" and args.kill_shard_after is not None and args.shards < 2:
+        parser.error("--kill-shard-after needs --shards >= 2")
     ls.install_signal_handlers()
     try:
         return run_live(args) if args.command == "live" else run_storm(args)

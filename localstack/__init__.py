@@ -18,7 +18,8 @@ Modules, each one concern:
                agent config, the scheduler's flags (the one source of them)
   credentials  the stack's broker passwords and the plugin's password file
   operator     the operator's side: the real `slotwise` CLI
-  stack        the Stack: broker + plugin, scheduler, nginx nodes, agents
+  stack        the Stack: broker + plugin (or shards behind HAProxy), scheduler,
+               nginx nodes, agents
   evidence     nginx access logs read back: downloads, per node per slot counts
   demo         the demo run and `up`
   cli          the command line
@@ -33,7 +34,7 @@ from .evidence import Download, campaign_table, fmt_ms, node_slot_table, parse_m
 from .processes import (Process, StackError, find_tool, free_port, install_signal_handlers,
                         port_open, raise_nofile_limit, stop_popen, stop_processes, tail,
                         wait_port, wait_until)
-from .stack import REPO_ROOT, Agent, Node, Stack, resolve_build_dir
+from .stack import REPO_ROOT, Agent, Node, Shard, Stack, resolve_build_dir
 
 LocalStack = Stack  # the name the tests and fleet/fleet.py know
 
@@ -44,5 +45,5 @@ __all__ = [
     "Download", "campaign_table", "fmt_ms", "node_slot_table", "parse_ms", "render_table",
     "Process", "StackError", "find_tool", "free_port", "install_signal_handlers", "port_open",
     "raise_nofile_limit", "stop_popen", "stop_processes", "tail", "wait_port", "wait_until",
-    "REPO_ROOT", "Agent", "Node", "Stack", "resolve_build_dir", "LocalStack",
+    "REPO_ROOT", "Agent", "Node", "Shard", "Stack", "resolve_build_dir", "LocalStack",
 ]

@@ -2,8 +2,8 @@
 
   demo [--terminals 24] [--slot-seconds 2] [--per-slot 2] [--build-dir build] [--keep]
       The patent's steps S1-S11 end to end, with tables at the end.
-  up [--terminals 0] [--build-dir build] [--keep]
-      Starts the stack (2 clusters x 2 nodes, version 2.0.0 registered), writes
+  up [--terminals 0] [--shards 1] [--build-dir build] [--keep]
+      Starts the stack (with --shards N: N mosquitto shards behind HAProxy) (2 clusters x 2 nodes, version 2.0.0 registered), writes
       <stack dir>/slotwise.env and waits for Ctrl-C, printing the commands that
       drive it with the `slotwise` CLI.
   render-deploy [--out docker/config] [--check]
@@ -38,6 +38,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         p.add_argument("--per-slot", type=int, default=2, help="per_slot of every node (default 2)")
         p.add_argument("--seed", type=int, default=7, help="seed for terminal locations")
         p.add_argument("--keep", action="store_true", help="keep the stack's temp dir")
+        if name == "up":
+            p.add_argument("--shards", type=int, default=1,
+                           help="mosquitto shards behind HAProxy (default 1: one broker, no HAProxy)")
         if name == "demo":
             p.add_argument("--wait", type=int, default=90, help="seconds to wait for the campaign")
     p = sub.add_parser("render-deploy", help="write docker/config/ from localstack.configs")
@@ -48,8 +51,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "render-deploy":
         return render_deploy(args)
-    if args.terminals < 0 or args.per_slot < 1 or args.slot_seconds <= 0:
-        parser.error("--terminals >= 0, --per-slot >= 1, --slot-seconds > 0")
+    if args.terminals < 0 or args.per_slot < 1 or args.slot_seconds <= 0 or getattr(args, "shards", 1) < 1:
+        parser.error("--terminals >= 0, --per-slot >= 1, --slot-seconds > 0, --shards >= 1")
     install_signal_handlers()
     try:
         return run_demo(args) if args.command == "demo" else run_up(args)

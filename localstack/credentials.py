@@ -10,7 +10,7 @@ import secrets
 import signal
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Sequence
 
 from . import configs
 from .configs import OPERATOR_USERNAME, SERVICE_USERNAME
@@ -22,12 +22,13 @@ OPERATOR_PASSWORD = "op-" + secrets.token_hex(8)
 
 
 class Credentials:
-    """Passwords of one stack. `broker()` returns the running broker (or None),
-    to be reloaded when terminals are registered."""
+    """Passwords of one stack. `brokers()` returns the running brokers (every
+    shard's, None for one not started), each reloaded when terminals are
+    registered."""
 
-    def __init__(self, password_file: Path, broker: Callable[[], Optional[Process]]):
+    def __init__(self, password_file: Path, brokers: Callable[[], Sequence[Optional[Process]]]):
         self.password_file = password_file
-        self._broker = broker
+        self._brokers = brokers
         self.terminal_passwords: dict[str, str] = {}
 
     def password_of(self, username: str) -> str:
@@ -57,14 +58,15 @@ class Credentials:
         if new and self.password_file.exists():
             with open(self.password_file, "a") as f:
                 f.write(configs.password_lines({tid: self.terminal_passwords[tid] for tid in new}))
-            broker = self._broker()
-            if broker is not None and broker.alive():
-                self._reload(broker)
+            running = [b for b in self._brokers() if b is not None and b.alive()]
+            for broker in running:  # every shard reloads at once
+                broker.signal(signal.SIGHUP)
+            for broker in running:
+                self._wait_reloaded(broker)
         return {tid: self.terminal_passwords[tid] for tid in ids}
 
-    def _reload(self, broker: Process, timeout: float = 15) -> None:
+    def _wait_reloaded(self, broker: Process, timeout: float = 15) -> None:
         expected = f"slotwise: reloaded {2 + len(self.terminal_passwords)} passwords"
-        broker.signal(signal.SIGHUP)
         deadline = now() + timeout
         while now() < deadline:
             if expected in broker.tail(200):

@@ -156,7 +156,8 @@ def up_commands(stack: Stack, env_file: Path) -> list[str]:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    with Stack(args.build_dir, slot_seconds=args.slot_seconds, keep=args.keep) as stack:
+    with Stack(args.build_dir, slot_seconds=args.slot_seconds, keep=args.keep,
+               shards=getattr(args, "shards", 1)) as stack:
         try:
             return _up(stack, args)
         except StackError as e:

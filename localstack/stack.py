@@ -1,6 +1,7 @@
 """The Stack: a complete Slotwise deployment on 127.0.0.1 under one temp dir.
 
-One real mosquitto with the Slotwise plugin, the scheduler (RocksDB in the
+One real mosquitto with the Slotwise plugin (or, with shards=N, N of them
+behind HAProxy), the scheduler (RocksDB in the
 stack's dir), N nginx download nodes and M slotwise-agent processes, each on
 a free port picked at run time. The stack dir holds the generated configs
 (localstack.configs), the scheduler's database, the agents' state, the shared
@@ -75,6 +76,19 @@ class Node:
 
 
 @dataclasses.dataclass
+class Shard:
+    """One mosquitto broker shard behind HAProxy."""
+    name: str
+    port: int
+    conf: Path
+    process: Process
+
+    @property
+    def url(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+
+@dataclasses.dataclass
 class Agent:
     id: str
     lat: float
@@ -98,8 +112,23 @@ class Stack:
     def __init__(self, build_dir: Path | str = "build", slot_seconds: float = 2,
                  workdir: Optional[Path | str] = None, keep: bool = False,
                  log: Callable[[str], None] | None = None, quiet: bool = False,
-                 tls: Optional[configs.TlsListener] = None):
+                 tls: Optional[configs.TlsListener] = None, shards: int = 1,
+                 haproxy_processes: int = 1):
         self.build_dir = resolve_build_dir(build_dir)
+        # shards > 1: that many mosquitto shards (each with the plugin) behind
+        # HAProxy (docker/README.md "Sharded brokers"); terminals and the CLI
+        # see HAProxy's one address (broker_url), the scheduler every shard.
+        # `haproxy_processes` HAProxy processes share the port (SO_REUSEPORT),
+        # each carrying up to ~9,000 connections (20,000 open files each).
+        if shards < 1 or haproxy_processes < 1:
+            raise StackError("shards and haproxy_processes must be >= 1")
+        if shards > 1 and tls:
+            raise StackError("sharded brokers are plaintext here: HAProxy hashes the client id of "
+                             "the MQTT CONNECT, which it cannot read inside TLS")
+        self.shard_count = shards
+        self.haproxy_processes = haproxy_processes
+        self.shards: list[Shard] = []
+        self.haproxy: list[Process] = []
         # With tls the broker's one listener speaks TLS (ssl:// URLs) and the
         # scheduler and the CLI get --cafile (and --cert/--key).
         self.tls = tls
@@ -135,7 +164,7 @@ class Stack:
         self.versions: dict[str, tuple[Path, str]] = {}  # version -> (file, url path)
         self._stopped = False
         self.password_file = self.root / "mosquitto.passwd"
-        self.credentials = Credentials(self.password_file, lambda: self.broker)
+        self.credentials = Credentials(self.password_file, self.broker_processes)
         self.operator = Operator(self.cli_bin, lambda: self.broker_url, OPERATOR_USERNAME,
                                  self.password_of, self.root, self.logs / "cli.log",
                                  extra_args=lambda: self.tls.client_args() if self.tls else [])
@@ -180,7 +209,17 @@ class Stack:
 
     @property
     def broker_url(self) -> str:
+        """Where terminals and the CLI connect: the broker, or HAProxy in front of the shards."""
         return f"{'ssl' if self.tls else 'tcp'}://127.0.0.1:{self.broker_port}"
+
+    @property
+    def scheduler_broker_urls(self) -> list[str]:
+        """Where the scheduler connects: the broker, or every shard directly."""
+        return [s.url for s in self.shards] if self.shards else [self.broker_url]
+
+    def broker_processes(self) -> list[Optional[Process]]:
+        """The running broker, or every shard's."""
+        return [s.process for s in self.shards] if self.shards else [self.broker]
 
     @property
     def slot_ms(self) -> int:
@@ -199,7 +238,10 @@ class Stack:
         self.check_prerequisites()
         limit = raise_nofile_limit()
         self.log(f"stack dir {self.root} (open files limit {limit})")
-        self.start_broker()
+        if self.shard_count > 1:
+            self.start_shards()
+        else:
+            self.start_broker()
         self.start_scheduler()
 
     def stop(self) -> None:
@@ -212,8 +254,8 @@ class Stack:
         if self.scheduler:
             stop_processes([self.scheduler], timeout=15)
         stop_processes([n.process for n in self.nodes.values()], timeout=10)
-        if self.broker:
-            stop_processes([self.broker], timeout=10)
+        stop_processes(self.haproxy, timeout=10)
+        stop_processes([sh.process for sh in self.shards] + [self.broker], timeout=10)
         if self in _live_stacks:
             _live_stacks.remove(self)
         if self._own_root and not self.keep:
@@ -226,7 +268,7 @@ class Stack:
         keep the stack dir for a post-mortem."""
         text = str(error)
         out = [f"localstack: {text}"]
-        for p in (self.scheduler, self.broker):
+        for p in [self.scheduler, *self.broker_processes(), *self.haproxy]:
             if p is not None and str(p.log_path) not in text:
                 out.append(f"--- last lines of {p.log_path}:")
                 out += ["    " + line for line in p.tail(lines).splitlines()]
@@ -235,7 +277,7 @@ class Stack:
 
     def check_alive(self, include_agents: bool = True) -> None:
         """Raise StackError with the log tail of the first component that died."""
-        procs = [self.broker, self.scheduler] + [n.process for n in self.nodes.values()]
+        procs = self.broker_processes() + self.haproxy + [self.scheduler] + [n.process for n in self.nodes.values()]
         if include_agents:
             procs += [a.process for a in self.agents.values()]
         for p in procs:
@@ -306,12 +348,74 @@ class Stack:
         self.broker_port = port
         return wait_port(self.broker, port, timeout)
 
+    # -- broker shards behind HAProxy ------------------------------------------
+
+    def start_shards(self, timeout: float = 15) -> None:
+        """`shard_count` mosquitto shards, each with the plugin and its own port,
+        then HAProxy on another port in front of them (configs.haproxy_conf)."""
+        self.credentials.write_file()
+        for i in range(self.shard_count):
+            self.shards.append(self._start_shard(f"shard{i + 1}", timeout))
+        for attempt in range(3):
+            port = free_port()
+            conf = self.root / "haproxy.cfg"
+            conf.write_text(configs.haproxy_conf(port, [(sh.name, sh.port) for sh in self.shards]))
+            haproxy = find_tool("haproxy")
+            if not haproxy:
+                raise StackError("missing: haproxy (Debian package haproxy)")
+            self.log(f"haproxy on 127.0.0.1:{port} x{self.haproxy_processes} in front of "
+                     f"{', '.join(f'{sh.name} :{sh.port}' for sh in self.shards)}")
+            self.haproxy = [self.spawn(f"haproxy-{k + 1}", [haproxy, "-db", "-f", str(conf)])
+                            for k in range(self.haproxy_processes)]
+            if all(wait_port(h, port, timeout) for h in self.haproxy):
+                self.broker_port = port
+                return
+            failed = next(h for h in self.haproxy if not h.alive()) if any(
+                not h.alive() for h in self.haproxy) else self.haproxy[0]
+            stop_processes(self.haproxy)
+            if "in use" not in failed.tail() or attempt == 2:
+                raise StackError(failed.describe_failure(f"did not listen on port {port} within {timeout}s"))
+        raise StackError("haproxy: no port")
+
+    def _start_shard(self, name: str, timeout: float, port: Optional[int] = None) -> Shard:
+        for attempt in range(3):
+            p = port or free_port()
+            conf = self.root / f"mosquitto-{name}.conf"
+            conf.write_text(self.mosquitto_conf(p))
+            proc = self.spawn(f"mosquitto-{name}", [find_tool("mosquitto"), "-c", str(conf)])
+            if wait_port(proc, p, timeout):
+                self.log(f"mosquitto {name} on 127.0.0.1:{p} (plugin {self.plugin.name})")
+                return Shard(name, p, conf, proc)
+            stop_processes([proc])
+            if port or "in use" not in proc.tail() or attempt == 2:
+                raise StackError(proc.describe_failure(f"did not listen on port {p} within {timeout}s"))
+        raise StackError(f"mosquitto {name}: no port")
+
+    def kill_shard(self, index: int) -> Shard:
+        """SIGKILL one shard by its pid: its clients lose their connections, its
+        sessions and retained messages are gone (persistence false); HAProxy's
+        health check takes it out of the hash."""
+        shard = self.shards[index]
+        shard.process.stopped_by_us = True
+        shard.process.kill_hard()
+        shard.process.popen.wait(timeout=10)
+        self.log(f"killed mosquitto {shard.name} (pid {shard.process.pid})")
+        return shard
+
+    def restart_shard(self, index: int, timeout: float = 15) -> Shard:
+        """Start a killed shard again on its port (empty: no persistence)."""
+        old = self.shards[index]
+        stop_processes([old.process])
+        self.shards[index] = self._start_shard(old.name, timeout, port=old.port)
+        return self.shards[index]
+
     # -- scheduler -----------------------------------------------------------
 
     def start_scheduler(self, timeout: float = 30) -> None:
         db = self.root / "scheduler-db"
         db.mkdir(exist_ok=True)
-        argv = [str(self.scheduler_bin)] + configs.scheduler_args(self.broker_url, db, self.slot_seconds)
+        argv = [str(self.scheduler_bin)] + configs.scheduler_args(self.scheduler_broker_urls, db,
+                                                                   self.slot_seconds)
         if self.tls:
             argv += self.tls.client_args(scheduler=True)
         self.log(f"slotwise-scheduler (slot {configs.slot_arg(self.slot_seconds)}s, db {db}, "

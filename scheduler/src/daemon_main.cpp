@@ -57,7 +57,11 @@ int main(int argc, char** argv) {
   std::int64_t download_allowance_s = options.download_allowance_ms / 1000;
   int connect_timeout_s = 30;
   int poll_ms = 1000;
-  app.add_option("--broker", mqtt.broker, "MQTT broker URL")->capture_default_str();
+  app.add_option("--broker", mqtt.brokers,
+                 "MQTT broker URL; several (comma-separated or repeated) for the shards of a cell, the "
+                 "scheduler connects to each")
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--client-id", mqtt.client_id, "MQTT client id")->capture_default_str();
   app.add_option("--username", mqtt.username, "MQTT username (a service user of the broker plugin)")
       ->capture_default_str();

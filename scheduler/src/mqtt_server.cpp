@@ -1,11 +1,18 @@
 #include "slotwise/scheduler/mqtt_server.h"
 
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "slotwise/log.h"
 #include "slotwise/mqtt/client.h"
 #include "slotwise/scheduler/outgoing_queue.h"
+#include "slotwise/scheduler/shard_routes.h"
 #include "slotwise/topics.h"
 
 namespace slotwise::scheduler {
@@ -85,60 +92,153 @@ std::string Printable(std::string_view text) {
 // together stay far below it).
 constexpr int kPahoBufferedMessages = 10'000;
 
+// A message received on one shard.
+struct Received {
+  std::size_t shard = 0;
+  mqtt::Message message;
+};
+
+// Every shard's received messages, in arrival order: filled on Paho's
+// callback thread (never blocks for long), drained by the scheduler thread.
+class Inbox {
+ public:
+  void Push(std::size_t shard, mqtt::Message m) {
+    {
+      std::lock_guard lock(mu_);
+      queue_.push_back(Received{shard, std::move(m)});
+    }
+    cv_.notify_one();
+  }
+  std::optional<Received> Pop(std::chrono::milliseconds wait) {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, wait, [this] { return !queue_.empty(); })) return std::nullopt;
+    Received r = std::move(queue_.front());
+    queue_.pop_front();
+    return r;
+  }
+  std::optional<Received> TryPop() { return Pop(std::chrono::milliseconds(0)); }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Received> queue_;
+};
+
+// One broker shard: its client, what is waiting to go to it, and its
+// connection state (flags set on Paho's callback thread).
+struct Shard {
+  std::string uri;
+  std::unique_ptr<mqtt::Client> client;
+  OutgoingQueue outgoing;
+  std::atomic<bool> connected{false};  // a (re)connect to handle
+  std::atomic<bool> lost{false};       // a lost connection to handle
+  // The first connect (ConnectAsync; Paho reconnects by itself after it).
+  std::atomic<bool> connecting{false};  // under way
+  std::atomic<bool> up{false};          // succeeded
+  bool ever_connected = false;          // seen by the scheduler thread
+  std::chrono::steady_clock::time_point next_attempt{};
+  std::chrono::milliseconds backoff{200};
+  std::mutex mu;
+  std::optional<Error> last_error;  // of the last failed first connect, under mu
+};
+
 class Session {
  public:
-  Session(SchedulerService& service, const MqttOptions& options, std::unique_ptr<mqtt::Client> client)
+  Session(SchedulerService& service, const MqttOptions& options, std::vector<std::unique_ptr<Shard>> shards)
       : service_(service),
         on_tick_(options.on_tick),
         require_stamp_(options.require_terminal_stamp),
         require_operator_stamp_(options.require_operator_stamp),
         bulk_window_(options.fanout_window),
-        client_(std::move(client)) {}
+        shards_(std::move(shards)) {}
 
-  mqtt::Client& client() { return *client_; }
-  bool HasBacklog() const { return !outgoing_.empty(); }
+  std::vector<std::unique_ptr<Shard>>& shards() { return shards_; }
+  // Something to send to a connected shard (a dead shard's queue waits for
+  // its return without keeping the loop busy).
+  bool HasBacklog() const {
+    for (const auto& s : shards_) {
+      if (!s->outgoing.empty() && s->client->IsConnected()) return true;
+    }
+    return !gone_offline_.empty();
+  }
+  bool sharded() const { return shards_.size() > 1; }
 
-  // Queues a reply and sends what the client takes now.
-  void Reply(mqtt::Message message) {
+  // Queues a reply on the shard its request came from and sends what the
+  // client takes now.
+  void Reply(std::size_t shard, mqtt::Message message) {
     if (!Sendable(message)) return;
-    outgoing_.PushReply(std::move(message));
-    Flush();
+    shards_[shard]->outgoing.PushReply(std::move(message));
+    Flush(*shards_[shard]);
   }
 
   // Sends replies first, then bulk messages while the client holds fewer
-  // than the window of unacknowledged publishes (OutgoingQueue).
-  void Flush() {
-    if (outgoing_.empty()) return;
-    const std::size_t pending = outgoing_.bulk() > 0 ? client_->PendingDeliveries() : 0;
+  // than the window of unacknowledged publishes (OutgoingQueue), per shard.
+  void Flush(Shard& shard) {
+    if (shard.outgoing.empty()) return;
+    auto& client = *shard.client;
+    const std::size_t pending = shard.outgoing.bulk() > 0 ? client.PendingDeliveries() : 0;
     const std::size_t room = pending < bulk_window_ ? bulk_window_ - pending : 0;
-    outgoing_.Drain([this](const mqtt::Message& m) { return client_->Publish(m); }, room,
-                    [](const mqtt::Message& m, const std::string& error) {
-                      log::Error(kLog) << "dropped a message for " << m.topic << ": " << error;
-                    });
+    shard.outgoing.Drain([&client](const mqtt::Message& m) { return client.Publish(m); }, room,
+                         [](const mqtt::Message& m, const std::string& error) {
+                           log::Error(kLog) << "dropped a message for " << m.topic << ": " << error;
+                         });
+  }
+  void FlushAll() {
+    for (auto& s : shards_) Flush(*s);
   }
 
-  // Queues the service's publications (retained notices) in the bulk lane.
-  void PublishAll(const Outbox& out) {
+  // The shard a publication goes to: a terminal's topic to the shard the
+  // terminal is on (ShardRoutes); nullopt for a terminal no shard has
+  // reported yet (it gets its notices when it shows up: OnPresence), and
+  // for everything else every shard (kAll). One shard: always that one.
+  static constexpr std::size_t kAll = static_cast<std::size_t>(-1);
+  std::optional<std::size_t> ShardFor(std::string_view topic) const {
+    if (!sharded()) return 0;
+    const auto t = topics::ParseTerminalTopic(topic);
+    if (!t) return kAll;
+    return routes_.ShardOf(t->terminal_id);
+  }
+
+  void PushBulk(std::size_t shard, const Publication& p) {
+    mqtt::Message m;
+    m.topic = p.topic;
+    m.payload = p.payload;
+    m.retained = p.retain;
+    if (Sendable(m)) shards_[shard]->outgoing.PushBulk(std::move(m));
+  }
+
+  // Queues the service's publications (retained notices) in the bulk lane
+  // of the shard each belongs on; with `only`, just those that belong on
+  // that shard (a reconnect to it).
+  void PublishAll(const Outbox& out, std::optional<std::size_t> only = std::nullopt) {
     for (const auto& p : out) {
-      mqtt::Message m;
-      m.topic = p.topic;
-      m.payload = p.payload;
-      m.retained = p.retain;
-      if (Sendable(m)) outgoing_.PushBulk(std::move(m));
+      const auto shard = ShardFor(p.topic);
+      if (!shard) continue;
+      if (*shard == kAll) {
+        for (std::size_t i = 0; i < shards_.size(); ++i) {
+          if (!only || *only == i) PushBulk(i, p);
+        }
+      } else if (!only || *only == *shard) {
+        PushBulk(*shard, p);
+      }
     }
-    Flush();
+    FlushAll();
   }
 
   // A reply waiting for its batch to be durable.
   struct PendingReply {
+    std::size_t shard;
     mqtt::Message request;
     std::string payload;     // serialized reply
     std::string on_failure;  // serialized error reply, if the commit fails
   };
+  // Publications of a batch for one named shard (clears on a shard a
+  // terminal left), sent after the batch is durable like the Outbox.
+  using Directed = std::vector<std::pair<std::size_t, Publication>>;
 
   // Sends `payload` to the requester's response topic, if it named one the
   // requester may read (IsAllowedReplyTopic); any other is ignored.
-  void Answer(const mqtt::Message& request, const std::string& payload) {
+  void Answer(std::size_t shard, const mqtt::Message& request, const std::string& payload) {
     if (request.response_topic.empty()) return;
     if (!IsAllowedReplyTopic(request.topic, request.response_topic) || !IsStampedOperatorsReplyTopic(request)) {
       // Debug: the broker plugin refuses such requests, so only a broker
@@ -147,18 +247,19 @@ class Session {
                        << Printable(request.response_topic) << "': not the requester's own reply topic";
       return;
     }
-    if (auto reply = mqtt::MakeResponse(request, payload)) Reply(std::move(*reply));
+    if (auto reply = mqtt::MakeResponse(request, payload)) Reply(shard, std::move(*reply));
   }
 
   // Handles one message inside the current batch; its reply and
   // publications wait in `replies` and `out` until the batch is durable.
-  void Dispatch(mqtt::Message msg, std::vector<PendingReply>& replies, Outbox& out) {
+  void Dispatch(Received received, std::vector<PendingReply>& replies, Outbox& out, Directed& directed) {
+    mqtt::Message& msg = received.message;
     const std::string& topic = msg.topic;
     if (topic == topics::kOperatorRequest) {
       const v1::OperatorReply reply = DispatchOperator(msg, out);
       v1::OperatorReply failed;
       *failed.mutable_error() = MakeError(v1::INTERNAL, "the scheduler could not store the change").ToProto();
-      replies.push_back({std::move(msg), reply.SerializeAsString(), failed.SerializeAsString()});
+      replies.push_back({received.shard, std::move(msg), reply.SerializeAsString(), failed.SerializeAsString()});
     } else if (auto t = topics::ParseTerminalTopic(topic); t && topics::IsUpstream(t->leaf)) {
       v1::TerminalReply reply = DispatchTerminal(*t, msg, out);
       // Every terminal reply carries the scheduler's clock (schemas/README.md).
@@ -169,29 +270,74 @@ class Session {
       v1::TerminalReply failed;
       *failed.mutable_error() = MakeError(v1::INTERNAL, "the scheduler could not store the change").ToProto();
       failed.set_server_time_ms(reply.server_time_ms());
-      replies.push_back({std::move(msg), reply.SerializeAsString(), failed.SerializeAsString()});
+      replies.push_back({received.shard, std::move(msg), reply.SerializeAsString(), failed.SerializeAsString()});
     } else if (auto tid = topics::ParsePresenceTopic(topic)) {
       v1::Presence presence;
-      if (Decode(msg, presence)) service_.HandlePresence(*tid, presence);
+      if (Decode(msg, presence)) OnPresence(received.shard, *tid, presence, out, directed);
     }
+  }
+
+  // Presence from one shard. One shard: passed on as it is. Several: judged
+  // by ShardRoutes; a terminal that arrives on a shard gets its notices
+  // there, and the shard it left gets them cleared.
+  void OnPresence(std::size_t shard, const std::string& tid, const v1::Presence& presence, Outbox& out,
+                  Directed& directed) {
+    if (!sharded()) {
+      service_.HandlePresence(tid, presence);
+      return;
+    }
+    const auto verdict = routes_.Observe(tid, shard, presence.online(), presence.at_ms());
+    if (!verdict.accepted) return;
+    service_.HandlePresence(tid, presence);
+    if (!verdict.arrived) return;
+    // Routed to `shard` by ShardFor once the batch is durable.
+    service_.TerminalNotices(tid, verdict.left.has_value(), out);
+    if (verdict.left) {
+      Outbox here;
+      service_.TerminalNotices(tid, true, here);
+      for (auto& p : here) directed.emplace_back(*verdict.left, Publication{p.topic, "", true});
+      log::Debug(kLog) << "terminal " << tid << " moved from " << shards_[*verdict.left]->uri << " to "
+                       << shards_[shard]->uri;
+    }
+  }
+
+  // The scheduler lost `shard`: its terminals count as offline from now
+  // (ShardRoutes::LoseShard), told to the service in the next batch.
+  void LoseShard(std::size_t shard) {
+    if (!sharded()) return;
+    auto lost = routes_.LoseShard(shard);
+    log::Warn(kLog) << lost.size() << " terminals of " << shards_[shard]->uri << " count as offline";
+    gone_offline_.insert(gone_offline_.end(), std::make_move_iterator(lost.begin()),
+                         std::make_move_iterator(lost.end()));
   }
 
   // Group commit: handles `first` and whatever else is queued (up to
   // `max_batch` messages) plus a tick when due, commits once (one synced
   // write), then sends every reply and publication.
-  void HandleBatch(std::optional<mqtt::Message> first, std::size_t max_batch, bool tick) {
+  void HandleBatch(std::optional<Received> first, Inbox& inbox, std::size_t max_batch, bool tick) {
     std::vector<PendingReply> replies;
     Outbox out;
+    Directed directed;
     service_.BeginBatch();
+    if (!gone_offline_.empty()) {
+      v1::Presence offline;
+      offline.set_online(false);
+      offline.set_at_ms(service_.clock().NowMs());
+      for (const auto& tid : gone_offline_) {
+        offline.set_terminal_id(tid);
+        service_.HandlePresence(tid, offline);
+      }
+      gone_offline_.clear();
+    }
     if (tick) {
       if (on_tick_) on_tick_();
       service_.Tick(out);
     }
     std::size_t handled = 0;
-    for (std::optional<mqtt::Message> msg = std::move(first); msg;) {
-      Dispatch(std::move(*msg), replies, out);
+    for (std::optional<Received> msg = std::move(first); msg;) {
+      Dispatch(std::move(*msg), replies, out, directed);
       if (++handled >= max_batch) break;
-      msg = client_->TryConsume();
+      msg = inbox.TryPop();
     }
     const auto committed = service_.CommitBatch();
     if (!committed) {
@@ -203,14 +349,15 @@ class Session {
                          << (*held > 0 ? " (" + std::to_string(*held) + " more batches refused since the last line)"
                                        : std::string());
       }
-      for (const auto& r : replies) Answer(r.request, r.on_failure);
+      for (const auto& r : replies) Answer(r.shard, r.request, r.on_failure);
       return;
     }
-    for (const auto& r : replies) Answer(r.request, r.payload);
+    for (const auto& r : replies) Answer(r.shard, r.request, r.payload);
+    for (const auto& [shard, p] : directed) PushBulk(shard, p);
     PublishAll(out);
   }
 
-  void Subscribe() {
+  void Subscribe(Shard& shard) {
     const std::vector<std::string> filters = {
         std::string(topics::kOperatorRequest),
         topics::AllTerminals(topics::Leaf::kReport),
@@ -219,8 +366,8 @@ class Session {
         std::string(topics::kPresencePrefix) + "+",
     };
     // Not waited for: the SUBACK is checked on Paho's callback thread.
-    const auto started = client_->SubscribeAsync(filters, kQos, [](Status s) {
-      if (!s) log::Error(kLog) << s.error().message;
+    const auto started = shard.client->SubscribeAsync(filters, kQos, [uri = shard.uri](Status s) {
+      if (!s) log::Error(kLog) << uri << ": " << s.error().message;
     });
     if (!started) log::Error(kLog) << "subscribe failed: " << started.error().message;
   }
@@ -317,8 +464,9 @@ class Session {
   bool require_stamp_;
   bool require_operator_stamp_;
   std::size_t bulk_window_;
-  std::unique_ptr<mqtt::Client> client_;
-  OutgoingQueue outgoing_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  ShardRoutes routes_;
+  std::vector<std::string> gone_offline_;  // terminals of a lost shard, for the next batch
 };
 
 }  // namespace
@@ -336,22 +484,32 @@ MqttServer::MqttServer(SchedulerService& service, MqttOptions options)
     : service_(service), options_(std::move(options)) {}
 
 Status MqttServer::Run(const std::atomic<bool>& stop, std::chrono::seconds connect_timeout) {
-  mqtt::ClientConfig config;
-  config.server_uri = options_.broker;
-  config.client_id = options_.client_id;
-  config.max_buffered = kPahoBufferedMessages;
-  config.consume = true;
-  auto created = mqtt::Client::Create(config);
-  if (!created) return created.error();
-  Session session(service_, options_, std::move(*created));
-  auto& client = session.client();
-  std::atomic<bool> connected{false};
-  mqtt::Handlers handlers;
-  handlers.on_connected = [&connected] { connected = true; };
-  handlers.on_connection_lost = [](const std::string& cause) {
-    log::Warn(kLog) << "lost the broker (" << cause << "); reconnecting";
-  };
-  client.SetHandlers(std::move(handlers));
+  if (options_.brokers.empty()) return MakeError(v1::INVALID_ARGUMENT, "no broker to connect to");
+  Inbox inbox;
+  std::vector<std::unique_ptr<Shard>> shards;
+  for (std::size_t i = 0; i < options_.brokers.size(); ++i) {
+    mqtt::ClientConfig config;
+    config.server_uri = options_.brokers[i];
+    config.client_id = options_.client_id;
+    config.max_buffered = kPahoBufferedMessages;
+    config.consume = false;  // every shard's messages go to one Inbox
+    auto created = mqtt::Client::Create(config);
+    if (!created) return created.error();
+    auto shard = std::make_unique<Shard>();
+    shard->uri = options_.brokers[i];
+    shard->client = std::move(*created);
+    Shard* sp = shard.get();
+    mqtt::Handlers handlers;
+    handlers.on_message = [&inbox, i](mqtt::Message m) { inbox.Push(i, std::move(m)); };
+    handlers.on_connected = [sp] { sp->connected = true; };
+    handlers.on_connection_lost = [sp](const std::string& cause) {
+      log::Warn(kLog) << "lost the broker " << sp->uri << " (" << cause << "); reconnecting";
+      sp->lost = true;
+    };
+    shard->client->SetHandlers(std::move(handlers));
+    shards.push_back(std::move(shard));
+  }
+  Session session(service_, options_, std::move(shards));
 
   mqtt::ConnectOptions connect;
   connect.username = options_.username;
@@ -365,37 +523,90 @@ Status MqttServer::Run(const std::atomic<bool>& stop, std::chrono::seconds conne
   connect.reconnect_max = std::chrono::seconds(30);
   connect.tls = options_.tls;
 
+  // Start-up: a connect to every shard at once (each takes a couple of
+  // seconds here), retried until each answered or the deadline passed. With
+  // several shards the scheduler serves once at least one is connected and
+  // keeps trying the others (a shard may be down when it starts); Paho
+  // reconnects by itself only after a first successful connect.
+  auto try_connect = [&connect](Shard& shard, std::chrono::steady_clock::time_point now) {
+    if (shard.ever_connected || shard.connecting || now < shard.next_attempt) return;
+    shard.connecting = true;
+    shard.next_attempt = now + shard.backoff;
+    shard.backoff = std::min(shard.backoff * 2, std::chrono::milliseconds(2000));
+    Shard* sp = &shard;
+    const auto started = shard.client->ConnectAsync(connect, [sp](Result<mqtt::Connected> r) {
+      if (r) {
+        sp->up = true;
+      } else {
+        std::lock_guard lock(sp->mu);
+        sp->last_error = r.error();
+      }
+      sp->connecting = false;
+    });
+    if (!started) {
+      std::lock_guard lock(shard.mu);
+      shard.last_error = started.error();
+      shard.connecting = false;
+    }
+  };
+  auto mark_connected = [this](Shard& shard) {
+    if (shard.ever_connected || !shard.up) return;
+    shard.ever_connected = true;
+    log::Info(kLog) << "connected to " << shard.uri << " as " << options_.client_id;
+  };
   const auto deadline = std::chrono::steady_clock::now() + connect_timeout;
-  for (auto backoff = std::chrono::milliseconds(200);; backoff = std::min(backoff * 2, std::chrono::milliseconds(2000))) {
-    const auto attempt = client.Connect(connect, std::chrono::seconds(60));
-    if (attempt) break;
+  for (;;) {
+    const auto now = std::chrono::steady_clock::now();
+    std::size_t up = 0;
+    for (auto& shard : session.shards()) {
+      mark_connected(*shard);
+      try_connect(*shard, now);
+      if (shard->ever_connected) ++up;
+    }
+    if (up == session.shards().size()) break;
     // Refused credentials or TLS do not get better by retrying quickly, but
     // the broker may still be starting: retry until the deadline either way.
-    if (stop || std::chrono::steady_clock::now() + backoff > deadline) return attempt.error();
-    log::Debug(kLog) << attempt.error().message << "; retrying";
-    std::this_thread::sleep_for(backoff);
+    if (stop || now > deadline) {
+      std::optional<Error> error;
+      for (auto& shard : session.shards()) {
+        std::lock_guard lock(shard->mu);
+        if (!shard->ever_connected && shard->last_error) error = shard->last_error;
+      }
+      if (!error) error = MakeError(v1::INTERNAL, "no answer from the broker within the connect timeout");
+      if (up == 0) return *error;
+      log::Warn(kLog) << "serving on " << up << " of " << session.shards().size()
+                      << " broker shards; still trying the others (" << error->message << ")";
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  log::Info(kLog) << "connected to " << options_.broker << " as " << options_.client_id;
 
   auto next_tick = std::chrono::steady_clock::now();
   while (!stop) {
-    if (connected.exchange(false)) {
-      // Subscribing again is harmless, and the broker may have lost both the
-      // session and the retained notices (restart without persistence).
-      session.Subscribe();
-      Outbox notices;
-      service_.PendingNotices(notices);
-      session.PublishAll(notices);
-    }
-    session.Flush();
-    const auto wait = session.HasBacklog() ? std::chrono::milliseconds(5) : std::chrono::milliseconds(200);
-    std::optional<mqtt::Message> msg = client.Consume(wait);
     const auto now = std::chrono::steady_clock::now();
-    const bool tick = now >= next_tick;
-    if (tick) next_tick = now + options_.tick_interval;
-    if (msg || tick) session.HandleBatch(std::move(msg), options_.max_batch, tick);
+    for (std::size_t i = 0; i < session.shards().size(); ++i) {
+      Shard& shard = *session.shards()[i];
+      mark_connected(shard);
+      try_connect(shard, now);  // a shard that was down at start-up
+      if (shard.lost.exchange(false)) session.LoseShard(i);
+      if (shard.connected.exchange(false)) {
+        // Subscribing again is harmless, and the broker may have lost both the
+        // session and the retained notices (restart without persistence).
+        session.Subscribe(shard);
+        Outbox notices;
+        service_.PendingNotices(notices);
+        session.PublishAll(notices, i);
+      }
+    }
+    session.FlushAll();
+    const auto wait = session.HasBacklog() ? std::chrono::milliseconds(5) : std::chrono::milliseconds(200);
+    std::optional<Received> msg = inbox.Pop(wait);
+    const auto after = std::chrono::steady_clock::now();
+    const bool tick = after >= next_tick;
+    if (tick) next_tick = after + options_.tick_interval;
+    if (msg || tick) session.HandleBatch(std::move(msg), inbox, options_.max_batch, tick);
   }
-  client.Disconnect(std::chrono::seconds(5));
+  for (auto& shard : session.shards()) shard->client->Disconnect(std::chrono::seconds(5));
   return OkStatus();
 }
 

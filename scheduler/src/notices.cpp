@@ -2,6 +2,7 @@
 #include "slotwise/scheduler/notices.h"
 
 #include <string>
+#include <vector>
 
 #include "slotwise/topics.h"
 #include "slotwise/v1/terminal.pb.h"
@@ -31,6 +32,18 @@ void PendingNotices(const SlotGrid& grid, const CampaignTable& campaigns, Outbox
       if (Unfinished(progress)) NoticeFor(grid, record, tid, out);
     }
   }
+}
+
+void TerminalNotices(const SlotGrid& grid, const CampaignTable& campaigns, std::string_view terminal_id,
+                     bool with_clears, Outbox& out) {
+  std::vector<const CampaignRecord*> pending;
+  for (const auto& [id, record] : campaigns.all()) {
+    const auto it = record.progress.find(terminal_id);
+    if (it == record.progress.end()) continue;
+    if (with_clears) ClearNotice(record, terminal_id, out);
+    if (record.campaign.state() == v1::SCHEDULED && Unfinished(it->second)) pending.push_back(&record);
+  }
+  for (const auto* record : pending) NoticeFor(grid, *record, terminal_id, out);
 }
 
 }  // namespace slotwise::scheduler

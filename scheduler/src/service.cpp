@@ -129,4 +129,8 @@ Status SchedulerService::CommitBatch() { return journal_.Commit(); }
 
 void SchedulerService::PendingNotices(Outbox& out) const { scheduler::PendingNotices(grid_, table_, out); }
 
+void SchedulerService::TerminalNotices(std::string_view terminal_id, bool with_clears, Outbox& out) const {
+  scheduler::TerminalNotices(grid_, table_, terminal_id, with_clears, out);
+}
+
 }  // namespace slotwise::scheduler

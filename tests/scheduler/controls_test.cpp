@@ -700,3 +700,34 @@ TEST_CASE("a failed group commit leaves memory exactly as a restart from the sto
   }
   CHECK(failed_batches > 20);
 }
+
+TEST_CASE("a terminal that shows up on another broker shard gets its notice topics as they are now") {
+  // MqttServer publishes these on the shard a terminal moved to
+  // (shard_routes.h): clears first, then the pending notice, so each topic
+  // ends with the truth whether sent in order or coalesced per topic.
+  Harness h(false);
+  SetUpScheduledCampaign(h, 2);
+  const std::string topic = topics::Notice("T0", "");
+  Outbox moved;
+  h.svc().TerminalNotices("T0", true, moved);
+  REQUIRE(moved.size() == 2);
+  CHECK(moved[0].topic == topic);
+  CHECK(moved[0].payload.empty());
+  CHECK(moved[1].topic == topic);
+  v1::Notice n;
+  REQUIRE(n.ParseFromString(moved[1].payload));
+  CHECK(n.campaign_id() == "c1");
+  Outbox first_seen;
+  h.svc().TerminalNotices("T0", false, first_seen);
+  REQUIRE(first_seen.size() == 1);
+  CHECK(first_seen[0].payload == moved[1].payload);
+  Outbox stranger;
+  h.svc().TerminalNotices("nobody", true, stranger);
+  CHECK(stranger.empty());
+  // Its work over (the campaign cancelled): only the clear.
+  REQUIRE(h.Op(Control("cancel", "c1")).has_ack());
+  Outbox after;
+  h.svc().TerminalNotices("T0", true, after);
+  REQUIRE(after.size() == 1);
+  CHECK(after[0].payload.empty());
+}

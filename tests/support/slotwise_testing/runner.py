@@ -80,7 +80,8 @@ class StackTestCase:
     @classmethod
     def setUpClass(cls) -> None:
         o = cls.options
-        cls.stack = Stack(o.build_dir, slot_seconds=getattr(o, "slot_seconds", 2.0), keep=o.keep)
+        cls.stack = Stack(o.build_dir, slot_seconds=getattr(o, "slot_seconds", 2.0), keep=o.keep,
+                          shards=getattr(o, "shards", 1))
         try:
             cls.set_up_stack()
         except BaseException as e:

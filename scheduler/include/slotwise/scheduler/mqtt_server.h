@@ -22,9 +22,19 @@
 // `fanout_window` unacknowledged publishes, so a campaign's fan-out never
 // holds up the answers to operators and terminals.
 //
+// Sharded brokers (several `brokers`): one connection and one
+// OutgoingQueue (its own fan-out window) per shard; requests are answered
+// on the shard they came from; a terminal's retained notices go to the
+// shard its presence came from (ShardRoutes), are published again there
+// when it shows up on another shard (and cleared on the one it left, if
+// that one still runs). A terminal that lost a notice with a dead shard
+// gets it back in the TerminalReply.notices of the inventory Report it
+// sends on every connect.
+//
 // Threading: Run() blocks the calling thread, which is the only thread that
-// touches the service. Paho's callback thread only queues messages and flags
-// (re)connects; nothing blocks inside a Paho callback.
+// touches the service. Paho's callback thread only queues messages (one
+// Inbox for every shard) and flags (re)connects; nothing blocks inside a
+// Paho callback.
 //
 // Logging (slotwise/log.h, component "scheduler"): connects at info, a lost
 // broker at warn, refused operator requests at info, every state-changing
@@ -39,6 +49,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "slotwise/mqtt/client.h"
 #include "slotwise/result.h"
@@ -47,8 +58,14 @@
 namespace slotwise::scheduler {
 
 struct MqttOptions {
-  // tcp://host:port, or ssl:// / mqtts:// for TLS (see `tls`).
-  std::string broker = "tcp://127.0.0.1:1883";
+  // The brokers: tcp://host:port, or ssl:// / mqtts:// for TLS (see `tls`).
+  // One, or every shard of a cell (docker/README.md "Sharded brokers"): the
+  // scheduler connects to each, reads requests and presence from each,
+  // answers a request on the shard it came from and publishes a terminal's
+  // notices on the shard its presence came from (shard_routes.h; a notice
+  // for a terminal no shard has reported yet waits for its presence).
+  // Default: tcp://127.0.0.1:1883.
+  std::vector<std::string> brokers = {"tcp://127.0.0.1:1883"};
   std::string client_id = "slotwise-scheduler";
   std::string username = "slotwise-scheduler";
   std::string password;
@@ -101,8 +118,9 @@ class MqttServer {
  public:
   MqttServer(SchedulerService& service, MqttOptions options);
 
-  // Serves until `stop` becomes true. Returns an error only when the broker
-  // cannot be reached at start-up within `connect_timeout`.
+  // Serves until `stop` becomes true. Returns an error only when no broker
+  // can be reached at start-up within `connect_timeout`; with several, it
+  // serves once one is connected and keeps trying the others.
   Status Run(const std::atomic<bool>& stop, std::chrono::seconds connect_timeout);
 
  private:

@@ -24,5 +24,13 @@ void ClearNotice(const CampaignRecord& record, std::string_view terminal_id, Out
 // The notices every terminal with unfinished work in a SCHEDULED campaign
 // must have; sent again after each (re)connect to the broker.
 void PendingNotices(const SlotGrid& grid, const CampaignTable& campaigns, Outbox& out);
+// What one terminal's notice topics must hold now: with `with_clears`, first
+// a clear of the topic of every campaign the terminal is in, then (as for
+// PendingNotices) the notice of each SCHEDULED campaign where its work is
+// unfinished, so that, sent in order or coalesced per topic, each topic ends
+// with the truth. For a terminal that shows up on another broker shard
+// (shard_routes.h), whose retained store may hold nothing or an old notice.
+void TerminalNotices(const SlotGrid& grid, const CampaignTable& campaigns, std::string_view terminal_id,
+                     bool with_clears, Outbox& out);
 
 }  // namespace slotwise::scheduler

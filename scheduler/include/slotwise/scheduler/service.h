@@ -110,6 +110,9 @@ class SchedulerService {
   // The retained notices every terminal with unfinished work must have; sent
   // again after each (re)connect to the broker, which may have lost them.
   void PendingNotices(Outbox& out) const;
+  // One terminal's notice topics as they must be now (notices.h
+  // TerminalNotices): for a terminal that shows up on another broker shard.
+  void TerminalNotices(std::string_view terminal_id, bool with_clears, Outbox& out) const;
 
   const SlotGrid& grid() const { return grid_; }
   const Clock& clock() const { return clock_; }
