@@ -8,8 +8,8 @@
 // Memory: base, target, delta and output are memory-mapped files, never
 // copied to the heap, and both directions are single-shot (no streaming
 // window buffer), so the resident cost is the page cache plus zstd's tables
-// (building: about 150 MB at level 19 whatever the sizes; applying: about
-// 200 KB). The window reaches at most 2^31 bytes back (ZSTD_WINDOWLOG_MAX_64),
+// (measured, 64 MB base + 65 MB target: building at level 19 peaks at 240 MB
+// RSS, 130 MB of it the mapped files; applying at 140 MB, all mapped). The window reaches at most 2^31 bytes back (ZSTD_WINDOWLOG_MAX_64),
 // so base size + target size must be <= kMaxDeltaSpan (2 GiB); larger pairs
 // are refused with INVALID_ARGUMENT, never built half-way.
 //
