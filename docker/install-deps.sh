@@ -21,6 +21,7 @@ packages=(
   systemd ccache
   faketime
   haproxy
+  libzstd-dev
 )
 
 missing=()

@@ -11,7 +11,7 @@ import math
 import os
 import subprocess
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 from .processes import StackError, now, set_pdeathsig, stop_popen
 
@@ -117,9 +117,16 @@ class Operator:
             args += ["--bandwidth-bps", str(bandwidth_bps)]
         self.run(*args)
 
-    def add_version(self, version: str, file: Path, url_path: str, sign_key: Path) -> None:
-        self.run("version", "add", version, "--file", str(file), "--path", url_path,
-                 "--sign-key", str(sign_key))
+    def add_version(self, version: str, file: Path, url_path: str, sign_key: Path,
+                    delta_from: Optional[Mapping[str, Path]] = None) -> None:
+        """`delta_from`: base version -> its file; each delta is built beside `file`
+        (so every node serves it) with the default URL path (schemas/README.md
+        "Delta artifacts")."""
+        args = ["version", "add", version, "--file", str(file), "--path", url_path,
+                "--sign-key", str(sign_key)]
+        for base_version, base_file in (delta_from or {}).items():
+            args += ["--delta-from", f"{base_version}={base_file}"]
+        self.run(*args)
 
     def terminal_list(self) -> list[dict]:
         """`slotwise terminal list --json`'s terminals; [] when it fails."""

@@ -480,7 +480,7 @@ void Agent::RunWork(Work work) {
           component_versions_[std::string(c)] = outcome.version;
         }
         Fire(Event::kInstallSucceeded, [&](AgentState& s) {
-          *s.mutable_final_status() = FinalStatus(v1::Status::SUCCEEDED, outcome.version, "");
+          *s.mutable_final_status() = FinalStatus(v1::Status::SUCCEEDED, outcome.version, outcome.detail);
         });
       }
       return;

@@ -25,7 +25,7 @@ struct KeySpec {
   bool required;
 };
 
-constexpr std::array<KeySpec, 25> kKeys{{
+constexpr std::array<KeySpec, 26> kKeys{{
     {"broker", true},
     {"terminal_id", true},
     {"state_dir", true},
@@ -51,12 +51,13 @@ constexpr std::array<KeySpec, 25> kKeys{{
     {"verify_attempts", false},
     {"max_rechecks", false},
     {"min_free_mb", false},
+    {"image_path", false},
 }};
 
 // component.NAME.FIELD: a component other than the system image (whose
 // keys are version_file and install_command, as before components).
 constexpr std::string_view kComponentPrefix = "component.";
-constexpr std::array<std::string_view, 2> kComponentFields{"version_file", "install_command"};
+constexpr std::array<std::string_view, 3> kComponentFields{"version_file", "install_command", "image_path"};
 
 struct ComponentKey {
   std::string_view name;
@@ -183,6 +184,7 @@ Result<AgentConfig> ParseAgentConfig(std::string_view text, std::string_view sou
       ComponentConfig& c = components[std::string(component->name)];
       c.name = component->name;
       if (component->field == "version_file") c.version_file = v;
+      else if (component->field == "image_path") c.image_path = v;
       else c.install_command = v;
       continue;
     }
@@ -259,6 +261,8 @@ Result<AgentConfig> ParseAgentConfig(std::string_view text, std::string_view sou
       const auto n = ParseCount(v, 0, 1000);
       if (!n) return Invalid(setting, key, "expected a whole number in [0, 1000]");
       config.max_rechecks = static_cast<std::uint32_t>(*n);
+    } else if (key == "image_path") {
+      config.image_path = v;
     } else if (key == "min_free_mb") {
       const auto n = ParseCount(v, 0, 1u << 30);
       if (!n) return Invalid(setting, key, "expected a whole number of MiB");
@@ -288,7 +292,7 @@ Result<AgentConfig> ParseAgentConfig(std::string_view text, std::string_view sou
 }
 
 std::optional<ComponentConfig> AgentConfig::Component(std::string_view name) const {
-  if (topics::IsSystemComponent(name)) return ComponentConfig{"", version_file, install_command};
+  if (topics::IsSystemComponent(name)) return ComponentConfig{"", version_file, install_command, image_path};
   for (const ComponentConfig& c : components) {
     if (c.name == name) return c;
   }

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <string>
 
 #include "artifact.h"
 #include "backoff.h"
+#include "delta_download.h"
 #include "slotwise/sha256.h"
 #include "slotwise/topics.h"
 
@@ -31,13 +34,124 @@ std::string Mismatch(const std::filesystem::path& partial, const v1::Download& d
   return {};
 }
 
+// What one resumable fetch of `url` into `partial` came to.
+struct Fetched {
+  // Set: the step ends with it. Unset: `partial` holds `total` bytes (or
+  // whatever the server sent when total is 0).
+  std::optional<StepOutcome> outcome;
+  bool url_refused = false;  // the outcome is kRecheck for HTTP 401/403/404/410
+};
+
+// The fetch both halves share (agent/README.md "What it does", 7): the
+// slot's bound on starting, the busy check, free space for what is left
+// plus `extra_space`, Range resume from the bytes on disk, progress every
+// 10%, and the failures by kind.
+Fetched FetchResumable(const StepContext& context, const v1::AgentState& state, Downloader& downloader,
+                       DownloadRetry retry, const std::string& url, const std::filesystem::path& partial,
+                       std::uint64_t total, std::uint64_t extra_space, bool started_before) {
+  const AgentConfig& config = context.config;
+  const v1::Download& download = state.download();
+  std::error_code ec;
+  std::uint64_t have = std::filesystem::exists(partial, ec) ? std::filesystem::file_size(partial, ec) : 0;
+  if (ec) have = 0;
+  if (total != 0 && have > total) {
+    std::filesystem::remove(partial, ec);
+    have = 0;
+  }
+  // The slot bounds when a download may start, not when a resumed one may
+  // go on: bytes on disk (or an attempt of this GO) mean it has started.
+  const bool started = started_before || have > 0 || state.download_attempts() > 0;
+  if (!started && download.not_after_ms() > 0 && context.server_now() >= download.not_after_ms()) {
+    return {StepOutcome::Of(Kind::kWindowMissed, "the slot ended before the download could start; checking again")};
+  }
+  if (context.is_busy()) return {StepOutcome::Of(Kind::kBusy)};
+  const std::uint64_t remaining = (total > have ? total - have : 0) + extra_space;
+  const auto space = std::filesystem::space(config.download_dir, ec);
+  if (!ec && space.available < remaining + config.min_free_bytes) {
+    std::filesystem::remove(partial, ec);
+    return {StepOutcome::Of(Kind::kFailed, "not enough disk space in " + config.download_dir.string() + ": need " +
+                                               std::to_string(remaining + config.min_free_bytes) + " bytes, " +
+                                               std::to_string(space.available) + " available")};
+  }
+
+  std::uint32_t progress_sent = total > 0 ? static_cast<std::uint32_t>(have * 10 / total) * 10 : 0;
+  context.progress(v1::Status::DOWNLOADING, progress_sent);
+  if (total != 0 && have >= total) return {};
+  if (have > 0) context.log.Info("resuming the download at byte " + std::to_string(have));
+  DownloadRequest request;
+  request.url = url;
+  request.destination = partial;
+  request.headers = {"X-Slotwise-Terminal: " + config.terminal_id};
+  request.resume_from = have;
+  request.max_bytes_per_second = config.download_rate_limit_kbps * 1024;
+  request.on_progress = [&context, &progress_sent, total](std::uint64_t bytes, std::uint64_t) {
+    if (total == 0) return;
+    // About every 10%: a fleet's progress must not flood the broker.
+    const auto percent = static_cast<std::uint32_t>(std::min<std::uint64_t>(bytes * 10 / total, 10) * 10);
+    if (percent > progress_sent && percent < 100) {
+      progress_sent = percent;
+      context.progress(v1::Status::DOWNLOADING, percent);
+    }
+  };
+  const auto fetched = downloader.Fetch(request, context.stop);
+  if (fetched) return {};
+  if (context.stop.stop_requested()) {
+    // The saved phase is still DOWNLOADING; the .part stays.
+    return {StepOutcome::Of(Kind::kInterrupted, "download interrupted by shutdown; it resumes after the next check")};
+  }
+  std::string why = "download failed: " + fetched.error().message;
+  switch (fetched.error().code) {
+    case v1::NOT_FOUND:  // an expired or withdrawn URL: not a failure
+      return {StepOutcome::Of(Kind::kRecheck, std::move(why)), true};
+    case v1::INVALID_ARGUMENT:
+      std::filesystem::remove(partial, ec);  // the terminal needs its disk back
+      return {StepOutcome::Of(Kind::kFailed, std::move(why))};
+    default:
+      break;
+  }
+  // A cut that still brought bytes is progress: only attempts in a row
+  // that brought nothing count towards the bound.
+  const std::uint64_t now_have = std::filesystem::file_size(partial, ec);
+  const bool progressed = !ec && now_have > have;
+  const std::uint32_t attempts = progressed ? 1 : state.download_attempts() + 1;
+  if (attempts >= config.download_attempts) {
+    return {StepOutcome::Of(Kind::kRecheck, why + " (" + std::to_string(attempts) + " attempts)")};
+  }
+  // Full jitter: terminals cut off by one node failure do not all come
+  // back at the same instant.
+  const auto ceiling = Doubled(retry.min, static_cast<int>(attempts) - 1, retry.max);
+  std::uniform_int_distribution<long long> spread(0, ceiling.count());
+  StepOutcome out = StepOutcome::Of(Kind::kRetry, std::move(why));
+  out.delay = std::chrono::milliseconds(spread(context.rng));
+  out.attempts = attempts;
+  return {std::move(out)};
+}
+
+void WriteHow(const std::filesystem::path& file, const std::string& how) {
+  std::ofstream(HowPath(file), std::ios::trunc) << how << "\n";
+}
+
+// From here on the full image: an empty .part of it says so to every later
+// run (delta_download.h), and the reason goes to the final status.
+void FallBackToFullImage(const StepContext& context, const std::filesystem::path& file,
+                         const std::filesystem::path& partial, const std::string& why, bool failed) {
+  const std::string line = "delta not used: " + why + "; fetching the full image";
+  if (failed) {
+    context.log.Warn(line);
+  } else {
+    context.log.Info(line);
+  }
+  std::error_code ec;
+  if (!std::filesystem::exists(partial, ec)) std::ofstream(partial, std::ios::binary | std::ios::app).close();
+  WriteHow(file, "full image (delta not used: " + why + ")");
+}
+
 }  // namespace
 
 StepOutcome RunDownloadStep(const StepContext& context, const v1::AgentState& state, Downloader& downloader,
                             DownloadRetry retry) {
   const AgentConfig& config = context.config;
   const v1::Download& download = state.download();
-  const TimeMs now = context.server_now();  // not_after_ms is on the scheduler's clock
   const std::filesystem::path file = DownloadPath(config.download_dir, download);
   const std::filesystem::path partial = PartialPath(config.download_dir, download);
   std::error_code ec;
@@ -56,82 +170,43 @@ StepOutcome RunDownloadStep(const StepContext& context, const v1::AgentState& st
   if (!std::filesystem::exists(partial, ec) && std::filesystem::exists(file, ec)) {
     std::filesystem::rename(file, partial, ec);
   }
-  std::uint64_t have = std::filesystem::exists(partial, ec) ? std::filesystem::file_size(partial, ec) : 0;
-  if (ec) have = 0;
-  if (download.size() != 0 && have > download.size()) {
-    std::filesystem::remove(partial, ec);
-    have = 0;
-  }
-  // The slot bounds when a download may start, not when a resumed one may
-  // go on: bytes on disk (or an attempt of this GO) mean it has started.
-  const bool started = have > 0 || state.download_attempts() > 0;
-  if (!started && download.not_after_ms() > 0 && now >= download.not_after_ms()) {
-    return StepOutcome::Of(Kind::kWindowMissed, "the slot ended before the download could start; checking again");
-  }
-  if (context.is_busy()) return StepOutcome::Of(Kind::kBusy);
-  const std::uint64_t remaining = download.size() > have ? download.size() - have : 0;
-  const auto space = std::filesystem::space(config.download_dir, ec);
-  if (!ec && space.available < remaining + config.min_free_bytes) {
-    std::filesystem::remove(partial, ec);
-    return StepOutcome::Of(Kind::kFailed, "not enough disk space in " + config.download_dir.string() + ": need " +
-                                              std::to_string(remaining + config.min_free_bytes) + " bytes, " +
-                                              std::to_string(space.available) + " available");
-  }
 
-  const std::uint64_t total = download.size();
-  std::uint32_t progress_sent = total > 0 ? static_cast<std::uint32_t>(have * 10 / total) * 10 : 0;
-  context.progress(v1::Status::DOWNLOADING, progress_sent);
-  if (total == 0 || have < total) {
-    if (have > 0) context.log.Info("resuming the download at byte " + std::to_string(have));
-    DownloadRequest request;
-    request.url = download.url();
-    request.destination = partial;
-    request.headers = {"X-Slotwise-Terminal: " + config.terminal_id};
-    request.resume_from = have;
-    request.max_bytes_per_second = config.download_rate_limit_kbps * 1024;
-    request.on_progress = [&context, &progress_sent, total](std::uint64_t bytes, std::uint64_t) {
-      if (total == 0) return;
-      // About every 10%: a fleet's progress must not flood the broker.
-      const auto percent = static_cast<std::uint32_t>(std::min<std::uint64_t>(bytes * 10 / total, 10) * 10);
-      if (percent > progress_sent && percent < 100) {
-        progress_sent = percent;
-        context.progress(v1::Status::DOWNLOADING, percent);
+  // A delta, when the GO offers one this terminal can use (delta_download.h):
+  // fetched and resumed like the full image, then rebuilt into the full
+  // image's .part, which is verified below exactly as a download.
+  bool started_before = false;
+  if (OffersDelta(download)) {
+    const std::filesystem::path delta_partial = DeltaPartialPath(config.download_dir, download);
+    if (std::string refusal = DeltaRefusal(download, context.component, partial); !refusal.empty()) {
+      if (!std::filesystem::exists(partial, ec)) FallBackToFullImage(context, file, partial, refusal, false);
+      std::filesystem::remove(delta_partial, ec);
+    } else {
+      Fetched delta = FetchResumable(context, state, downloader, retry, download.delta_url(), delta_partial,
+                                     download.delta_size(), download.size(), false);
+      if (delta.outcome && delta.url_refused) {
+        std::filesystem::remove(delta_partial, ec);
+        FallBackToFullImage(context, file, partial, "the node refused the delta's URL (" + delta.outcome->detail + ")",
+                            true);
+      } else if (delta.outcome) {
+        return std::move(*delta.outcome);
+      } else if (auto rebuilt = RebuildFromDelta(download, context.component, delta_partial, partial); !rebuilt) {
+        std::filesystem::remove(delta_partial, ec);
+        FallBackToFullImage(context, file, partial, rebuilt.error().message, true);
+      } else {
+        std::filesystem::remove(delta_partial, ec);
+        context.log.Info("rebuilt " + download.version() + " from a delta of " + std::to_string(download.delta_size()) +
+                         " bytes (base " + download.delta_base_version() + ", full image " +
+                         std::to_string(download.size()) + " bytes)");
+        WriteHow(file, "from a delta of " + std::to_string(download.delta_size()) + " bytes (base " +
+                           download.delta_base_version() + ")");
       }
-    };
-    const auto fetched = downloader.Fetch(request, context.stop);
-    if (!fetched) {
-      if (context.stop.stop_requested()) {
-        // The saved phase is still DOWNLOADING; the .part stays.
-        return StepOutcome::Of(Kind::kInterrupted, "download interrupted by shutdown; it resumes after the next check");
-      }
-      std::string why = "download failed: " + fetched.error().message;
-      switch (fetched.error().code) {
-        case v1::NOT_FOUND:  // an expired or withdrawn URL: not a failure
-          return StepOutcome::Of(Kind::kRecheck, std::move(why));
-        case v1::INVALID_ARGUMENT:
-          std::filesystem::remove(partial, ec);  // the terminal needs its disk back
-          return StepOutcome::Of(Kind::kFailed, std::move(why));
-        default:
-          break;
-      }
-      // A cut that still brought bytes is progress: only attempts in a row
-      // that brought nothing count towards the bound.
-      const std::uint64_t now_have = std::filesystem::file_size(partial, ec);
-      const bool progressed = !ec && now_have > have;
-      const std::uint32_t attempts = progressed ? 1 : state.download_attempts() + 1;
-      if (attempts >= config.download_attempts) {
-        return StepOutcome::Of(Kind::kRecheck, why + " (" + std::to_string(attempts) + " attempts)");
-      }
-      // Full jitter: terminals cut off by one node failure do not all come
-      // back at the same instant.
-      const auto ceiling = Doubled(retry.min, static_cast<int>(attempts) - 1, retry.max);
-      std::uniform_int_distribution<long long> spread(0, ceiling.count());
-      StepOutcome out = StepOutcome::Of(Kind::kRetry, std::move(why));
-      out.delay = std::chrono::milliseconds(spread(context.rng));
-      out.attempts = attempts;
-      return out;
+      started_before = true;
     }
   }
+
+  Fetched full = FetchResumable(context, state, downloader, retry, download.url(), partial, download.size(), 0,
+                                started_before);
+  if (full.outcome) return std::move(*full.outcome);
 
   context.progress(v1::Status::VERIFYING, 100);
   if (std::string mismatch = Mismatch(partial, download); !mismatch.empty()) {

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "delta_args.h"
 #include "operator_client.h"
 #include "slotwise/log.h"
 #include "slotwise/sha256.h"
@@ -124,8 +125,16 @@ void AddVersionCommands(CLI::App& app, Globals& g, Action& action) {
   add->add_option("--sign-key", *sign_key,
                   "Ed25519 private key (PEM) that signs the manifest (schemas/README.md, Artifact signatures)")
       ->check(CLI::ExistingFile);
-  add->callback([a, file, sign_key, &action] {
-    action = [a, file, sign_key](OperatorClient& c) {
+  auto delta_from = std::make_shared<std::vector<std::string>>();
+  auto delta_level = std::make_shared<int>(DeltaOptions{}.level);
+  add->add_option("--delta-from", *delta_from,
+                  "FROM_VERSION=BASE_FILE[:/URL/PATH] (repeatable): build a zstd patch-from delta from that "
+                  "version's file, written beside --file (default URL path: --path + .from-FROM_VERSION.zst); "
+                  "base + new at most 2 GiB")
+      ->take_all();
+  add->add_option("--delta-level", *delta_level, "zstd level of the deltas (default 19)")->check(CLI::Range(1, 22));
+  add->callback([a, file, sign_key, delta_from, delta_level, &action] {
+    action = [a, file, sign_key, delta_from, delta_level](OperatorClient& c) {
       auto digest = Sha256FileHex(*file);
       if (!digest) {
         std::cerr << "slotwise: " << digest.error().message << "\n";
@@ -133,6 +142,25 @@ void AddVersionCommands(CLI::App& app, Globals& g, Action& action) {
       }
       a->set_sha256(*digest);
       a->set_size(std::filesystem::file_size(*file));
+      std::vector<DeltaSpec> specs;
+      for (const std::string& spec : *delta_from) {
+        auto parsed = ParseDeltaFrom(spec);
+        if (!parsed) {
+          std::cerr << "slotwise: " << parsed.error().message << "\n";
+          return kExitUsage;
+        }
+        specs.push_back(*parsed);
+      }
+      a->clear_deltas();
+      if (auto built = AddDeltas(*a, *file, specs, DeltaOptions{*delta_level}); !built) {
+        std::cerr << "slotwise: " << built.error().message << "\n";
+        return kExitUsage;
+      }
+      for (const auto& d : a->deltas()) {
+        std::cerr << "slotwise: delta from " << d.from_version() << ": " << d.path() << ", " << d.size()
+                  << " bytes (" << (100.0 * static_cast<double>(d.size()) / static_cast<double>(a->size()))
+                  << "% of " << a->size() << ")\n";
+      }
       if (!sign_key->empty()) {
         std::ifstream key_in(*sign_key);
         const std::string pem((std::istreambuf_iterator<char>(key_in)), std::istreambuf_iterator<char>());

@@ -40,10 +40,15 @@ std::string UrlPath(const std::string& url) {
 
 std::string DownloadUrls::For(const v1::Node& node, const v1::Artifact& artifact, Slot slot,
                               std::string_view terminal_id) const {
-  std::string url = node.base_url() + artifact.path();
+  return ForPath(node, artifact.path(), slot, terminal_id);
+}
+
+std::string DownloadUrls::ForPath(const v1::Node& node, std::string_view path, Slot slot,
+                                  std::string_view terminal_id) const {
+  std::string url = node.base_url() + std::string(path);
   if (options_.url_secret.empty()) return url;
   const std::string expires = std::to_string((grid_.End(slot) + options_.download_allowance_ms + 999) / 1000);
-  const std::string uri = UrlPath(node.base_url()) + artifact.path();
+  const std::string uri = UrlPath(node.base_url()) + std::string(path);
   const std::string token = SecureLinkToken(expires + ":" + std::string(terminal_id) + uri + options_.url_secret);
   return url + "?md5=" + token + "&terminal=" + std::string(terminal_id) + "&expires=" + expires;
 }

@@ -2,6 +2,7 @@
 #include "slotwise/scheduler/registry.h"
 
 #include <algorithm>
+#include <set>
 #include <utility>
 
 #include "keys.h"
@@ -116,6 +117,35 @@ v1::OperatorReply Registry::SetNodeState(const v1::SetNodeState& req) {
   return AckReply();
 }
 
+// schemas/README.md "Delta artifacts": what AddArtifact refuses in
+// Artifact.deltas; empty when they are all fine.
+std::string Registry::CheckDeltas(const v1::Artifact& a) const {
+  constexpr int kMaxDeltas = 16;
+  if (a.deltas_size() > kMaxDeltas) return "an artifact has at most 16 deltas";
+  std::set<std::string, std::less<>> from;
+  for (const auto& d : a.deltas()) {
+    const std::string which = "delta from " + d.from_version() + ": ";
+    if (!IsValidVersion(d.from_version())) return "delta from_version must be 1-64 of [A-Za-z0-9._+-]";
+    if (d.from_version() == a.version()) return which + "a delta must come from another version";
+    if (!from.insert(d.from_version()).second) return which + "two deltas from one version";
+    if (!d.path().starts_with('/') || d.path().find_first_of(" \t\r\n?#") != std::string::npos) {
+      return which + "path must be a URL path beginning with '/'";
+    }
+    if (d.path() == a.path()) return which + "path must differ from the artifact's";
+    if (!IsSha256Hex(d.sha256()) || !IsSha256Hex(d.base_sha256())) {
+      return which + "sha256 and base_sha256 must be 64 lowercase hex digits";
+    }
+    if (d.size() == 0 || d.base_size() == 0) return which + "size and base_size must be positive";
+    // The base, when registered, must be that version's file.
+    if (const v1::Artifact* base = FindArtifact(a.component(), d.from_version());
+        base != nullptr && (base->sha256() != d.base_sha256() || base->size() != d.base_size())) {
+      return which + "base_sha256/base_size are not those of version " + d.from_version() + " (" + base->sha256() +
+             ", " + std::to_string(base->size()) + " bytes)";
+    }
+  }
+  return {};
+}
+
 v1::OperatorReply Registry::AddArtifact(const v1::AddArtifact& req) {
   const auto& a = req.artifact();
   if (!IsValidVersion(a.version())) {
@@ -137,6 +167,7 @@ v1::OperatorReply Registry::AddArtifact(const v1::AddArtifact& req) {
                                           (stored.component().empty() ? "" : " of " + stored.component()) +
                                           " already exists");
   }
+  if (std::string why = CheckDeltas(stored); !why.empty()) return Refuse(v1::INVALID_ARGUMENT, why);
   artifacts_[key] = stored;
   WriteBatch b;
   b.Put(keys::Of(keys::kArtifact, key), stored.SerializeAsString());

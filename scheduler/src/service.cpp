@@ -5,6 +5,7 @@
 
 #include "keys.h"
 #include "replies.h"
+#include "slotwise/scheduler/artifact_choice.h"
 #include "slotwise/scheduler/notices.h"
 #include "slotwise/v1/store.pb.h"
 #include "validation.h"
@@ -131,6 +132,14 @@ void SchedulerService::PendingNotices(Outbox& out) const { scheduler::PendingNot
 
 void SchedulerService::TerminalNotices(std::string_view terminal_id, bool with_clears, Outbox& out) const {
   scheduler::TerminalNotices(grid_, table_, terminal_id, with_clears, out);
+}
+
+std::uint64_t SchedulerService::BytesFor(std::string_view terminal_id, std::string_view campaign_id) const {
+  const CampaignRecord* record = table_.Find(campaign_id);
+  if (record == nullptr) return 0;
+  const auto progress = record->progress.find(terminal_id);
+  if (progress == record->progress.end()) return 0;
+  return scheduler::BytesFor(registry_, record->campaign, progress->second);
 }
 
 }  // namespace slotwise::scheduler

@@ -3,6 +3,7 @@
 // housekeeping leaves it alone and the execution timeout starts.
 #include "keys.h"
 #include "replies.h"
+#include "slotwise/scheduler/artifact_choice.h"
 #include "slotwise/scheduler/change.h"
 #include "slotwise/scheduler/terminal_requests.h"
 
@@ -71,6 +72,7 @@ v1::TerminalReply TerminalRequests::Check(std::string_view terminal_id, const v1
     change.Progress(*record, *progress);
     progress->set_checked_in(true);
     progress->set_updated_ms(now);
+    if (!check.current_version().empty()) progress->set_version(check.current_version());
     if (auto s = change.Commit(journal_, out); !s) return RefuseTerminal(s.error());
     lifecycle_.WatchExecution(record->campaign.id(), *progress);
   }
@@ -85,6 +87,16 @@ v1::TerminalReply TerminalRequests::Check(std::string_view terminal_id, const v1
   d->set_component(record->campaign.component());
   d->set_not_before_ms(progress->start_at_ms());
   d->set_not_after_ms(grid_.End(progress->slot()));
+  // A delta from the version the terminal checks in with; the full image's
+  // url stays, for v1 agents and for the agent's fallback.
+  if (const v1::ArtifactDelta* delta = DeltaFrom(*artifact, check.current_version())) {
+    d->set_delta_url(urls_.ForPath(*node, delta->path(), progress->slot(), terminal_id));
+    d->set_delta_sha256(delta->sha256());
+    d->set_delta_size(delta->size());
+    d->set_delta_base_version(delta->from_version());
+    d->set_delta_base_sha256(delta->base_sha256());
+    d->set_delta_base_size(delta->base_size());
+  }
   return r;
 }
 

@@ -129,6 +129,11 @@ v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v
                                     "the terminal's work in campaign " + record->campaign.id() + " is over (" +
                                         v1::TerminalProgress::Outcome_Name(progress->outcome()) + ")"));
   }
+  // The version it runs decides which file it fetches (artifact_choice.h).
+  if (!version.empty() && version != progress->version()) {
+    change.Progress(*record, *progress);
+    progress->set_version(version);
+  }
   const bool still_valid = progress->assigned() && grid_.End(progress->slot()) > clock_.NowMs();
   if (!still_valid) {
     change.Progress(*record, *progress);

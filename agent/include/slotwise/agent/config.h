@@ -30,6 +30,11 @@ struct ComponentConfig {
   // Installs it: /bin/sh -c, SLOTWISE_FILE, SLOTWISE_VERSION and
   // SLOTWISE_COMPONENT in the environment; exit 0 = installed.
   std::string install_command;
+  // The installed image, kept as the base of delta downloads (schemas/README.md
+  // "Delta artifacts"): the agent applies a delta to this file when its
+  // SHA-256 is the delta's base, and replaces it with each image it
+  // installs. Default: none (no deltas: full images only).
+  std::filesystem::path image_path{};
 };
 
 // A Report carries at most this many components besides the system image
@@ -105,6 +110,9 @@ struct AgentConfig {
   std::uint32_t max_rechecks = 5;
   // Disk space that must remain free after the download. Default: 1 MiB.
   std::uint64_t min_free_bytes = 1024 * 1024;
+  // The system image's installed image, the base of its deltas
+  // (ComponentConfig::image_path). Default: none (full images only).
+  std::filesystem::path image_path;
   // Components besides the system image (whose keys are version_file and
   // install_command above), sorted by name. Default: none (a v1 terminal).
   std::vector<ComponentConfig> components;

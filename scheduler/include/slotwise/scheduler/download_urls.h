@@ -25,6 +25,8 @@ class DownloadUrls {
   DownloadUrls(const SlotGrid& grid, const ServiceOptions& options) : grid_(grid), options_(options) {}
   // `terminal_id`: a valid terminal id (topics::IsValidTerminalId), safe in a query string as is.
   std::string For(const v1::Node& node, const v1::Artifact& artifact, Slot slot, std::string_view terminal_id) const;
+  // The same for any path on the node (a delta's, ArtifactDelta.path), signed alike.
+  std::string ForPath(const v1::Node& node, std::string_view path, Slot slot, std::string_view terminal_id) const;
 
  private:
   const SlotGrid& grid_;

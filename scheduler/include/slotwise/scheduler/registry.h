@@ -88,6 +88,7 @@ class Registry {
   const Topology& topology() const { return topology_; }
 
  private:
+  std::string CheckDeltas(const v1::Artifact& a) const;
   Journal& journal_;
   const SlotGrid& grid_;
   const Clock& clock_;

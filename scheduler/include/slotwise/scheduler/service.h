@@ -117,6 +117,10 @@ class SchedulerService {
   const SlotGrid& grid() const { return grid_; }
   const Clock& clock() const { return clock_; }
   const CapacityLedger& ledger() const { return bookings_.ledger(); }
+  // The bytes `terminal_id`'s download for `campaign_id` fetches: the
+  // artifact's delta from the version it last told us, else the full image
+  // (artifact_choice.h); 0 for an unknown campaign, terminal or artifact.
+  std::uint64_t BytesFor(std::string_view terminal_id, std::string_view campaign_id) const;
 
  private:
   // Declared in the order they are built: each refers only to those above.
