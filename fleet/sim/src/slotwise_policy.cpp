@@ -65,7 +65,7 @@ Status SlotwisePolicy::Register() {
     node->set_cluster_id(fleet_.clusters[n.cluster].id);
     node->set_base_url("http://" + n.id + ".example");
     node->set_per_slot(n.per_slot);
-    node->set_bandwidth_bps(bandwidth_bps);
+    if (options_.byte_capacity) node->set_bandwidth_bps(bandwidth_bps);
     if (auto s = Operator(r); !s) return s;
   }
   v1::OperatorRequest a;

@@ -75,6 +75,8 @@ std::optional<int> Parse(int argc, char** argv, Options& o) {
   app.add_option("--bucket-seconds", o.bucket_s, "resolution of the load timeline")->capture_default_str()->check(CLI::Range(1, 86400));
   app.add_option("--jobs", o.jobs, "policies simulated at the same time (threads)")->capture_default_str()->check(CLI::Range(1, 64));
   app.add_flag("--json", o.json, "print the results as JSON instead of the table");
+  app.add_flag("--byte-capacity", o.policy.byte_capacity,
+               "slotwise: nodes declare their bandwidth, bookings reserve rates (capacity in bytes)");
   app.add_flag("--check", o.check, "exit with status 3 when a target line says FAIL");
   app.add_option("--csv", o.csv_dir, "write summary.csv, load.csv and calendar.csv into this directory");
   app.add_option("--plots", o.plots_dir, "write SVG plots (gnuplot) into this directory");
