@@ -144,7 +144,8 @@ Status Bookings::Assign(CampaignRecord& record, v1::TerminalProgress& progress, 
   const Topology& full = registry_.topology();
   const Topology capped = cap > 0 && cap < 1 ? full.Capped(cap) : Topology{};
   const Topology& topology = cap > 0 && cap < 1 ? capped : full;
-  const ByteDemand demand = DemandOf(record, progress.terminal_id(), bytes);
+  // Count-only topologies (v1 operators) skip the byte demand altogether.
+  const ByteDemand demand = topology.AnyByteLimited() ? DemandOf(record, progress.terminal_id(), bytes) : ByteDemand{};
   const ByteDemand* bytes_demand = topology.AnyByteLimited() ? &demand : nullptr;
   auto place = [&](Slot until) {
     return PlaceTerminal(topology, ledger_, where, first, until, options_.max_fallback_km, allowed, bytes_demand);

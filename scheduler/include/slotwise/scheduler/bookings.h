@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 
 #include "slotwise/clock.h"
@@ -132,7 +133,7 @@ class Bookings {
   // release gives back exactly what was reserved (a terminal may hold
   // bookings of several components in one slot of one node).
   std::multimap<std::tuple<std::string, std::string, Slot, TimeMs>, Reservation> reservations_;
-  std::map<std::string, std::uint64_t, std::less<>> link_bps_;
+  std::unordered_map<std::string, std::uint64_t> link_bps_;
   // When to look at a booking again (its slot's end + grace) and at a
   // terminal that went offline (last seen + grace). Not stored.
   std::multimap<TimeMs, std::pair<std::string, std::string>> booking_checks_;  // (campaign, terminal)
