@@ -381,6 +381,8 @@ v1::Report Agent::BaseReport() const {
   report.mutable_location()->set_lat(config_.location.lat);
   report.mutable_location()->set_lon(config_.location.lon);
   report.set_system_id(config_.system_id);
+  report.set_link_kind(config_.link_kind);
+  report.set_link_bps(io_.downloader.MeasuredBps());
   for (const auto& [name, version] : component_versions_) {
     v1::ComponentVersion* c = report.add_components();
     c->set_component(name);

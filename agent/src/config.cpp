@@ -1,6 +1,7 @@
 #include "slotwise/agent/config.h"
 
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <map>
 #include <optional>
@@ -25,7 +26,7 @@ struct KeySpec {
   bool required;
 };
 
-constexpr std::array<KeySpec, 26> kKeys{{
+constexpr std::array<KeySpec, 27> kKeys{{
     {"broker", true},
     {"terminal_id", true},
     {"state_dir", true},
@@ -52,6 +53,7 @@ constexpr std::array<KeySpec, 26> kKeys{{
     {"max_rechecks", false},
     {"min_free_mb", false},
     {"image_path", false},
+    {"link_kind", false},
 }};
 
 // component.NAME.FIELD: a component other than the system image (whose
@@ -207,6 +209,14 @@ Result<AgentConfig> ParseAgentConfig(std::string_view text, std::string_view sou
       config.location = *where;
     } else if (key == "system_id") {
       config.system_id = v;
+    } else if (key == "link_kind") {
+      v1::LinkKind kind = v1::LINK_KIND_UNSPECIFIED;
+      std::string upper(v);
+      for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (!v1::LinkKind_Parse(upper, &kind) || kind == v1::LINK_KIND_UNSPECIFIED) {
+        return Invalid(setting, key, "expected gprs, edge, umts, lte, wifi or ethernet");
+      }
+      config.link_kind = kind;
     } else if (key == "install_command") {
       config.install_command = v;
     } else if (key == "install_timeout_s") {

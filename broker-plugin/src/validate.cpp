@@ -21,6 +21,7 @@ struct UpstreamSchemas {
   std::size_t report_components = report.FieldIndex("components");
   std::size_t component_name = report.FieldIndex("components.component");
   std::size_t component_version = report.FieldIndex("components.version");
+  std::size_t report_link_bps = report.FieldIndex("link_bps");
   WireScan check{*v1::Check::descriptor()};
   std::size_t check_slot = check.FieldIndex("slot");
   WireScan status{*v1::Status::descriptor()};
@@ -69,7 +70,9 @@ bool ReportOk(const void* payload, std::size_t size) {
   WireScan::Values v;
   return s.report.Scan(payload, size, v, &components) && StringsShortEnough(s.report, v) &&
          (!v.Has(s.report_location) ||
-          geo::IsValid(DoubleOf(v, s.report_lat), DoubleOf(v, s.report_lon)));
+          geo::IsValid(DoubleOf(v, s.report_lat), DoubleOf(v, s.report_lon))) &&
+         v.raw[s.report_link_bps] <= kMaxLinkBps;
+  // An unknown link_kind is NOT refused (read as unspecified), as Status.state.
 }
 
 bool CheckOk(const void* payload, std::size_t size) {

@@ -3,7 +3,9 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <cmath>
+#include <optional>
 #include <cstdlib>
 #include <ctime>
 #include <cstdio>
@@ -56,6 +58,38 @@ void AddClusterCommands(CLI::App& app, Globals& g, Action& action) {
   });
 }
 
+namespace {
+
+// "100Mbit", "1.5Gbit", "512kbit", "100M", "2000000" -> bits/s.
+std::optional<std::uint64_t> ParseBitRate(const std::string& text) {
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::string unit = text.substr(used);
+  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* tail : {"bit/s", "bps", "bit"}) {
+    const std::string t(tail);
+    if (unit.size() >= t.size() && unit.compare(unit.size() - t.size(), t.size(), t) == 0) {
+      unit.resize(unit.size() - t.size());
+      break;
+    }
+  }
+  double scale = 1;
+  if (unit == "k") scale = 1e3;
+  else if (unit == "m") scale = 1e6;
+  else if (unit == "g") scale = 1e9;
+  else if (!unit.empty()) return std::nullopt;
+  const double bps = value * scale;
+  if (!(bps >= 1) || bps > 1e13) return std::nullopt;
+  return static_cast<std::uint64_t>(bps + 0.5);
+}
+
+}  // namespace
+
 void AddNodeCommands(CLI::App& app, Globals& g, Action& action) {
   auto* node = app.add_subcommand("node", "S1: download nodes")->require_subcommand(1);
 
@@ -72,6 +106,19 @@ void AddNodeCommands(CLI::App& app, Globals& g, Action& action) {
       ->required()->check(CLI::Range(1u, 1'000'000u));
   add->add_option_function<std::uint64_t>("--bandwidth-bps", [n](std::uint64_t v) { n->set_bandwidth_bps(v); },
                                           "upstream bandwidth in bits/s");
+  add->add_option_function<std::string>(
+         "--bandwidth",
+         [n](const std::string& v) {
+           auto bps = ParseBitRate(v);
+           if (!bps) throw CLI::ValidationError("--bandwidth", "expected e.g. 100Mbit, 1Gbit, 512kbit or 2000000");
+           n->set_bandwidth_bps(*bps);
+         },
+         "upstream bandwidth, e.g. 100Mbit (k/M/G = 10^3/10^6/10^9 bit/s; a bare number is bits/s); "
+         "bookings then reserve a rate and never exceed it")
+      ->excludes("--bandwidth-bps");
+  add->add_option_function<std::uint32_t>("--max-connections", [n](std::uint32_t v) { n->set_max_connections(v); },
+                                          "most downloads in progress on it at any moment (0 = no limit)")
+      ->check(CLI::Range(0u, 10'000'000u));
   add->add_option_function<std::string>("--status-url", [n](const std::string& v) { n->set_status_url(v); },
                                         "nginx stub_status URL polled for live load, e.g. http://10.0.0.5:8080/status");
   add->callback([n, &action] {

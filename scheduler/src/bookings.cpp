@@ -15,11 +15,14 @@ namespace slotwise::scheduler {
 
 void Bookings::Rebuild() {
   ledger_ = CapacityLedger();
+  reservations_.clear();
   booking_checks_.clear();
   offline_checks_.clear();
   for (const auto& [cid, record] : campaigns_.all()) {
     for (const auto& [tid, p] : record.progress) {
-      if (p.assigned()) ledger_.Restore(p.node_id(), p.slot(), SpreadIndex(p));
+      if (!p.assigned()) continue;
+      ledger_.Restore(p.node_id(), p.slot(), SpreadIndex(p));
+      Rereserve(&record, p);
     }
   }
   for (const auto& [cid, record] : campaigns_.all()) {
@@ -34,9 +37,56 @@ std::optional<std::uint32_t> Bookings::SpreadIndex(const v1::TerminalProgress& p
   return grid_.SpreadIndexAt(progress.start_at_ms() - grid_.Start(progress.slot()), node->per_slot());
 }
 
+void Bookings::NoteLinkRate(const std::string& terminal_id, std::uint64_t bps) {
+  if (bps > 0) link_bps_[terminal_id] = bps;
+}
+
+std::uint64_t Bookings::LinkRate(const std::string& terminal_id) const {
+  auto it = link_bps_.find(terminal_id);
+  return it != link_bps_.end() ? it->second : options_.default_link_bps;
+}
+
+ByteDemand Bookings::DemandOf(const CampaignRecord& record, const std::string& terminal_id,
+                              std::optional<std::uint64_t> bytes) const {
+  ByteDemand d;
+  if (bytes) {
+    d.bytes = *bytes;
+  } else if (const v1::Artifact* a = registry_.FindArtifact(record.campaign.component(), record.campaign.target_version())) {
+    d.bytes = a->size();
+  }
+  d.link_bps = LinkRate(terminal_id);
+  d.slot_ms = grid_.slot_ms();
+  d.bucket_ms = std::max<std::int64_t>(1, grid_.slot_ms() / kBucketsPerSlot);
+  return d;
+}
+
+void Bookings::Unreserve(const v1::TerminalProgress& progress) {
+  auto it = reservations_.find({progress.terminal_id(), progress.node_id(), progress.slot(), progress.start_at_ms()});
+  if (it == reservations_.end()) return;
+  ledger_.Unreserve(progress.node_id(), it->second);
+  reservations_.erase(it);
+}
+
+// A booking that exists again (rebuild, undo): its reservation is computed
+// afresh from what is known now, without a check (as Restore()).
+void Bookings::Rereserve(const CampaignRecord* record, const v1::TerminalProgress& progress) {
+  if (record == nullptr) return;
+  for (const auto& cluster : registry_.topology().clusters()) {
+    for (const auto& node : cluster.nodes) {
+      if (node.id != progress.node_id()) continue;
+      if (auto r = ReservationFor(node, DemandOf(*record, progress.terminal_id()), progress.start_at_ms())) {
+        ledger_.Reserve(node.id, *r);
+        reservations_.emplace(std::tuple{progress.terminal_id(), progress.node_id(), progress.slot(), progress.start_at_ms()}, *r);
+      }
+      return;
+    }
+  }
+}
+
 void Bookings::Release(v1::TerminalProgress& progress) {
   if (!progress.assigned()) return;
   ledger_.Release(progress.node_id(), progress.slot(), SpreadIndex(progress));
+  Unreserve(progress);
   progress.set_assigned(false);
   progress.clear_node_id();
   progress.clear_slot();
@@ -46,12 +96,25 @@ void Bookings::Release(v1::TerminalProgress& progress) {
 }
 
 void Bookings::Undo(v1::TerminalProgress& progress, const v1::TerminalProgress& before) {
-  if (progress.assigned()) ledger_.Release(progress.node_id(), progress.slot(), SpreadIndex(progress));
-  if (before.assigned()) ledger_.Restore(before.node_id(), before.slot(), SpreadIndex(before));
+  if (progress.assigned()) {
+    ledger_.Release(progress.node_id(), progress.slot(), SpreadIndex(progress));
+    Unreserve(progress);
+  }
+  if (before.assigned()) {
+    ledger_.Restore(before.node_id(), before.slot(), SpreadIndex(before));
+    // The campaign whose record this progress is (one lookup per campaign).
+    const CampaignRecord* owner = nullptr;
+    for (const auto& [cid, record] : campaigns_.all()) {
+      auto it = record.progress.find(before.terminal_id());
+      if (it != record.progress.end() && &it->second == &progress) owner = &record;
+    }
+    Rereserve(owner, before);
+  }
   progress = before;
 }
 
-Status Bookings::Assign(CampaignRecord& record, v1::TerminalProgress& progress, Slot not_before) {
+Status Bookings::Assign(CampaignRecord& record, v1::TerminalProgress& progress, Slot not_before,
+                        std::optional<std::uint64_t> bytes) {
   std::optional<LatLon> where;
   const v1::TerminalInfo* info = registry_.FindTerminal(progress.terminal_id());
   if (info != nullptr && info->has_location()) where = LatLon{info->location().lat(), info->location().lon()};
@@ -81,8 +144,11 @@ Status Bookings::Assign(CampaignRecord& record, v1::TerminalProgress& progress, 
   const Topology& full = registry_.topology();
   const Topology capped = cap > 0 && cap < 1 ? full.Capped(cap) : Topology{};
   const Topology& topology = cap > 0 && cap < 1 ? capped : full;
+  // Count-only topologies (v1 operators) skip the byte demand altogether.
+  const ByteDemand demand = topology.AnyByteLimited() ? DemandOf(record, progress.terminal_id(), bytes) : ByteDemand{};
+  const ByteDemand* bytes_demand = topology.AnyByteLimited() ? &demand : nullptr;
   auto place = [&](Slot until) {
-    return PlaceTerminal(topology, ledger_, where, first, until, options_.max_fallback_km, allowed);
+    return PlaceTerminal(topology, ledger_, where, first, until, options_.max_fallback_km, allowed, bytes_demand);
   };
   // The core of the window first; its slack only when the core is full.
   const Slot core_end = record.campaign.core_end_slot();
@@ -91,7 +157,8 @@ Status Bookings::Assign(CampaignRecord& record, v1::TerminalProgress& progress, 
   if (!placement) {
     const Slot after = std::max(first, end);
     if (after < limit) {
-      placement = PlaceTerminal(topology, ledger_, where, after, limit, options_.max_fallback_km, allowed);
+      placement =
+          PlaceTerminal(topology, ledger_, where, after, limit, options_.max_fallback_km, allowed, bytes_demand);
     }
   }
   if (!placement) {
@@ -104,6 +171,10 @@ Status Bookings::Assign(CampaignRecord& record, v1::TerminalProgress& progress, 
   progress.set_node_id(placement->node_id);
   progress.set_slot(placement->slot);
   progress.set_start_at_ms(grid_.SpreadStart(placement->slot, placement->index, placement->per_slot));
+  if (placement->reservation) {
+    reservations_.emplace(std::tuple{progress.terminal_id(), placement->node_id, placement->slot, progress.start_at_ms()},
+                          *placement->reservation);
+  }
   progress.set_checked_in(false);
   progress.set_updated_ms(clock_.NowMs());
   WatchBooking(record.campaign.id(), progress);

@@ -24,6 +24,11 @@ v1::OperatorReply Campaigns::QueryWindows(const v1::QueryWindows& req) const {
   wr.allowed_to_minute = record->campaign.allowed_to_minute();
   wr.allowed_weekdays = record->campaign.allowed_weekdays();
   wr.slot_ms = grid_.slot_ms();
+  if (const v1::Artifact* a = registry_.FindArtifact(record->campaign.component(), record->campaign.target_version())) {
+    wr.artifact_bytes = a->size();
+  }
+  wr.default_link_bps = options_.default_link_bps;
+  const bool bytes = topology.AnyByteLimited();
   if (req.deadline_ms() != 0) {
     if (req.deadline_ms() <= now) return Refuse(v1::INVALID_ARGUMENT, "the deadline is in the past");
     const Slot last_end = grid_.SlotAt(req.deadline_ms());  // slots that end by the deadline
@@ -42,6 +47,7 @@ v1::OperatorReply Campaigns::QueryWindows(const v1::QueryWindows& req) const {
       wr.terminals.push_back(std::nullopt);
     }
     wr.utc_offset_minutes.push_back(info != nullptr ? info->utc_offset_minutes() : 0);
+    if (bytes) wr.link_bps.push_back(bookings_.LinkRate(p.terminal_id()));
   });
   const auto members = static_cast<std::uint32_t>(wr.terminals.size());
   if (members == 0 && record->campaign.has_filter()) {
@@ -49,6 +55,7 @@ v1::OperatorReply Campaigns::QueryWindows(const v1::QueryWindows& req) const {
     // terminal (anywhere), so there is a window to schedule it in.
     wr.terminals.push_back(std::nullopt);
     wr.utc_offset_minutes.push_back(0);
+    if (bytes) wr.link_bps.push_back(0);  // 0 = default_link_bps
   }
   const WindowPlan plan = PlanWindows(topology, bookings_.ledger(), wr);
   v1::OperatorReply r;

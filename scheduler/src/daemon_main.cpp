@@ -138,6 +138,10 @@ int main(int argc, char** argv) {
   app.add_option("--live-slots", options.live_slots, "slots from now whose capacity live load lowers")
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
+  app.add_option("--default-link-bps", options.default_link_bps,
+                 "link rate assumed for a terminal that reported none, bits/s (capacity in bytes)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000'000ULL}))
+      ->capture_default_str();
   app.add_option("--max-fallback-km", options.max_fallback_km,
                  "a terminal falls back from its nearest cluster only this far (0 = any distance)")
       ->check(CLI::Range(0.0, 40'000.0))

@@ -1,6 +1,7 @@
 #include "slotwise/scheduler/ledger.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace slotwise::scheduler {
 
@@ -91,6 +92,86 @@ std::uint64_t CapacityLedger::BookedBetween(std::string_view node, Slot first, S
     total += it->second;
   }
   return total;
+}
+
+void CapacityLedger::MaxAddTree::Add(std::int64_t l, std::int64_t r, std::int64_t v, std::size_t n,
+                                     std::int64_t nl, std::int64_t nr) {
+  if (r <= nl || nr <= l) return;
+  if (l <= nl && nr <= r) {
+    max[n] += v;
+    add[n] += v;
+    return;
+  }
+  const std::int64_t m = (nl + nr) / 2;
+  Add(l, r, v, 2 * n, nl, m);
+  Add(l, r, v, 2 * n + 1, m, nr);
+  max[n] = std::max(max[2 * n], max[2 * n + 1]) + add[n];
+}
+
+std::int64_t CapacityLedger::MaxAddTree::Max(std::int64_t l, std::int64_t r, std::size_t n, std::int64_t nl,
+                                             std::int64_t nr) const {
+  if (r <= nl || nr <= l) return std::numeric_limits<std::int64_t>::min();
+  if (l <= nl && nr <= r) return max[n];
+  const std::int64_t m = (nl + nr) / 2;
+  return std::max(Max(l, r, 2 * n, nl, m), Max(l, r, 2 * n + 1, m, nr)) + add[n];
+}
+
+namespace {
+
+std::int64_t FloorDiv(std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0 && a < 0) ? 1 : 0); }
+
+}  // namespace
+
+void CapacityLedger::AddReservation(std::string_view node, const Reservation& r, int sign) {
+  if (r.end <= r.first || (r.rate_bps == 0 && r.connections == 0)) return;
+  auto t = timelines_.find(node);
+  if (t == timelines_.end()) t = timelines_.emplace(std::string(node), Timeline{}).first;
+  const auto rate = static_cast<std::int64_t>(r.rate_bps) * sign;
+  const auto conns = static_cast<std::int64_t>(r.connections) * sign;
+  for (std::int64_t c = FloorDiv(r.first, kChunk); c * kChunk < r.end; ++c) {
+    Chunk& chunk = t->second[c];
+    const std::int64_t l = std::max(r.first, c * kChunk) - c * kChunk;
+    const std::int64_t e = std::min(r.end, (c + 1) * kChunk) - c * kChunk;
+    if (rate != 0) chunk.rate.Add(l, e, rate, 1, 0, kChunk);
+    if (conns != 0) chunk.connections.Add(l, e, conns, 1, 0, kChunk);
+  }
+}
+
+std::int64_t CapacityLedger::Peak(std::string_view node, std::int64_t first, std::int64_t end, bool rate) const {
+  auto t = timelines_.find(node);
+  if (t == timelines_.end() || end <= first) return 0;
+  std::int64_t peak = 0;
+  for (auto c = t->second.lower_bound(FloorDiv(first, kChunk)); c != t->second.end() && c->first * kChunk < end;
+       ++c) {
+    const std::int64_t l = std::max(first, c->first * kChunk) - c->first * kChunk;
+    const std::int64_t e = std::min(end, (c->first + 1) * kChunk) - c->first * kChunk;
+    const MaxAddTree& tree = rate ? c->second.rate : c->second.connections;
+    peak = std::max(peak, tree.Max(l, e, 1, 0, kChunk));
+  }
+  return peak;
+}
+
+bool CapacityLedger::Fits(std::string_view node, const Reservation& r, std::uint64_t bandwidth_bps,
+                          std::uint32_t max_connections) const {
+  if (bandwidth_bps > 0) {
+    if (r.rate_bps > bandwidth_bps) return false;
+    if (static_cast<std::uint64_t>(Peak(node, r.first, r.end, true)) + r.rate_bps > bandwidth_bps) return false;
+  }
+  if (max_connections > 0) {
+    if (r.connections > max_connections) return false;
+    if (static_cast<std::uint64_t>(Peak(node, r.first, r.end, false)) + r.connections > max_connections) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::uint64_t CapacityLedger::PeakRate(std::string_view node, std::int64_t first, std::int64_t end) const {
+  return static_cast<std::uint64_t>(std::max<std::int64_t>(0, Peak(node, first, end, true)));
+}
+
+std::uint32_t CapacityLedger::PeakConnections(std::string_view node, std::int64_t first, std::int64_t end) const {
+  return static_cast<std::uint32_t>(std::max<std::int64_t>(0, Peak(node, first, end, false)));
 }
 
 }  // namespace slotwise::scheduler

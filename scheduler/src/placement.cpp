@@ -12,6 +12,7 @@ struct Candidate {
   const ClusterCapacity* cluster = nullptr;
   std::uint32_t booked = 0;
   std::uint32_t capacity = 0;
+  std::optional<Reservation> reservation;
 };
 
 // True when a is the better node: lower booked/capacity, then id.
@@ -40,13 +41,35 @@ struct PoolNode {
 
 // The least-loaded node with room in `slot` among the given nodes; `slot`
 // must not decrease from one call to the next.
-std::optional<Candidate> BestNodeInSlot(const Topology& topology, std::vector<PoolNode>& pool, Slot slot) {
+// The reservation of a booking with `index` in `slot` on `node`, if it fits.
+std::optional<std::optional<Reservation>> FittingReservation(const Topology& topology, const CapacityLedger& ledger,
+                                                             const NodeCapacity& node, Slot slot,
+                                                             std::uint32_t index, std::uint32_t capacity,
+                                                             const ByteDemand* demand) {
+  if (demand == nullptr || !node.ByteLimited() || demand->slot_ms <= 0) return std::optional<Reservation>{};
+  const SlotGrid grid(demand->slot_ms);
+  auto r = ReservationFor(node, *demand, grid.SpreadStart(slot, index, capacity));
+  if (!r) return std::optional<Reservation>{};
+  const bool near = slot < topology.near_end();
+  if (!ledger.Fits(node.id, *r, near ? node.near_bandwidth_bps : node.bandwidth_bps,
+                   near ? node.near_connections : node.max_connections)) {
+    return std::nullopt;
+  }
+  return r;
+}
+
+std::optional<Candidate> BestNodeInSlot(const Topology& topology, const CapacityLedger& ledger,
+                                        std::vector<PoolNode>& pool, Slot slot, const ByteDemand* demand) {
   std::optional<Candidate> best;
   for (PoolNode& p : pool) {
     const std::uint32_t capacity = topology.Capacity(*p.node, slot);
     const std::uint32_t booked = p.BookedIn(slot);
     if (booked >= capacity) continue;
-    Candidate c{p.node, p.cluster, booked, capacity};
+    Candidate c{p.node, p.cluster, booked, capacity, std::nullopt};
+    if (best && !LessLoaded(c, *best)) continue;
+    auto fit = FittingReservation(topology, ledger, *p.node, slot, booked, capacity, demand);
+    if (!fit) continue;
+    c.reservation = *fit;
     if (!best || LessLoaded(c, *best)) best = c;
   }
   return best;
@@ -54,7 +77,8 @@ std::optional<Candidate> BestNodeInSlot(const Topology& topology, std::vector<Po
 
 std::optional<Placement> BookEarliest(const Topology& topology,
                                       const std::vector<const ClusterCapacity*>& clusters,
-                                      CapacityLedger& ledger, Slot first, Slot end, const SlotFilter& allowed) {
+                                      CapacityLedger& ledger, Slot first, Slot end, const SlotFilter& allowed,
+                                      const ByteDemand* demand) {
   std::vector<PoolNode> pool;
   for (const ClusterCapacity* cluster : clusters) {
     for (const NodeCapacity& node : cluster->nodes) {
@@ -64,11 +88,22 @@ std::optional<Placement> BookEarliest(const Topology& topology,
   }
   for (Slot slot = first; slot < end; ++slot) {
     if (allowed && !allowed(slot)) continue;
-    auto best = BestNodeInSlot(topology, pool, slot);
+    auto best = BestNodeInSlot(topology, ledger, pool, slot, demand);
     if (!best) continue;
     auto index = ledger.Book(best->node->id, slot, best->capacity);
     if (!index) continue;  // cannot happen: BestNodeInSlot saw room
-    return Placement{best->node->id, best->cluster->id, slot, *index, best->capacity};
+    std::optional<Reservation> reservation = best->reservation;
+    if (reservation && *index != best->booked) {
+      // A released index was handed out again: another start time.
+      auto fit = FittingReservation(topology, ledger, *best->node, slot, *index, best->capacity, demand);
+      if (!fit) {
+        ledger.Release(best->node->id, slot, *index);
+        continue;
+      }
+      reservation = *fit;
+    }
+    if (reservation) ledger.Reserve(best->node->id, *reservation);
+    return Placement{best->node->id, best->cluster->id, slot, *index, best->capacity, reservation};
   }
   return std::nullopt;
 }
@@ -94,16 +129,36 @@ Topology Topology::FromRegistry(const std::map<std::string, v1::Cluster>& cluste
     auto c = by_id.find(n.cluster_id());
     if (c == by_id.end()) continue;
     std::uint32_t near = n.per_slot();
+    NodeCapacity node{id, n.per_slot(), near};
+    node.bandwidth_bps = node.near_bandwidth_bps = n.bandwidth_bps();
+    node.max_connections = node.near_connections = n.max_connections();
     if (auto l = live.find(id); l != live.end()) {
       if (!l->second.reachable) continue;  // down until it answers again
-      near -= std::min(near, l->second.foreign);
+      const std::uint32_t foreign = l->second.foreign;
+      node.near_per_slot -= std::min(node.near_per_slot, foreign);
+      // Connections we did not book hold their fair share of the bandwidth
+      // and a connection each, until they end; a node with no room left
+      // keeps a limit of 1 bit/s / 1 connection (0 would mean "no limit").
+      if (node.max_connections > 0) {
+        node.near_connections = std::max<std::uint32_t>(1, node.max_connections - std::min(node.max_connections - 1, foreign));
+        if (foreign >= node.max_connections) node.near_per_slot = 0;
+      }
+      if (node.bandwidth_bps > 0) {
+        const std::uint64_t share = ExpectedRate(node, 0) * foreign;
+        node.near_bandwidth_bps = share >= node.bandwidth_bps ? 1 : node.bandwidth_bps - share;
+      }
     }
-    c->second.nodes.push_back(NodeCapacity{id, n.per_slot(), near});
+    t.any_byte_limited_ = t.any_byte_limited_ || node.ByteLimited();
+    c->second.nodes.push_back(node);
     c->second.per_slot += n.per_slot();
+    c->second.bandwidth_bps += n.bandwidth_bps();
   }
+  t.all_bandwidth_ = true;
   for (auto& [id, c] : by_id) {
     if (c.per_slot == 0) continue;
     t.per_slot_ += c.per_slot;
+    t.bandwidth_bps_ += c.bandwidth_bps;
+    for (const auto& node : c.nodes) t.all_bandwidth_ = t.all_bandwidth_ && node.bandwidth_bps > 0;
     t.clusters_.push_back(std::move(c));
   }
   return t;
@@ -141,6 +196,13 @@ Topology Topology::Capped(double utilisation) const {
     for (auto& node : cluster.nodes) {
       node.per_slot = cap(node.per_slot);
       node.near_per_slot = cap(node.near_per_slot);
+      auto cap64 = [&](std::uint64_t c) {
+        return c == 0 ? 0 : std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::floor(static_cast<double>(c) * utilisation)));
+      };
+      node.bandwidth_bps = cap64(node.bandwidth_bps);
+      node.near_bandwidth_bps = cap64(node.near_bandwidth_bps);
+      node.max_connections = static_cast<std::uint32_t>(cap64(node.max_connections));
+      node.near_connections = static_cast<std::uint32_t>(cap64(node.near_connections));
     }
   }
   return t;
@@ -163,13 +225,38 @@ std::optional<std::size_t> Topology::NearestCluster(LatLon where) const {
   return ByDistance(where).front();
 }
 
+std::uint64_t ExpectedRate(const NodeCapacity& node, std::uint64_t link_bps) {
+  std::uint64_t rate = link_bps;
+  if (node.bandwidth_bps > 0) {
+    const std::uint32_t shares = node.max_connections > 0 ? node.max_connections : std::max<std::uint32_t>(1, node.per_slot);
+    const std::uint64_t fair = std::max<std::uint64_t>(1, node.bandwidth_bps / shares);
+    rate = rate == 0 ? fair : std::min(rate, fair);
+  }
+  return std::max<std::uint64_t>(1, rate);
+}
+
+std::optional<Reservation> ReservationFor(const NodeCapacity& node, const ByteDemand& demand, TimeMs start_ms) {
+  if (!node.ByteLimited() || demand.bucket_ms <= 0) return std::nullopt;
+  const std::uint64_t rate = ExpectedRate(node, demand.link_bps);
+  // Expected duration in ms, to the nearest; bytes * 8000 fits 64 bits up to 2 PB.
+  const auto duration_ms = static_cast<std::int64_t>((demand.bytes * 8000 + rate / 2) / rate);
+  Reservation r;
+  auto floor_div = [](std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0 && a < 0) ? 1 : 0); };
+  r.first = floor_div(start_ms, demand.bucket_ms);
+  r.end = std::max(r.first + 1, floor_div(start_ms + duration_ms - 1, demand.bucket_ms) + 1);
+  r.rate_bps = node.bandwidth_bps > 0 ? rate : 0;
+  r.connections = node.max_connections > 0 ? 1 : 0;
+  return r;
+}
+
 std::optional<Placement> PlaceTerminal(const Topology& topology, CapacityLedger& ledger,
                                        std::optional<LatLon> where, Slot first, Slot end,
-                                       double max_fallback_km, const SlotFilter& allowed) {
+                                       double max_fallback_km, const SlotFilter& allowed,
+                                       const ByteDemand* demand) {
   if (!where) {
     std::vector<const ClusterCapacity*> pool;
     for (const auto& c : topology.clusters()) pool.push_back(&c);
-    return BookEarliest(topology, pool, ledger, first, end, allowed);
+    return BookEarliest(topology, pool, ledger, first, end, allowed, demand);
   }
   const auto order = topology.ByDistance(*where);
   for (std::size_t i : order) {
@@ -177,7 +264,7 @@ std::optional<Placement> PlaceTerminal(const Topology& topology, CapacityLedger&
         DistanceKm(*where, topology.clusters()[i].location) > max_fallback_km) {
       break;  // farther ones are farther still
     }
-    if (auto p = BookEarliest(topology, {&topology.clusters()[i]}, ledger, first, end, allowed)) return p;
+    if (auto p = BookEarliest(topology, {&topology.clusters()[i]}, ledger, first, end, allowed, demand)) return p;
   }
   return std::nullopt;
 }

@@ -64,6 +64,11 @@ v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v
       return RefuseTerminal(MakeError(v1::INVALID_ARGUMENT, "invalid component name '" + c.component() + "'"));
     }
   }
+  if (report.link_bps() > kMaxLinkBps) {
+    return RefuseTerminal(MakeError(v1::INVALID_ARGUMENT, "link_bps must be at most 10 Gbit/s"));
+  }
+  bookings_.NoteLinkRate(std::string(terminal_id),
+                         report.link_bps() != 0 ? report.link_bps() : AssumedLinkRate(report.link_kind()));
   v1::TerminalInfo info = registry_.TerminalOrNew(terminal_id);
   if (report.has_location()) *info.mutable_location() = report.location();
   if (report.has_utc_offset_minutes()) info.set_utc_offset_minutes(report.utc_offset_minutes());

@@ -26,6 +26,15 @@ v1::TerminalReply TerminalRequests::Status(std::string_view terminal_id, const v
   if (status.progress_percent() > 100) {
     return RefuseTerminal(MakeError(v1::INVALID_ARGUMENT, "progress_percent must be 0-100"));
   }
+  if (status.download_bytes() > 0 && status.download_ms() > 0) {
+    // The rate this download saw; very short ones say little (latency).
+    if (status.download_ms() >= 1000) {
+      const std::uint64_t bps = std::min<std::uint64_t>(
+          kMaxLinkBps, static_cast<std::uint64_t>(static_cast<long double>(status.download_bytes()) * 8000.0L /
+                                                  static_cast<long double>(status.download_ms())));
+      bookings_.NoteLinkRate(std::string(terminal_id), bps);
+    }
+  }
   auto work = table_.FindWork(terminal_id, status.campaign_id());
   if (!work) return RefuseTerminal(work.error());
   auto [record, progress] = *work;

@@ -212,25 +212,59 @@ std::optional<WindowCandidate> Simulate(const Topology& topology, const Capacity
   return w;
 }
 
-// With allowed hours: PlaceTerminal() per terminal on a copy of the ledger.
+// With allowed hours or byte demands: PlaceTerminal() per terminal on a copy
+// of the ledger. Slots in which every node of a cluster is full by count stay
+// full, so each cluster remembers the first slot that is not, and a terminal
+// is placed from the earliest of those (the same answer as from `start`,
+// without walking the full slots again).
 std::optional<WindowCandidate> SimulateExact(const Topology& topology, CapacityLedger ledger,
-                                             const WindowRequest& request, std::string label, Slot start,
-                                             Slot end) {
+                                             const WindowRequest& request, bool hours, bool bytes,
+                                             std::string label, Slot start, Slot end) {
   WindowCandidate w;
   w.label = std::move(label);
   w.start = start;
   w.end = end;
   w.completion = start;
   const SlotGrid grid(request.slot_ms);
+  const auto& clusters = topology.clusters();
+  std::map<std::string, std::size_t, std::less<>> cluster_index;
+  for (std::size_t c = 0; c < clusters.size(); ++c) cluster_index.emplace(clusters[c].id, c);
+  std::vector<Slot> open_from(clusters.size(), start);
+  auto full = [&](std::size_t c, Slot s) {
+    for (const auto& node : clusters[c].nodes) {
+      if (ledger.Booked(node.id, s) < topology.Capacity(node, s)) return false;
+    }
+    return true;
+  };
+  ByteDemand demand;
+  demand.slot_ms = request.slot_ms;
+  demand.bucket_ms = std::max<std::int64_t>(1, request.slot_ms / kBucketsPerSlot);
   for (std::size_t i = 0; i < request.terminals.size(); ++i) {
     const int offset = i < request.utc_offset_minutes.size() ? request.utc_offset_minutes[i] : 0;
-    const SlotFilter allowed = [&](Slot s) {
-      return SlotInHours(grid, s, offset, request.allowed_from_minute, request.allowed_to_minute,
-                         request.allowed_weekdays);
-    };
-    auto p = PlaceTerminal(topology, ledger, request.terminals[i], start, end, request.max_fallback_km, allowed);
+    SlotFilter allowed;
+    if (hours) {
+      allowed = [&](Slot s) {
+        return SlotInHours(grid, s, offset, request.allowed_from_minute, request.allowed_to_minute,
+                           request.allowed_weekdays);
+      };
+    }
+    if (bytes) {
+      demand.bytes = i < request.bytes.size() ? request.bytes[i] : request.artifact_bytes;
+      const std::uint64_t link = i < request.link_bps.size() ? request.link_bps[i] : 0;
+      demand.link_bps = link != 0 ? link : request.default_link_bps;
+    }
+    const Slot from = open_from.empty() ? start : *std::min_element(open_from.begin(), open_from.end());
+    auto p = PlaceTerminal(topology, ledger, request.terminals[i], from, end, request.max_fallback_km, allowed,
+                           bytes ? &demand : nullptr);
     if (!p) return std::nullopt;
     w.completion = std::max(w.completion, p->slot);
+    if (p->reservation) {  // with bytes: the slot in which the download is expected to end
+      w.completion = std::max(w.completion, grid.SlotAt(p->reservation->end * demand.bucket_ms - 1));
+    }
+    if (auto c = cluster_index.find(p->cluster_id); c != cluster_index.end()) {
+      Slot& f = open_from[c->second];
+      while (f < end && full(c->second, f)) ++f;
+    }
   }
   w.slots_used = static_cast<std::uint32_t>(w.completion - start + 1);
   w.cluster_peaks.assign(topology.clusters().size(), 0.0);
@@ -253,9 +287,12 @@ WindowPlan PlanWindows(const Topology& topology, const CapacityLedger& ledger,
   const bool hours =
       HasAllowedHours(request.allowed_from_minute, request.allowed_to_minute, request.allowed_weekdays) &&
       request.slot_ms > 0;
+  const bool bytes = topology.AnyByteLimited() && request.slot_ms > 0 &&
+                     (request.artifact_bytes > 0 || !request.bytes.empty());
+  const bool exact = hours || bytes;
   auto simulate = [&](const Topology& t, const std::vector<std::optional<UnitVector>>& terminals,
                       const char* label, Slot start, Slot end) {
-    return hours ? SimulateExact(t, ledger, request, label, start, end)
+    return exact ? SimulateExact(t, ledger, request, hours, bytes, label, start, end)
                  : Simulate(t, ledger, terminals, request.max_fallback_km, label, start, end);
   };
   WindowPlan plan;
@@ -264,6 +301,16 @@ WindowPlan PlanWindows(const Topology& topology, const CapacityLedger& ledger,
   const std::uint64_t capacity = topology.CapacityPerSlot();
   if (capacity == 0 || n == 0) return plan;
   plan.lower_bound_slots = static_cast<std::uint32_t>((n + capacity - 1) / capacity);
+  if (bytes && topology.AllHaveBandwidth() && topology.BandwidthBps() > 0) {
+    // The fleet cannot move the bits faster than the nodes' total bandwidth.
+    long double bits = 0;
+    for (std::size_t i = 0; i < request.terminals.size(); ++i) {
+      bits += 8.0L * static_cast<long double>(i < request.bytes.size() ? request.bytes[i] : request.artifact_bytes);
+    }
+    const long double slots = bits * 1000.0L / static_cast<long double>(topology.BandwidthBps()) /
+                              static_cast<long double>(request.slot_ms);
+    plan.lower_bound_slots = std::max(plan.lower_bound_slots, static_cast<std::uint32_t>(std::ceil(slots - 1e-9L)));
+  }
   std::vector<std::optional<UnitVector>> terminals;
   terminals.reserve(request.terminals.size());
   std::vector<UnitVector> where(topology.clusters().size());
@@ -302,14 +349,16 @@ WindowPlan PlanWindows(const Topology& topology, const CapacityLedger& ledger,
   // lure near terminals away from an earlier slot farther off. With a
   // fallback distance limit (or allowed hours), free capacity somewhere is
   // not enough: the core grows until everyone fits.
-  for (Slot core_end = hi;; core_end = std::min(last_end, start + (core_end - start) * 2)) {
+  const Slot first_core = std::min(last_end, std::max<Slot>(hi, start + plan.lower_bound_slots));
+  for (Slot core_end = first_core;; core_end = std::min(last_end, start + (core_end - start) * 2)) {
     if (auto w = simulate(topology, terminals, "earliest", start, core_end)) {
-      w->core_end = core_end;
+      // Grown past the first guess: the core ends after the last placement.
+      w->core_end = core_end == first_core || !bytes ? core_end : std::max(first_core, w->completion + 1);
       w->end = std::min(last_end, core_end + slack);
       plan.candidates.push_back(std::move(*w));
       break;
     }
-    if (core_end >= last_end || (request.max_fallback_km <= 0 && !hours)) break;
+    if (core_end >= last_end || (request.max_fallback_km <= 0 && !exact)) break;
   }
 
   // "lowest-peak": the smallest per-node fill cap under which everyone
@@ -326,7 +375,7 @@ WindowPlan PlanWindows(const Topology& topology, const CapacityLedger& ledger,
       const double mid = (lo_u + hi_u) / 2;
       if (FreeCapacity(topology.Capped(mid), ledger, start, spread_end) >= n) hi_u = mid; else lo_u = mid;
     }
-    for (int attempt = 0; attempt < 8 && hi_u < 1; ++attempt, hi_u = std::min(1.0, hi_u * 1.05)) {
+    for (int attempt = 0; attempt < (bytes ? 2 : 8) && hi_u < 1; ++attempt, hi_u = std::min(1.0, hi_u * 1.05)) {
       if (auto w = simulate(topology.Capped(hi_u), terminals, "lowest-peak", start, spread_end)) {
         if (w->peak_utilisation + 1e-9 < earliest.peak_utilisation) {
           w->max_utilisation = hi_u;

@@ -54,6 +54,18 @@ TEST_CASE("config: defaults") {
   CHECK(config->location.lat == doctest::Approx(-33.9));
 }
 
+TEST_CASE("config: link_kind names how the terminal reaches the network") {
+  CHECK(ParseAgentConfig(kMinimal, "agent.conf")->link_kind == v1::LINK_KIND_UNSPECIFIED);
+  auto gprs = ParseAgentConfig(std::string(kMinimal) + "link_kind = gprs\n", "agent.conf");
+  REQUIRE(gprs.ok());
+  CHECK(gprs->link_kind == v1::GPRS);
+  auto ethernet = ParseAgentConfig(std::string(kMinimal) + "link_kind = Ethernet\n", "agent.conf");
+  REQUIRE(ethernet.ok());
+  CHECK(ethernet->link_kind == v1::ETHERNET);
+  CHECK_FALSE(ParseAgentConfig(std::string(kMinimal) + "link_kind = carrier-pigeon\n", "agent.conf").ok());
+  CHECK_FALSE(ParseAgentConfig(std::string(kMinimal) + "link_kind = link_kind_unspecified\n", "agent.conf").ok());
+}
+
 TEST_CASE("config: command-line overrides replace and complete the file") {
   auto config = ParseAgentConfig(kGood, "agent.conf", {{"terminal_id", "T777"}, {"state_dir", "/tmp/s"}});
   REQUIRE(config.ok());

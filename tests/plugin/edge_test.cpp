@@ -161,3 +161,22 @@ TEST_CASE("stamp: a rejection reply names the reason code") {
   CHECK(reply.error().message().rfind("0x87 not_authorized", 0) == 0);
   CHECK(std::string(kStampProperty) == "slotwise-terminal");
 }
+
+TEST_CASE("validate: link speed and download timing fields pass, within their bounds") {
+  v1::Report report;
+  report.set_campaign_id("c1");
+  report.set_link_kind(v1::GPRS);
+  report.set_link_bps(40'000);
+  CHECK(Check(topics::Leaf::kReport, report.SerializeAsString()) == Reject::kNone);
+  report.set_link_bps(kMaxLinkBps);
+  CHECK(Check(topics::Leaf::kReport, report.SerializeAsString()) == Reject::kNone);
+  report.set_link_kind(static_cast<v1::LinkKind>(99));  // a newer agent's kind
+  CHECK(Check(topics::Leaf::kReport, report.SerializeAsString()) == Reject::kNone);
+  report.set_link_bps(kMaxLinkBps + 1);
+  CHECK(Check(topics::Leaf::kReport, report.SerializeAsString()) == Reject::kMalformed);
+  v1::Status status;
+  status.set_state(v1::Status::SUCCEEDED);
+  status.set_download_bytes(500'000'000);
+  status.set_download_ms(3'600'000);
+  CHECK(Check(topics::Leaf::kStatus, status.SerializeAsString()) == Reject::kNone);
+}

@@ -40,6 +40,8 @@ inline std::string Tail(const std::string& text, int lines) {
 }
 
 constexpr std::int64_t kAllowanceMs = 5 * kSlotMs;
+// The system image's size: 1.5 slots at the default link rate (1 Mbit/s).
+constexpr std::uint64_t kSystemBytes = 375'000;
 constexpr std::int64_t kGraceMs = 3 * kSlotMs;
 
 struct AgentWork {  // what a well-behaved agent holds for one campaign
@@ -79,11 +81,21 @@ class World {
       for (int n = Pick(1, 2); n > 0; --n) {
         const std::string nid = cid + "n" + std::to_string(n);
         const auto per_slot = static_cast<std::uint32_t>(Pick(1, 3));
-        REQUIRE(h_.Op(AddNode(nid, cid, per_slot)).has_ack());
+        auto add = AddNode(nid, cid, per_slot);
+        // Capacity in bytes: some nodes also limit downloads in progress.
+        const auto max_connections = static_cast<std::uint32_t>(Pick(0, 2));
+        add.mutable_add_node()->mutable_node()->set_max_connections(max_connections);
+        REQUIRE(h_.Op(add).has_ack());
         per_slot_[nid] = per_slot;
+        max_connections_[nid] = max_connections;
       }
     }
-    for (const char* v : {"2.0.0", "3.0.0"}) REQUIRE(h_.Op(AddArtifact(v)).has_ack());
+    for (const char* v : {"2.0.0", "3.0.0"}) {
+      auto a = AddArtifact(v);
+      // 1.5 slots at the default 1 Mbit/s: downloads overlap the next slot.
+      a.mutable_add_artifact()->mutable_artifact()->set_size(kSystemBytes);
+      REQUIRE(h_.Op(a).has_ack());
+    }
     for (const char* v : {"1.5", "2.0"}) {
       auto a = AddArtifact(v);
       a.mutable_add_artifact()->mutable_artifact()->set_component("app");
@@ -222,6 +234,31 @@ class World {
       if (just_ticked_ && report.campaign().deadline_ms() != 0 && Now() >= report.campaign().deadline_ms()) {
         REQUIRE(IsFinalCampaign(state));
       }
+    }
+    // Connections: in every time bucket, the bookings' reservations (from
+    // the records) fit the node's limit, and the ledger holds exactly them
+    // (nothing leaked by a release, an undo or a move).
+    for (const auto& [nid, limit] : max_connections_) {
+      if (limit == 0) continue;
+      std::map<std::int64_t, std::uint32_t> in_progress;
+      NodeCapacity node{nid, per_slot_[nid], per_slot_[nid]};
+      node.max_connections = limit;
+      for (auto& [cid, c] : campaigns_) {
+        const auto report = Get(cid);
+        for (const auto& p : report.terminals()) {
+          if (!p.assigned() || p.node_id() != nid) continue;
+          const ByteDemand d{c.component.empty() ? kSystemBytes : 1234, ServiceOptions{}.default_link_bps, kSlotMs,
+                             kSlotMs / kBucketsPerSlot};
+          const auto r = ReservationFor(node, d, p.start_at_ms());
+          REQUIRE(r);
+          for (std::int64_t b = r->first; b < r->end; ++b) ++in_progress[b];
+        }
+      }
+      std::uint32_t peak = 0;
+      for (const auto& [b, n] : in_progress) peak = std::max(peak, n);
+      INFO("node " << nid << " max_connections " << limit);
+      REQUIRE(peak <= limit);
+      REQUIRE(h_.svc().ledger().PeakConnections(nid, -(std::int64_t{1} << 40), std::int64_t{1} << 40) == peak);
     }
     for (const auto& [cell, n] : booked) {
       INFO("node " << cell.first << " slot " << cell.second);
@@ -500,6 +537,7 @@ class World {
   Harness h_;
   std::map<std::string, std::uint32_t> per_slot_;
   int clusters_ = 1;
+  std::map<std::string, std::uint32_t> max_connections_;
   std::vector<SimTerminal> terminals_;
   std::map<std::string, SimCampaign> campaigns_;
   std::map<std::string, v1::Notice> notices_;  // the broker's retained notices

@@ -33,6 +33,7 @@ SlotwisePolicy::SlotwisePolicy(const Fleet& fleet, const PolicyOptions& options)
   report_.set_current_version(kFromVersion);
   report_.set_target_version(kTargetVersion);
   report_.set_system_id("pos-os");
+  report_.set_link_bps(static_cast<std::uint64_t>(fleet_.FullRate() * 8000));
 }
 
 std::string SlotwisePolicy::parameters() const {
@@ -64,7 +65,7 @@ Status SlotwisePolicy::Register() {
     node->set_cluster_id(fleet_.clusters[n.cluster].id);
     node->set_base_url("http://" + n.id + ".example");
     node->set_per_slot(n.per_slot);
-    node->set_bandwidth_bps(bandwidth_bps);
+    if (options_.byte_capacity) node->set_bandwidth_bps(bandwidth_bps);
     if (auto s = Operator(r); !s) return s;
   }
   v1::OperatorRequest a;
@@ -122,6 +123,9 @@ Status SlotwisePolicy::Begin(Engine& engine) {
   scheduler::ServiceOptions options;
   options.slot_ms = fleet_.scenario.slot_ms;
   options.lead_slots = 1;
+  // Every terminal of this fleet downloads at the full rate (the scenario's
+  // one link speed): the scheduler knows it as a reported link rate would.
+  options.default_link_bps = static_cast<std::uint64_t>(fleet_.FullRate() * 8000);
   service_ = std::make_unique<scheduler::SchedulerService>(store_, engine.clock(), options);
   if (auto s = service_->Load(); !s) return s;
   if (auto s = Register(); !s) return s;

@@ -21,12 +21,14 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitTargetMissed = 3;  // --check: a target line says FAIL
 
 struct Options {
   sim::Scenario scenario;
   sim::PolicyOptions policy;
   std::vector<std::string> policies = sim::PolicyNames();
   bool json = false;
+  bool check = false;
   std::string csv_dir;
   std::string plots_dir;
   std::int64_t bucket_s = 60;
@@ -74,6 +76,9 @@ std::optional<int> Parse(int argc, char** argv, Options& o) {
   app.add_option("--bucket-seconds", o.bucket_s, "resolution of the load timeline")->capture_default_str()->check(CLI::Range(1, 86400));
   app.add_option("--jobs", o.jobs, "policies simulated at the same time (threads)")->capture_default_str()->check(CLI::Range(1, 64));
   app.add_flag("--json", o.json, "print the results as JSON instead of the table");
+  app.add_flag("--byte-capacity", o.policy.byte_capacity,
+               "slotwise: nodes declare their bandwidth, bookings reserve rates (capacity in bytes)");
+  app.add_flag("--check", o.check, "exit with status 3 when a target line says FAIL");
   app.add_option("--csv", o.csv_dir, "write summary.csv, load.csv and calendar.csv into this directory");
   app.add_option("--plots", o.plots_dir, "write SVG plots (gnuplot) into this directory");
   try {
@@ -172,6 +177,13 @@ int RunVirtualCommand(int argc, char** argv) {
     std::cerr << "slotwise-fleet virtual: " << r.policy << ": the campaign left " << r.without_outcome
               << " terminals without a final outcome at the horizon\n";
     code = kExitFailure;
+  }
+  if (o.check && code == kExitOk) {
+    for (const auto& t : targets) {
+      if (t.met) continue;
+      std::cerr << "slotwise-fleet virtual: target missed: " << t.name << " = " << t.value << " (" << t.goal << ")\n";
+      code = kExitTargetMissed;
+    }
   }
   return code;
 }

@@ -17,6 +17,7 @@
 
 #include "slotwise/geo.h"
 #include "slotwise/result.h"
+#include "slotwise/v1/terminal.pb.h"
 
 namespace slotwise::agent {
 
@@ -57,6 +58,10 @@ struct AgentConfig {
   LatLon location;
   // Reported in S7 (the terminal's system / model identifier). Default: "".
   std::string system_id;
+  // How the terminal reaches the network (`link_kind = gprs|edge|umts|lte|
+  // wifi|ethernet`), reported in S7 for the scheduler's capacity in bytes.
+  // Default: unspecified (not reported).
+  v1::LinkKind link_kind = v1::LINK_KIND_UNSPECIFIED;
   // Run with /bin/sh -c; environment SLOTWISE_FILE (the verified download)
   // and SLOTWISE_VERSION (the target version); exit code 0 = installed.
   // Required.

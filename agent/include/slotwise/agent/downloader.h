@@ -10,6 +10,8 @@
 // uses its own easy handle).
 #pragma once
 
+#include <atomic>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -49,6 +51,9 @@ class Downloader {
   //                        timeouts, HTTP 5xx): worth a retry that resumes;
   //                        after HTTP 416 `destination` is emptied first.
   virtual slotwise::Status Fetch(const DownloadRequest& request, std::stop_token stop) = 0;
+  // The throughput of the last successful fetch that moved at least 64 KiB
+  // in at least one second, bits/s; 0 = none yet. Any thread.
+  virtual std::uint64_t MeasuredBps() const { return 0; }
 };
 
 struct CurlDownloaderOptions {
@@ -65,9 +70,11 @@ class CurlDownloader final : public Downloader {
  public:
   explicit CurlDownloader(CurlDownloaderOptions options = {});
   slotwise::Status Fetch(const DownloadRequest& request, std::stop_token stop) override;
+  std::uint64_t MeasuredBps() const override { return measured_bps_.load(std::memory_order_relaxed); }
 
  private:
   CurlDownloaderOptions options_;
+  std::atomic<std::uint64_t> measured_bps_{0};
 };
 
 }  // namespace slotwise::agent

@@ -35,6 +35,8 @@ std::string_view RejectName(Reject reject);
 inline constexpr std::size_t kMaxStringField = 1024;
 // Most entries accepted in Report.components; more is kMalformed.
 inline constexpr std::size_t kMaxComponents = 32;
+// Largest Report.link_bps accepted (10 Gbit/s); more is kMalformed.
+inline constexpr std::uint64_t kMaxLinkBps = 10'000'000'000ULL;
 
 // Checks `payload` as the message carried by `leaf` (an upstream leaf:
 // kReport -> Report, kCheck -> Check, kStatus -> Status; any other leaf is
@@ -43,7 +45,9 @@ inline constexpr std::size_t kMaxComponents = 32;
 // kMaxStringField bytes, Status.progress_percent <= 100, Location lat in
 // [-90, 90] and lon in [-180, 180], Report.components at most
 // kMaxComponents entries, each a valid component name
-// (topics::IsValidComponentName) with a version of at most kMaxStringField bytes.
+// (topics::IsValidComponentName) with a version of at most kMaxStringField bytes,
+// Report.link_bps at most kMaxLinkBps (link_kind and Status.download_bytes /
+// download_ms are any value; an unknown link_kind reads as unspecified).
 // An empty payload is a valid (all-default) message. The parse verdict is
 // protobuf's, reached by walking the wire format (wire_scan.h).
 Reject ValidateUpstream(topics::Leaf leaf, const void* payload, std::size_t size,

@@ -24,6 +24,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <unordered_map>
 #include <utility>
 
 #include "slotwise/clock.h"
@@ -31,11 +33,27 @@
 #include "slotwise/scheduler/campaign_table.h"
 #include "slotwise/scheduler/journal.h"
 #include "slotwise/scheduler/ledger.h"
+#include "slotwise/scheduler/placement.h"
 #include "slotwise/scheduler/registry.h"
 #include "slotwise/scheduler/service_options.h"
 #include "slotwise/slots.h"
 
 namespace slotwise::scheduler {
+
+// Largest link rate a terminal may report or a status may imply (10 Gbit/s).
+constexpr std::uint64_t kMaxLinkBps = 10'000'000'000ULL;
+// The rate assumed for a link kind (terminal.proto LinkKind); 0 = unknown.
+constexpr std::uint64_t AssumedLinkRate(v1::LinkKind kind) {
+  switch (kind) {
+    case v1::GPRS: return 40'000;
+    case v1::EDGE: return 200'000;
+    case v1::UMTS: return 1'000'000;
+    case v1::LTE: return 5'000'000;
+    case v1::WIFI: return 10'000'000;
+    case v1::ETHERNET: return 20'000'000;
+    default: return 0;
+  }
+}
 
 class Bookings {
  public:
@@ -51,7 +69,12 @@ class Bookings {
   // before `not_before`, and fills `progress`. Releases its old booking
   // first; when nothing has room, leaves `progress` and the ledger as they
   // were and returns NO_CAPACITY. Memory only: the caller writes.
-  Status Assign(CampaignRecord& record, v1::TerminalProgress& progress, Slot not_before = 0);
+  // `bytes` is what this terminal will fetch (e.g. a delta's size); by
+  // default the campaign's artifact size. On nodes with a bandwidth or a
+  // connection limit the booking also reserves its expected rate and a
+  // connection for its expected download time (placement.h).
+  Status Assign(CampaignRecord& record, v1::TerminalProgress& progress, Slot not_before = 0,
+                std::optional<std::uint64_t> bytes = std::nullopt);
   // The one way to clear a booking (no-op if there is none).
   void Release(v1::TerminalProgress& progress);
   // Puts `progress` back to `before`, the ledger included.
@@ -77,6 +100,17 @@ class Bookings {
 
   const CapacityLedger& ledger() const { return ledger_; }
 
+  // Terminals' link rates (bits/s): what they reported (Report.link_bps) or
+  // what the scheduler timed (Status.bytes / duration_ms); memory only, a
+  // restart learns again from the next report. 0 leaves it as it is.
+  void NoteLinkRate(const std::string& terminal_id, std::uint64_t bps);
+  // The rate placement assumes for the terminal (ServiceOptions.default_link_bps
+  // when nothing is known).
+  std::uint64_t LinkRate(const std::string& terminal_id) const;
+  // The demand of a booking for `record` by `terminal_id`.
+  ByteDemand DemandOf(const CampaignRecord& record, const std::string& terminal_id,
+                      std::optional<std::uint64_t> bytes = std::nullopt) const;
+
  private:
   // The booking's index inside its slot, from its start time, so a release
   // gives that index back to the ledger (exact when it was spread over the
@@ -90,7 +124,16 @@ class Bookings {
   const Clock& clock_;
   const ServiceOptions& options_;
 
+  // Gives back the booking's reservation (if it had one).
+  void Unreserve(const v1::TerminalProgress& progress);
+  void Rereserve(const CampaignRecord* record, const v1::TerminalProgress& progress);
+
   CapacityLedger ledger_;
+  // Each booking's reservation, by (terminal, node, slot, start), so a
+  // release gives back exactly what was reserved (a terminal may hold
+  // bookings of several components in one slot of one node).
+  std::multimap<std::tuple<std::string, std::string, Slot, TimeMs>, Reservation> reservations_;
+  std::unordered_map<std::string, std::uint64_t> link_bps_;
   // When to look at a booking again (its slot's end + grace) and at a
   // terminal that went offline (last seen + grace). Not stored.
   std::multimap<TimeMs, std::pair<std::string, std::string>> booking_checks_;  // (campaign, terminal)

@@ -4,8 +4,19 @@
 // ledger is rebuilt on start. Not thread-safe: owned by the scheduler thread.
 //
 // Invariant kept by Book(): booked(node, slot) <= the capacity passed in.
+//
+// Beside the starts, the ledger holds each node's reserved rate (bits/s)
+// and connections over time, in time buckets (the caller's unit, a fixed
+// fraction of a slot): a booking on a node with a bandwidth or a connection
+// limit reserves its rate and one connection in every bucket its expected
+// download touches. Fits() is the check, Reserve()/Unreserve() the change;
+// both are O(log buckets) per node (a max/add segment tree per chunk of
+// buckets), so placement stays cheap however many bookings a node holds.
+// Invariant kept by callers that Reserve() only what Fits(): in every
+// bucket, reserved rate <= bandwidth and connections <= limit.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -19,8 +30,31 @@
 
 namespace slotwise::scheduler {
 
+// One booking's share of a node: `rate_bps` and `connections` in every
+// bucket of [first, end).
+struct Reservation {
+  std::int64_t first = 0;  // first time bucket, inclusive
+  std::int64_t end = 0;    // exclusive
+  std::uint64_t rate_bps = 0;
+  std::uint32_t connections = 0;
+  bool operator==(const Reservation&) const = default;
+};
+
 class CapacityLedger {
  public:
+  // Whether `r` fits on `node` beside what is reserved: in every bucket of
+  // [r.first, r.end), reserved rate + r.rate_bps <= bandwidth_bps (0 = not
+  // checked) and connections + r.connections <= max_connections (0 = not
+  // checked).
+  bool Fits(std::string_view node, const Reservation& r, std::uint64_t bandwidth_bps,
+            std::uint32_t max_connections) const;
+  // Adds (Reserve) or takes back (Unreserve) `r` without a check.
+  void Reserve(std::string_view node, const Reservation& r) { AddReservation(node, r, +1); }
+  void Unreserve(std::string_view node, const Reservation& r) { AddReservation(node, r, -1); }
+  // Highest reserved rate / connections in any bucket of [first, end).
+  std::uint64_t PeakRate(std::string_view node, std::int64_t first, std::int64_t end) const;
+  std::uint32_t PeakConnections(std::string_view node, std::int64_t first, std::int64_t end) const;
+
   std::uint32_t Booked(std::string_view node, Slot slot) const;
 
   // Books one start on `node` in `slot` if fewer than `capacity` are booked.
@@ -51,6 +85,24 @@ class CapacityLedger {
   std::uint64_t BookedBetween(std::string_view node, Slot first, Slot end) const;
 
  private:
+  // A max/add segment tree over kChunk buckets: range add, range max.
+  static constexpr std::int64_t kChunk = 1024;
+  struct MaxAddTree {
+    std::array<std::int64_t, 2 * kChunk> max{};
+    std::array<std::int64_t, 2 * kChunk> add{};
+    void Add(std::int64_t l, std::int64_t r, std::int64_t v, std::size_t v_node, std::int64_t nl, std::int64_t nr);
+    std::int64_t Max(std::int64_t l, std::int64_t r, std::size_t v_node, std::int64_t nl, std::int64_t nr) const;
+  };
+  struct Chunk {
+    MaxAddTree rate;
+    MaxAddTree connections;
+  };
+  using Timeline = std::map<std::int64_t, Chunk>;  // chunk index -> trees
+  void AddReservation(std::string_view node, const Reservation& r, int sign);
+  // Highest value of `which` over [first, end); 0 where nothing is reserved.
+  std::int64_t Peak(std::string_view node, std::int64_t first, std::int64_t end, bool rate) const;
+
+  std::map<std::string, Timeline, std::less<>> timelines_;
   std::map<std::string, std::map<Slot, std::uint32_t>, std::less<>> booked_;
   // Per cell, indexes below its high-water mark (booked + gaps) that no
   // booking holds; only cells that had a release with an index are here.

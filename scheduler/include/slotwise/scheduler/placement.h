@@ -8,6 +8,11 @@
 //   3. in it, the earliest slot with room; in that slot the node with the
 //      lowest booked/per_slot (ties: node id).
 //
+// "Room" is per_slot starts and, with a ByteDemand and a node that has a
+// bandwidth or a connection limit, a Reservation that fits the node over
+// the download's expected time (ReservationFor()). Nodes without either
+// (v1 operators) are counted as before.
+//
 // Not thread-safe: callers own the ledger.
 #pragma once
 
@@ -31,7 +36,33 @@ struct NodeCapacity {
   // Effective capacity in the near slots [.., Topology::near_end()), where
   // observed live load lowers it: min(per_slot, what the load leaves).
   std::uint32_t near_per_slot = 0;
+  // Bits/s and downloads in progress the node carries (0 = not limited),
+  // and the same where live load lowers them (before near_end).
+  std::uint64_t bandwidth_bps = 0;
+  std::uint32_t max_connections = 0;
+  std::uint64_t near_bandwidth_bps = 0;
+  std::uint32_t near_connections = 0;
+  bool ByteLimited() const { return bandwidth_bps > 0 || max_connections > 0; }
 };
+
+// What one booking will fetch, to size its reservation.
+struct ByteDemand {
+  std::uint64_t bytes = 0;     // what the terminal downloads (artifact or delta)
+  std::uint64_t link_bps = 0;  // its expected link rate; 0 = the node's fair share
+  std::int64_t slot_ms = 0;    // the slot grid (for start times)
+  std::int64_t bucket_ms = 0;  // the ledger's time bucket
+};
+
+// The expected rate of a download on `node`: the terminal's link, capped by
+// the node's fair share (bandwidth / max_connections, or / per_slot without
+// a connection limit); at least 1 bit/s.
+std::uint64_t ExpectedRate(const NodeCapacity& node, std::uint64_t link_bps);
+// The reservation of a download of `demand` starting at `start_ms` on
+// `node`: its expected rate (on a node with a bandwidth) and one connection
+// (on a node with a connection limit) in every bucket from the start to the
+// expected end (bytes / rate, rounded to the nearest ms). nullopt for a node
+// that is not byte-limited.
+std::optional<Reservation> ReservationFor(const NodeCapacity& node, const ByteDemand& demand, TimeMs start_ms);
 
 // What the scheduler observed of a node's live load (nginx stub_status).
 struct LiveLoad {
@@ -39,11 +70,17 @@ struct LiveLoad {
   std::uint32_t foreign = 0;    // connections not explained by our bookings
 };
 
+// Ledger buckets per slot for byte reservations.
+// (200: with the default spread of 100 starts over half a slot, a start
+// falls on a bucket boundary, so whole-slot downloads pack exactly.)
+constexpr std::int64_t kBucketsPerSlot = 200;
+
 struct ClusterCapacity {
   std::string id;
   LatLon location;
   std::vector<NodeCapacity> nodes;  // active nodes only, sorted by id
   std::uint32_t per_slot = 0;       // sum over nodes
+  std::uint64_t bandwidth_bps = 0;  // sum over nodes
 };
 
 // The nodes that take new bookings, grouped by cluster.
@@ -69,6 +106,10 @@ class Topology {
 
   const std::vector<ClusterCapacity>& clusters() const { return clusters_; }
   std::uint32_t CapacityPerSlot() const { return per_slot_; }
+  // Sum of the nodes' bandwidths, and whether every node has one.
+  std::uint64_t BandwidthBps() const { return bandwidth_bps_; }
+  bool AllHaveBandwidth() const { return all_bandwidth_; }
+  bool AnyByteLimited() const { return any_byte_limited_; }
   // Index of the nearest cluster with capacity; nullopt without location or clusters.
   std::optional<std::size_t> NearestCluster(LatLon where) const;
   // Cluster indexes nearest first.
@@ -77,6 +118,9 @@ class Topology {
  private:
   std::vector<ClusterCapacity> clusters_;  // only clusters with per_slot > 0
   std::uint32_t per_slot_ = 0;
+  std::uint64_t bandwidth_bps_ = 0;
+  bool all_bandwidth_ = false;
+  bool any_byte_limited_ = false;
   Slot near_end_ = 0;  // slots before it use near_per_slot
 };
 
@@ -86,6 +130,7 @@ struct Placement {
   Slot slot = 0;
   std::uint32_t index = 0;     // booking index inside the slot
   std::uint32_t per_slot = 0;  // the node's effective capacity then
+  std::optional<Reservation> reservation;  // what was reserved (byte-limited nodes)
 };
 
 // Books the best (node, slot) in [first, end) for a terminal at `where`.
@@ -97,7 +142,8 @@ using SlotFilter = std::function<bool(Slot)>;
 
 std::optional<Placement> PlaceTerminal(const Topology& topology, CapacityLedger& ledger,
                                        std::optional<LatLon> where, Slot first, Slot end,
-                                       double max_fallback_km = 0, const SlotFilter& allowed = {});
+                                       double max_fallback_km = 0, const SlotFilter& allowed = {},
+                                       const ByteDemand* demand = nullptr);
 
 // Allowed hours: a slot is allowed when its start, in local time (UTC +
 // utc_offset_minutes), is in [from_minute, to_minute) of the day; from ==

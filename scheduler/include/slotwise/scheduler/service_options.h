@@ -34,6 +34,10 @@ struct ServiceOptions {
   // finds no room in the window (rolling windows); with a deadline, the
   // deadline bounds it. Default: 7 days.
   std::int64_t rolling_horizon_ms = 7LL * 24 * 3'600'000;
+  // The link rate assumed for a terminal that has reported none and whose
+  // downloads the scheduler has not timed yet, in bits/s (conservative:
+  // a slow link holds its reservation longer). Default: 1 Mbit/s.
+  std::uint64_t default_link_bps = 1'000'000;
   // A terminal falls back from its nearest cluster only to clusters this
   // close to it, in km. Default: 0 (any distance).
   double max_fallback_km = 0;

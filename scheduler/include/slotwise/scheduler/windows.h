@@ -18,7 +18,8 @@ struct WindowCandidate {
   std::string label;
   Slot start = 0;              // inclusive
   Slot end = 0;                // exclusive
-  Slot completion = 0;         // last slot a terminal was placed in
+  Slot completion = 0;         // last slot a terminal was placed in (with bytes:
+                               // in which a download is expected to end)
   std::uint32_t slots_used = 0;
   double peak_utilisation = 0;  // max over (cluster, slot) of booked / capacity
   std::vector<double> cluster_peaks;  // the same per cluster, as topology.clusters()
@@ -29,7 +30,10 @@ struct WindowCandidate {
 
 struct WindowPlan {
   std::vector<WindowCandidate> candidates;
-  std::uint32_t lower_bound_slots = 0;  // ceil(N / capacity per slot)
+  // ceil(N / capacity per slot), or, when every node has a bandwidth and the
+  // request names bytes, the larger of that and ceil(total bits / total
+  // bandwidth / slot length).
+  std::uint32_t lower_bound_slots = 0;
   // Terminals whose nearest cluster is each of topology.clusters(), in order.
   std::vector<std::uint32_t> demand;
 };
@@ -58,6 +62,15 @@ struct WindowRequest {
   std::uint32_t allowed_weekdays = 0;  // bit 0 = Monday; 0 = every day
   std::vector<int> utc_offset_minutes;
   std::int64_t slot_ms = 0;
+  // Bytes (capacity in bytes, placement.h): what each terminal fetches
+  // (empty = artifact_bytes for all) and its expected link rate (empty or
+  // 0 = default_link_bps). With artifact_bytes > 0 (or bytes) and a
+  // topology with a byte-limited node, windows place every terminal with
+  // PlaceTerminal() and its ByteDemand on a copy of the ledger.
+  std::uint64_t artifact_bytes = 0;
+  std::vector<std::uint64_t> bytes;
+  std::vector<std::uint64_t> link_bps;
+  std::uint64_t default_link_bps = 1'000'000;
 };
 
 // Candidates (when capacity allows):

@@ -18,6 +18,12 @@ namespace slotwise::fleet::sim {
 struct PolicyOptions {
   // Slotwise: the window to schedule, by QueryWindows label. Default: "earliest".
   std::string window = "earliest";
+  // Slotwise: register each node's bandwidth (per_slot full-rate downloads)
+  // so the scheduler books bytes (capacity in bytes) and not only starts.
+  // Default: false (count only: its window planning is then linear in the
+  // fleet; with bytes it places every terminal on a copy of the ledger,
+  // minutes at a million terminals).
+  bool byte_capacity = false;
   // Fixed rate (AWS IoT Jobs maximumPerMinute, ThingsBoard's pack per
   // interval): starts per minute, fleet-wide. 0 = the fleet's capacity per
   // minute (total per_slot / slot minutes). Default: 0.
