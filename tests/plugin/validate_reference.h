@@ -33,7 +33,8 @@ inline bool ReferenceMessageOk(const v1::Report& m) {
   return ReferenceComponentsOk(m) && ReferenceShortEnough(m.campaign_id()) &&
          ReferenceShortEnough(m.current_version()) &&
          ReferenceShortEnough(m.target_version()) && ReferenceShortEnough(m.system_id()) &&
-         (!m.has_location() || (in_range(m.location().lat(), 90) && in_range(m.location().lon(), 180)));
+         (!m.has_location() || (in_range(m.location().lat(), 90) && in_range(m.location().lon(), 180))) &&
+         m.link_bps() <= kMaxLinkBps;
 }
 
 inline bool ReferenceMessageOk(const v1::Check& m) {
