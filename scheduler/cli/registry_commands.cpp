@@ -145,9 +145,14 @@ void AddNodeCommands(CLI::App& app, Globals& g, Action& action) {
     req.mutable_list_nodes();
     action = QueryAction(req, g, [](const v1::OperatorReply& r) -> const auto& { return r.nodes(); },
                          [](const v1::NodeList& r) {
-      Table t({"NODE", "CLUSTER", "URL", "PER_SLOT", "STATE"});
+      Table t({"NODE", "CLUSTER", "URL", "PER_SLOT", "NOW", "STATE", "HEALTH", "CONNS", "DETAIL"});
       for (const auto& nd : r.nodes()) {
-        t.Add({nd.id(), nd.cluster_id(), nd.base_url(), std::to_string(nd.per_slot()), v1::NodeState_Name(nd.state())});
+        const bool polled = nd.health() == v1::HEALTHY || nd.health() == v1::UNREACHABLE;
+        t.Add({nd.id(), nd.cluster_id(), nd.base_url(), std::to_string(nd.per_slot()),
+               std::to_string(nd.effective_per_slot()), v1::NodeState_Name(nd.state()),
+               nd.health() == v1::NODE_HEALTH_UNSPECIFIED ? "-" : v1::NodeHealth_Name(nd.health()),
+               polled ? std::to_string(nd.active_connections()) : "-",
+               nd.health_detail().empty() ? "-" : nd.health_detail()});
       }
       t.Print(std::cout);
     });

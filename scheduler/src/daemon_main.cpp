@@ -204,11 +204,8 @@ int main(int argc, char** argv) {
     poller = std::make_unique<LoadPoller>(std::chrono::milliseconds(poll_ms),
                                           std::chrono::milliseconds(std::min(poll_ms, 2000)));
     mqtt.on_tick = [&service, &poller] {
-      for (const auto& o : poller->Take()) {
-        if (auto moved = service.ObserveNodeLoad(o.node_id, o.active_connections); moved > 0) {
-          slotwise::log::Warn(kLog) << "node " << o.node_id << " does not answer; moved " << moved << " bookings";
-        }
-      }
+      // SchedulerService logs each change of a node's health once.
+      for (const auto& o : poller->Take()) service.ObserveNodeLoad(o.node_id, o.active_connections, o.error);
       poller->SetTargets(service.StatusUrls());
     };
   }

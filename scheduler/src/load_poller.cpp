@@ -14,9 +14,13 @@ std::size_t Collect(char* data, std::size_t size, std::size_t n, void* out) {
   return size * n;
 }
 
-std::optional<std::uint32_t> Poll(const std::string& url, std::chrono::milliseconds timeout) {
+NodeObservation Poll(const std::string& node, const std::string& url, std::chrono::milliseconds timeout) {
+  NodeObservation o{node, std::nullopt, url, {}};
   CURL* curl = curl_easy_init();
-  if (!curl) return std::nullopt;
+  if (!curl) {
+    o.error = "curl_easy_init failed";
+    return o;
+  }
   std::string body;
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
@@ -28,8 +32,14 @@ std::optional<std::uint32_t> Poll(const std::string& url, std::chrono::milliseco
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup(curl);
-  if (rc != CURLE_OK || status != 200) return std::nullopt;
-  return ParseStubStatus(body);
+  if (rc != CURLE_OK) {
+    o.error = curl_easy_strerror(rc);
+  } else if (status != 200) {
+    o.error = "HTTP " + std::to_string(status);
+  } else if (!(o.active_connections = ParseStubStatus(body))) {
+    o.error = "the answer has no 'Active connections: N' (not an nginx stub_status page)";
+  }
+  return o;
 }
 
 }  // namespace
@@ -76,7 +86,7 @@ void LoadPoller::Run() {
     const auto targets = targets_;
     lock.unlock();
     std::vector<NodeObservation> round;
-    for (const auto& [node, url] : targets) round.push_back({node, Poll(url, timeout_)});
+    for (const auto& [node, url] : targets) round.push_back(Poll(node, url, timeout_));
     lock.lock();
     for (auto& o : round) observed_.push_back(std::move(o));
     wake_.wait_for(lock, interval_, [this] { return stop_; });

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <set>
+#include <ctime>
 #include <utility>
 
 #include "keys.h"
@@ -14,6 +15,16 @@ namespace slotwise::scheduler {
 namespace {
 
 constexpr std::uint32_t kMaxPerSlot = 1'000'000;
+
+// "2026-12-02T13:20:01Z" (UTC, whole seconds) for the health details.
+std::string FormatUtc(TimeMs ms) {
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return std::string(buf, n);
+}
 
 // Loads every record under `prefix` into `into`, keyed by what follows it.
 template <class Map>
@@ -69,6 +80,12 @@ v1::OperatorReply Registry::AddCluster(const v1::AddCluster& req) {
 
 v1::OperatorReply Registry::AddNode(const v1::AddNode& req) {
   v1::Node n = req.node();
+  // Live fields are the scheduler's to fill, never stored.
+  n.clear_health();
+  n.clear_health_detail();
+  n.clear_active_connections();
+  n.clear_effective_per_slot();
+  n.clear_health_since_ms();
   if (!IsValidId(n.id())) return Refuse(v1::INVALID_ARGUMENT, "node id must be 1-64 of [A-Za-z0-9._-]");
   if (!clusters_.contains(n.cluster_id())) {
     return Refuse(v1::NOT_FOUND, "unknown cluster '" + n.cluster_id() + "'");
@@ -186,7 +203,7 @@ v1::OperatorReply Registry::ListClusters() const {
 v1::OperatorReply Registry::ListNodes() const {
   v1::OperatorReply r;
   r.mutable_nodes();  // an empty list is a list, not a reply without a body
-  for (const auto& [id, n] : nodes_) *r.mutable_nodes()->add_nodes() = n;
+  for (const auto& [id, n] : nodes_) FillHealth(*r.mutable_nodes()->add_nodes() = n);
   return r;
 }
 
@@ -301,25 +318,70 @@ std::map<std::string, std::string> Registry::StatusUrls() const {
   return urls;
 }
 
-bool Registry::ObserveLoad(const std::string& node_id, std::optional<std::uint32_t> active_connections,
-                           const CapacityLedger& ledger) {
-  if (!nodes_.contains(node_id)) return false;
-  LiveLoad& live = live_[node_id];
+Registry::HealthChange Registry::ObserveLoad(const std::string& node_id,
+                                             std::optional<std::uint32_t> active_connections,
+                                             std::string_view failure, const CapacityLedger& ledger) {
+  const auto node = nodes_.find(node_id);
+  if (node == nodes_.end()) return HealthChange::kNone;
+  const TimeMs now_ms = clock_.NowMs();
+  const auto [it, first] = live_.try_emplace(node_id);
+  LiveLoad& live = it->second;
   const bool was_reachable = live.reachable;
+  const std::string& url = node->second.status_url();
   if (!active_connections) {
     live.reachable = false;
+    live.active = 0;
+    live.detail = "status_url " + url + " did not answer at " + FormatUtc(now_ms) + ": " +
+                  (failure.empty() ? std::string("no answer") : std::string(failure));
+    if (first || was_reachable) live.since_ms = now_ms;
     RebuildTopology();
-    return was_reachable;
+    return was_reachable ? HealthChange::kBecameUnreachable : HealthChange::kNone;
   }
   // Our own downloads show up as connections too (and the stub_status
   // request itself): only what they do not explain lowers the capacity.
-  const Slot now = grid_.SlotAt(clock_.NowMs());
+  const Slot now = grid_.SlotAt(now_ms);
   const std::uint64_t ours = 1ull + ledger.Booked(node_id, now) + ledger.Booked(node_id, now - 1);
   live.reachable = true;
+  live.active = *active_connections;
   live.foreign = static_cast<std::uint32_t>(
       std::min<std::uint64_t>(*active_connections > ours ? *active_connections - ours : 0, UINT32_MAX));
+  live.detail = "status_url " + url + " answered at " + FormatUtc(now_ms) + ": " +
+                std::to_string(*active_connections) + " active connections, " + std::to_string(live.foreign) +
+                " not explained by its bookings";
+  if (first || !was_reachable) live.since_ms = now_ms;
   RebuildTopology();
-  return false;
+  return (!first && !was_reachable) ? HealthChange::kBecameHealthy : HealthChange::kNone;
+}
+
+std::string Registry::HealthDetail(const std::string& node_id) const {
+  const auto it = live_.find(node_id);
+  return it == live_.end() ? std::string() : it->second.detail;
+}
+
+void Registry::FillHealth(v1::Node& n) const {
+  const auto live = live_.find(n.id());
+  if (n.status_url().empty()) {
+    n.set_health(v1::UNPOLLED);
+    n.set_health_detail("no status_url: not polled (capacity is per_slot)");
+  } else if (n.state() == v1::DOWN) {
+    n.set_health(v1::UNPOLLED);
+    n.set_health_detail("state DOWN: not polled");
+  } else if (live == live_.end()) {
+    n.set_health(v1::UNPOLLED);
+    n.set_health_detail("status_url " + n.status_url() + " not polled yet");
+  } else {
+    n.set_health(live->second.reachable ? v1::HEALTHY : v1::UNREACHABLE);
+    n.set_health_detail(live->second.detail);
+    n.set_active_connections(live->second.active);
+    n.set_health_since_ms(live->second.since_ms);
+  }
+  std::uint32_t effective = 0;
+  for (const auto& c : topology_.clusters()) {
+    for (const auto& nc : c.nodes) {
+      if (nc.id == n.id()) effective = topology_.Capacity(nc, grid_.SlotAt(clock_.NowMs()));
+    }
+  }
+  n.set_effective_per_slot(effective);
 }
 
 void Registry::RebuildTopology() {

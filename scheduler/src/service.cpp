@@ -6,6 +6,7 @@
 #include "keys.h"
 #include "replies.h"
 #include "slotwise/scheduler/artifact_choice.h"
+#include "slotwise/log.h"
 #include "slotwise/scheduler/notices.h"
 #include "slotwise/v1/store.pb.h"
 #include "validation.h"
@@ -119,9 +120,19 @@ std::size_t SchedulerService::Tick(Outbox& out) {
 std::map<std::string, std::string> SchedulerService::StatusUrls() const { return registry_.StatusUrls(); }
 
 std::size_t SchedulerService::ObserveNodeLoad(const std::string& node_id,
-                                              std::optional<std::uint32_t> active_connections) {
-  const bool stopped_answering = registry_.ObserveLoad(node_id, active_connections, bookings_.ledger());
-  return stopped_answering ? bookings_.MoveOff(node_id) : 0;
+                                              std::optional<std::uint32_t> active_connections,
+                                              std::string_view failure) {
+  using Health = Registry::HealthChange;
+  const Health change = registry_.ObserveLoad(node_id, active_connections, failure, bookings_.ledger());
+  if (change == Health::kNone) return 0;
+  if (change == Health::kBecameHealthy) {
+    log::Info("scheduler") << "node " << node_id << " is HEALTHY again: " << registry_.HealthDetail(node_id);
+    return 0;
+  }
+  const std::size_t moved = bookings_.MoveOff(node_id);
+  log::Warn("scheduler") << "node " << node_id << " is UNREACHABLE: " << registry_.HealthDetail(node_id)
+                         << "; out of capacity until it answers, " << moved << " bookings moved off it";
+  return moved;
 }
 
 void SchedulerService::BeginBatch() { journal_.Begin(); }

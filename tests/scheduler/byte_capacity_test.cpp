@@ -187,7 +187,7 @@ TEST_CASE("a node without bandwidth or connection limit is counted only, as in v
 TEST_CASE("live load lowers the connections free in the near slots") {
   std::map<std::string, v1::Cluster> clusters{{"c", MakeCluster("c", 48.85, 2.35)}};
   std::map<std::string, v1::Node> nodes{{"n", MakeNode("n", "c", 100, 0, 10)}};
-  const Topology topology = Topology::FromRegistry(clusters, nodes, {{"n", LiveLoad{true, 7}}}, 50);
+  const Topology topology = Topology::FromRegistry(clusters, nodes, {{"n", LiveLoad{.reachable = true, .foreign = 7, .active = 7, .detail = {}, .since_ms = 0}}}, 50);
   CapacityLedger ledger;
   ByteDemand d{100'000'000, 1'000'000, kSlotMs, kBucketMs};  // 800 s: into the next slot
   int in_first = 0;

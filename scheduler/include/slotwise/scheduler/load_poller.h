@@ -26,6 +26,8 @@ std::optional<std::uint32_t> ParseStubStatus(std::string_view body);
 struct NodeObservation {
   std::string node_id;
   std::optional<std::uint32_t> active_connections;  // nullopt: no answer
+  std::string url;    // the status URL polled
+  std::string error;  // without an answer: why ("Timeout was reached", "HTTP 404", ...)
 };
 
 class LoadPoller {

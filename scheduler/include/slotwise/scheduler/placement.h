@@ -68,6 +68,10 @@ std::optional<Reservation> ReservationFor(const NodeCapacity& node, const ByteDe
 struct LiveLoad {
   bool reachable = true;        // false: counts as down until it answers
   std::uint32_t foreign = 0;    // connections not explained by our bookings
+  // For the operator (v1::Node health fields); placement reads none of them.
+  std::uint32_t active = 0;     // active connections of the latest answer
+  std::string detail;           // what the latest poll saw
+  std::int64_t since_ms = 0;    // when `reachable` took its current value
 };
 
 // Ledger buckets per slot for byte reservations.

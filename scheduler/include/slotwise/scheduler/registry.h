@@ -76,10 +76,15 @@ class Registry {
   bool HasCluster(std::string_view id) const { return clusters_.contains(std::string(id)); }
 
   // Live usage (see SchedulerService::ObserveNodeLoad). `ledger` says how
-  // many of the node's connections are our own downloads. Returns true when
-  // the node stopped answering just now (its bookings should move).
-  bool ObserveLoad(const std::string& node_id, std::optional<std::uint32_t> active_connections,
-                   const CapacityLedger& ledger);
+  // many of the node's connections are our own downloads; `failure` says
+  // why there was no answer. Returns the change of health it made: the
+  // node stopped answering just now (its bookings should move), or answers
+  // again after it had not. A node's first answer is no change.
+  enum class HealthChange { kNone, kBecameUnreachable, kBecameHealthy };
+  HealthChange ObserveLoad(const std::string& node_id, std::optional<std::uint32_t> active_connections,
+                           std::string_view failure, const CapacityLedger& ledger);
+  // The latest poll's account of the node ("" when never polled).
+  std::string HealthDetail(const std::string& node_id) const;
   std::map<std::string, std::string> StatusUrls() const;
 
   // The capacity snapshot placement and window planning use; the near slots
@@ -89,6 +94,9 @@ class Registry {
 
  private:
   std::string CheckDeltas(const v1::Artifact& a) const;
+  // Sets the live health fields of a copy of a node's record (ListNodes).
+  void FillHealth(v1::Node& n) const;
+
   Journal& journal_;
   const SlotGrid& grid_;
   const Clock& clock_;

@@ -98,9 +98,13 @@ class SchedulerService {
   // and what polling one of them gave: its active connections, or nullopt
   // when it did not answer (the node then counts as down until it answers
   // again, and its bookings not started on move to other nodes). Returns
-  // how many bookings moved.
+  // how many bookings moved. `failure` says why there was no answer (for
+  // list_nodes' health_detail). Each change of a node's health is logged
+  // once (warn: stopped answering, with the bookings moved; info: answers
+  // again), never per poll.
   std::map<std::string, std::string> StatusUrls() const;
-  std::size_t ObserveNodeLoad(const std::string& node_id, std::optional<std::uint32_t> active_connections);
+  std::size_t ObserveNodeLoad(const std::string& node_id, std::optional<std::uint32_t> active_connections,
+                              std::string_view failure = {});
   const Topology& topology() const { return registry_.topology(); }
 
   // Group commit (see the top of this file).
