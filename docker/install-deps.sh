@@ -20,6 +20,7 @@ packages=(
   gnuplot-nox
   systemd ccache
   faketime
+  libcpp-httplib-dev
 )
 
 missing=()
