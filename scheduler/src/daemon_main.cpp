@@ -264,6 +264,16 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (http_server) {
+    // Live events (GET /v1/events): after each durable batch that changed
+    // something, one "commit" event with the newest audit seq and the
+    // campaigns' states, driven by the scheduler's own commits.
+    mqtt.on_commit = [&service, &http_server] {
+      std::string data = "{\"auditSeq\":" +
+                         std::to_string(service.audit().empty() ? 0 : service.audit().back().seq()) + "}";
+      http_server->Publish("commit", data);
+    };
+  }
   MqttServer server(service, mqtt);
   if (auto s = server.Run(g_stop, std::chrono::seconds(connect_timeout_s)); !s) {
     slotwise::log::Error(kLog) << s.error().message;

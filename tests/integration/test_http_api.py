@@ -258,6 +258,63 @@ class HttpApi(st.StackTestCase, unittest.TestCase):
         print(f"100,000 terminals: created in {created:.2f} s, read in 100 pages of 1,000 in {paged:.2f} s "
               f"({paged * 10:.1f} ms a page over HTTPS)", flush=True)
 
+    def test_openapi_matches_server(self) -> None:
+        """schemas/openapi.json: every server route documented and every documented
+        route served; each answers a documented status with a body of its schema."""
+        doc = json.loads((REPO / "schemas" / "openapi.json").read_text())
+        documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+        st_, routes = self.call("GET", "/v1", user="vera")
+        self.assertEqual(st_, 200, routes)
+        self.assertEqual(validate(doc, {"$ref": "#/components/schemas/RouteList"}, routes), [])
+        served = {(r["method"], r["path"]) for r in routes["routes"]}
+        self.assertEqual(served, documented, "server routes and openapi.json differ")
+        self.ensure_registry()
+        self.call("POST", "/v1/campaigns", {"id": "oa", "targetVersion": "2.0.0", "terminalIds": ["o-1"]}, user="otto")
+        checked = 0
+        for path, ops in doc["paths"].items():
+            for method, spec in ops.items():
+                if path == "/v1/events":
+                    continue  # a stream: test_live_events
+                # Reads on real objects (200), changes on an unknown campaign or an empty body (4xx).
+                concrete = path.replace("{id}", "n1" if path.startswith("/v1/nodes") else
+                                        ("oa" if method == "get" else "oa-none"))
+                body = None if method == "get" else {}
+                for user in ("ada", "vera", None):
+                    status, answer = self.call(method.upper(), concrete, body, user=user)
+                    self.assertIn(str(status), spec["responses"], f"{method} {concrete} as {user}: {status} {answer}")
+                    content = spec["responses"][str(status)].get("content", {}).get("application/json")
+                    self.assertIsNotNone(content, f"{method} {path} {status}")
+                    errs = validate(doc, content["schema"], answer)
+                    self.assertEqual(errs, [], f"{method} {concrete} as {user} ({status}): {answer}")
+                    checked += 1
+        # Wrong methods answer 405 with an Error body.
+        status, answer = self.call("PATCH", "/v1/clusters", {})
+        self.assertEqual(status, 405)
+        self.assertEqual(validate(doc, {"$ref": "#/components/schemas/Error"}, answer), [])
+        self.assertGreater(checked, 50)
+
+    def test_live_events(self) -> None:
+        """/v1/events: a change made after the stream opened arrives as an event."""
+        self.ensure_registry()
+        import http.client
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.api.ctx, timeout=30)
+        auth = base64.b64encode(b"vera:vera-pw").decode()
+        conn.request("GET", "/v1/events", headers={"Authorization": "Basic " + auth})
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        self.assertIn("text/event-stream", resp.getheader("Content-Type"))
+        self.assertEqual(self.call("POST", "/v1/campaigns", {"id": "ev", "targetVersion": "2.0.0",
+                                                             "terminalIds": ["e-1"]}, user="otto")[0], 200)
+        line = b""
+        deadline = time.monotonic() + 20
+        while b"event: commit" not in line and time.monotonic() < deadline:
+            line = resp.fp.readline()
+        self.assertIn(b"event: commit", line)
+        data = resp.fp.readline()
+        self.assertTrue(data.startswith(b"data: {"), data)
+        self.assertGreater(json.loads(data[6:])["auditSeq"], 0)
+        conn.close()
+
     def test_membership_and_terminals(self) -> None:
         self.ensure_registry()
         self.assertEqual(self.call("POST", "/v1/campaigns", {"id": "mem", "targetVersion": "2.0.0",
@@ -277,6 +334,42 @@ class HttpApi(st.StackTestCase, unittest.TestCase):
         st_, t = self.call("GET", "/v1/terminals?page_size=5", user="vera")
         self.assertEqual(st_, 200, t)
         self.assertLessEqual(len(t.get("terminals", [])), 5)  # none reported yet: {} (proto3 JSON)
+
+
+def validate(doc: dict, schema: dict, value, where: str = "$") -> list[str]:
+    """The errors of `value` against an OpenAPI schema (the subset openapi.json uses)."""
+    import re
+    if "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    t = schema.get("type")
+    errs: list[str] = []
+    kinds = {"string": str, "boolean": bool, "number": (int, float), "array": list, "object": dict}
+    if t == "integer":
+        if not isinstance(value, int) or isinstance(value, bool):
+            return [f"{where}: {value!r} is not an integer"]
+        if "minimum" in schema and value < schema["minimum"]:
+            errs.append(f"{where}: {value} < {schema['minimum']}")
+    elif t in kinds:
+        if not isinstance(value, kinds[t]) or (t == "number" and isinstance(value, bool)):
+            return [f"{where}: {value!r} is not a {t}"]
+    if "enum" in schema and value not in schema["enum"]:
+        errs.append(f"{where}: {value!r} not in {schema['enum']}")
+    if "pattern" in schema and isinstance(value, str) and not re.search(schema["pattern"], value):
+        errs.append(f"{where}: {value!r} does not match {schema['pattern']}")
+    if t == "array":
+        for i, v in enumerate(value):
+            errs += validate(doc, schema["items"], v, f"{where}[{i}]")
+    if t == "object":
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for k, v in value.items():
+            if k in props:
+                errs += validate(doc, props[k], v, f"{where}.{k}")
+            elif extra is False:
+                errs.append(f"{where}: undocumented field {k!r}")
+            elif isinstance(extra, dict):
+                errs += validate(doc, extra, v, f"{where}.{k}")
+    return errs
 
 
 def _free_port() -> int:
