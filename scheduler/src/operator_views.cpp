@@ -39,6 +39,31 @@ struct Tally {
   }
 };
 
+// The campaign without its terminal ids, without copying them first (a
+// million strings cost more than the rest of a summary).
+void CopyWithoutTerminals(const v1::Campaign& from, v1::Campaign& to) {
+  const auto* r = from.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(from, &fields);
+  for (const auto* f : fields) {
+    if (f->number() == v1::Campaign::kTerminalIdsFieldNumber) continue;
+    switch (f->cpp_type()) {
+      case google::protobuf::FieldDescriptor::CPPTYPE_STRING: r->SetString(&to, f, r->GetString(from, f)); break;
+      case google::protobuf::FieldDescriptor::CPPTYPE_INT64: r->SetInt64(&to, f, r->GetInt64(from, f)); break;
+      case google::protobuf::FieldDescriptor::CPPTYPE_UINT32: r->SetUInt32(&to, f, r->GetUInt32(from, f)); break;
+      case google::protobuf::FieldDescriptor::CPPTYPE_INT32: r->SetInt32(&to, f, r->GetInt32(from, f)); break;
+      case google::protobuf::FieldDescriptor::CPPTYPE_UINT64: r->SetUInt64(&to, f, r->GetUInt64(from, f)); break;
+      case google::protobuf::FieldDescriptor::CPPTYPE_BOOL: r->SetBool(&to, f, r->GetBool(from, f)); break;
+      case google::protobuf::FieldDescriptor::CPPTYPE_DOUBLE: r->SetDouble(&to, f, r->GetDouble(from, f)); break;
+      case google::protobuf::FieldDescriptor::CPPTYPE_FLOAT: r->SetFloat(&to, f, r->GetFloat(from, f)); break;
+      case google::protobuf::FieldDescriptor::CPPTYPE_ENUM: r->SetEnumValue(&to, f, r->GetEnumValue(from, f)); break;
+      case google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE:
+        r->MutableMessage(&to, f)->CopyFrom(r->GetMessage(from, f));
+        break;
+    }
+  }
+}
+
 }  // namespace
 
 v1::OperatorReply ListCampaignTerminals(const CampaignTable& table, const Registry& registry,
@@ -84,18 +109,31 @@ v1::OperatorReply Summary(const CampaignTable& table, const Registry& registry, 
   if (record == nullptr) return Refuse(v1::NOT_FOUND, "unknown campaign '" + req.campaign_id() + "'");
   v1::OperatorReply r;
   auto* s = r.mutable_summary();
-  *s->mutable_campaign() = record->campaign;
-  s->mutable_campaign()->clear_terminal_ids();
+  CopyWithoutTerminals(record->campaign, *s->mutable_campaign());
   s->set_slot_ms(slot_ms);
   Tally all;
-  std::unordered_map<std::string_view, Tally> nodes;
+  // Few nodes, many terminals: a short vector searched from the last hit
+  // beats hashing every terminal's node id.
+  std::vector<std::pair<std::string_view, Tally>> node_tallies;
+  std::size_t last = 0;
   std::uint32_t assigned = 0;
   std::uint32_t pending = 0;
   for (const auto& [tid, p] : record->progress) {
-    all.Add(p.outcome());
-    nodes[p.node_id()].Add(p.outcome());
-    if (!HasOutcome(p)) ++(p.assigned() ? assigned : pending);
+    const int outcome = p.outcome();
+    const std::string_view node = p.node_id();
+    if (last >= node_tallies.size() || node_tallies[last].first != node) {
+      last = 0;
+      while (last < node_tallies.size() && node_tallies[last].first != node) ++last;
+      if (last == node_tallies.size()) node_tallies.emplace_back(node, Tally{});
+    }
+    node_tallies[last].second.Add(outcome);
+    if (!IsFinalOutcome(static_cast<Outcome>(outcome))) ++(p.assigned() ? assigned : pending);
   }
+  for (const auto& [node, tally] : node_tallies) {
+    all.total += tally.total;
+    for (std::size_t i = 0; i < kOutcomes; ++i) all.outcomes[i] += tally.outcomes[i];
+  }
+  std::map<std::string_view, Tally> nodes(node_tallies.begin(), node_tallies.end());
   s->set_terminals(all.total);
   all.Into(*s->mutable_outcomes());
   s->set_assigned(assigned);
@@ -158,9 +196,7 @@ v1::OperatorReply ListCampaignsPage(const CampaignTable& table, const v1::ListCa
       list->set_next_page_token(list->campaigns(list->campaigns_size() - 1).id());
       break;
     }
-    v1::Campaign c = it->second.campaign;
-    c.clear_terminal_ids();
-    *list->add_campaigns() = std::move(c);
+    CopyWithoutTerminals(it->second.campaign, *list->add_campaigns());
   }
   return r;
 }

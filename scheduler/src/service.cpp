@@ -87,8 +87,15 @@ v1::OperatorReply SchedulerService::HandleOperator(const v1::OperatorRequest& re
     case R::kGetCampaign: return campaigns_.Get(request.get_campaign());
     case R::kListCampaignTerminals:
       return views::ListCampaignTerminals(table_, registry_, request.list_campaign_terminals());
-    case R::kGetCampaignSummary:
-      return views::Summary(table_, registry_, grid_.slot_ms(), request.get_campaign_summary());
+    case R::kGetCampaignSummary: {
+      // O(terminals) to compute; cached until the next write of any kind.
+      const std::string& id = request.get_campaign_summary().campaign_id();
+      auto cached = summaries_.find(id);
+      if (cached != summaries_.end() && cached->second.first == journal_.generation()) return cached->second.second;
+      auto reply = views::Summary(table_, registry_, grid_.slot_ms(), request.get_campaign_summary());
+      if (!reply.has_error()) summaries_[id] = {journal_.generation(), reply};
+      return reply;
+    }
     case R::kListAudit: return views::ListAudit(audit_, request.list_audit());
     case R::kPauseCampaign: return campaigns_.Pause(request.pause_campaign(), out);
     case R::kResumeCampaign: return campaigns_.Resume(request.resume_campaign(), out);

@@ -139,6 +139,9 @@ class SchedulerService {
   DownloadUrls urls_;
   TerminalRequests terminals_;
   std::vector<v1::AuditEntry> audit_;  // by seq
+  // GetCampaignSummary by campaign, with the journal generation it was
+  // computed at: answered again at once while nothing was written.
+  std::map<std::string, std::pair<std::uint64_t, v1::OperatorReply>, std::less<>> summaries_;
 };
 
 }  // namespace slotwise::scheduler
