@@ -192,6 +192,12 @@ class HttpApi(st.StackTestCase, unittest.TestCase):
         self.assertIn("nextPageToken", a)
         st_, a2 = self.call("GET", f"/v1/audit?page_size=1&page_token={a['nextPageToken']}")
         self.assertLess(int(a2["entries"][0]["seq"]), int(e["seq"]))
+        # `slotwise audit` reads the same trail.
+        out = self.stack.cli("audit", "--page-size", "3").stdout
+        self.assertIn("pause_campaign", out)
+        self.assertIn("mqtt", out)
+        out = self.stack.cli("audit", "--who", "vera").stdout
+        self.assertIn("PERMISSION_DENIED", out)
 
     # -- bad input -------------------------------------------------------------------
 
