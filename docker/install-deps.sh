@@ -22,6 +22,7 @@ packages=(
   faketime
   haproxy
   libzstd-dev
+  libcpp-httplib-dev
 )
 
 missing=()

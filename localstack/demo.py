@@ -152,7 +152,9 @@ def up_commands(stack: Stack, env_file: Path) -> list[str]:
     return [f"source {shlex.quote(str(env_file))}",
             "slotwise node list",
             "slotwise version list",
-            "slotwise terminal list"]
+            "slotwise terminal list"] + (
+        [f"curl -fsS --cacert {shlex.quote(str(stack.http_api[2]))} -u {shlex.quote(stack.http_api[1])} "
+         f"{stack.http_api[0]}/v1/campaigns"] if getattr(stack, "http_api", None) else [])
 
 
 def run_up(args: argparse.Namespace) -> int:
@@ -166,6 +168,7 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def _up(stack: Stack, args: argparse.Namespace) -> int:
+    stack.enable_http_api()  # the HTTP API (issue 13); up_commands prints a curl line for it
     stack.start()
     build_demo_topology(stack, per_slot=args.per_slot)
     if args.terminals:

@@ -163,6 +163,8 @@ class Stack:
         self.clusters: dict[str, tuple[float, float, str]] = {}
         self.versions: dict[str, tuple[Path, str]] = {}  # version -> (file, url path)
         self._stopped = False
+        # More slotwise-scheduler flags (e.g. the HTTP API's, issue 13).
+        self.scheduler_extra_args: list[str] = []
         self.password_file = self.root / "mosquitto.passwd"
         self.credentials = Credentials(self.password_file, self.broker_processes)
         self.operator = Operator(self.cli_bin, lambda: self.broker_url, OPERATOR_USERNAME,
@@ -411,6 +413,29 @@ class Stack:
 
     # -- scheduler -----------------------------------------------------------
 
+    def enable_http_api(self) -> tuple[str, str, Path]:
+        """Before start(): the scheduler serves its HTTP API (issue 13) over TLS on a
+        free port, with a users file holding one admin. Returns (url, 'user:password',
+        the certificate to trust)."""
+        import base64
+        import hashlib
+        import secrets
+        from .processes import free_port
+        cert, key = self.root / "http-cert.pem", self.root / "http-key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+        password = "adm-" + secrets.token_hex(8)
+        salt = os.urandom(12)
+        digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 101, 64)
+        users = self.root / "http-users"
+        users.write_text(f"admin:admin:$7$101${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}\n")
+        self.http_port = free_port()
+        self.scheduler_extra_args += ["--http-listen", f"127.0.0.1:{self.http_port}", "--http-tls-cert", str(cert),
+                                      "--http-tls-key", str(key), "--http-users", str(users)]
+        self.http_api = (f"https://127.0.0.1:{self.http_port}", f"admin:{password}", cert)
+        return self.http_api
+
     def start_scheduler(self, timeout: float = 30) -> None:
         db = self.root / "scheduler-db"
         db.mkdir(exist_ok=True)
@@ -418,6 +443,7 @@ class Stack:
                                                                    self.slot_seconds)
         if self.tls:
             argv += self.tls.client_args(scheduler=True)
+        argv += self.scheduler_extra_args
         self.log(f"slotwise-scheduler (slot {configs.slot_arg(self.slot_seconds)}s, db {db}, "
                  f"signed download URLs)")
         env = dict(os.environ, SLOTWISE_URL_SECRET=self.url_secret,

@@ -67,5 +67,6 @@ void AddNodeCommands(CLI::App& app, Globals& g, Action& action);
 void AddVersionCommands(CLI::App& app, Globals& g, Action& action);
 void AddCampaignCommands(CLI::App& app, Globals& g, Action& action);
 void AddTerminalCommands(CLI::App& app, Globals& g, Action& action);
+void AddAuditCommands(CLI::App& app, Globals& g, Action& action);
 
 }  // namespace slotwise::cli

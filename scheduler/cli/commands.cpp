@@ -43,6 +43,7 @@ int RunCli(int argc, char** argv) {
   AddVersionCommands(app, g, action);
   AddCampaignCommands(app, g, action);
   AddTerminalCommands(app, g, action);
+  AddAuditCommands(app, g, action);
   // Let --json be written after the subcommand too: `slotwise node list --json`.
   for (auto* group : app.get_subcommands({})) {
     for (auto* sub : group->get_subcommands({})) sub->add_flag("--json", g.json, "print the reply as JSON");

@@ -6,6 +6,7 @@ namespace slotwise::scheduler {
 
 Status Journal::Write(const WriteBatch& batch, Undo undo) {
   if (batch.empty()) return OkStatus();
+  ++generation_;
   if (staging_) {
     staged_.Append(batch);
     if (undo) undos_.push_back(std::move(undo));
@@ -18,6 +19,7 @@ Status Journal::Write(const WriteBatch& batch, Undo undo) {
 
 Status Journal::Commit() {
   staging_ = false;
+  ++generation_;  // a failed commit's undos change memory too
   WriteBatch batch;
   std::swap(batch, staged_);
   std::vector<Undo> undos;

@@ -10,6 +10,7 @@
 //   progress/{campaign}/{tid}     TerminalProgress (the booking lives here)
 //   terminal/{tid}                TerminalInfo
 //   components/{tid}              TerminalComponents (its last Report.components)
+//   audit/{seq, 20 digits}        AuditEntry (issue 13)
 //
 // Ids never contain '/', so prefixes do not overlap.
 #pragma once
@@ -27,6 +28,7 @@ inline constexpr std::string_view kCampaign = "campaign/";
 inline constexpr std::string_view kProgress = "progress/";
 inline constexpr std::string_view kTerminal = "terminal/";
 inline constexpr std::string_view kComponents = "components/";
+inline constexpr std::string_view kAudit = "audit/";
 
 inline std::string Of(std::string_view prefix, std::string_view id) {
   std::string k(prefix);

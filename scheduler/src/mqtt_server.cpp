@@ -11,6 +11,7 @@
 
 #include "slotwise/log.h"
 #include "slotwise/mqtt/client.h"
+#include "slotwise/scheduler/operator_inbox.h"
 #include "slotwise/scheduler/outgoing_queue.h"
 #include "slotwise/scheduler/shard_routes.h"
 #include "slotwise/topics.h"
@@ -51,20 +52,6 @@ bool IsStampedOperatorsReplyTopic(const mqtt::Message& request) {
   return op && cid && *cid == op->client_id;
 }
 
-// The command of an operator request by its field name, e.g. "schedule_campaign".
-std::string CommandName(const v1::OperatorRequest& req) {
-  const auto* field = v1::OperatorRequest::descriptor()->FindFieldByNumber(static_cast<int>(req.command_case()));
-  return field ? field->name() : "no command";
-}
-
-// Reading commands change nothing; every other one (also one added later)
-// goes into the log with its operator.
-bool ChangesState(const v1::OperatorRequest& req) {
-  const std::string name = CommandName(req);
-  return !(name.starts_with("list_") || name.starts_with("get_") || name.starts_with("query_") ||
-           req.command_case() == v1::OperatorRequest::COMMAND_NOT_SET);
-}
-
 template <class Msg>
 bool Decode(const mqtt::Message& msg, Msg& out) {
   return out.ParseFromString(msg.payload);
@@ -92,38 +79,6 @@ std::string Printable(std::string_view text) {
 // together stay far below it).
 constexpr int kPahoBufferedMessages = 10'000;
 
-// A message received on one shard.
-struct Received {
-  std::size_t shard = 0;
-  mqtt::Message message;
-};
-
-// Every shard's received messages, in arrival order: filled on Paho's
-// callback thread (never blocks for long), drained by the scheduler thread.
-class Inbox {
- public:
-  void Push(std::size_t shard, mqtt::Message m) {
-    {
-      std::lock_guard lock(mu_);
-      queue_.push_back(Received{shard, std::move(m)});
-    }
-    cv_.notify_one();
-  }
-  std::optional<Received> Pop(std::chrono::milliseconds wait) {
-    std::unique_lock lock(mu_);
-    if (!cv_.wait_for(lock, wait, [this] { return !queue_.empty(); })) return std::nullopt;
-    Received r = std::move(queue_.front());
-    queue_.pop_front();
-    return r;
-  }
-  std::optional<Received> TryPop() { return Pop(std::chrono::milliseconds(0)); }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Received> queue_;
-};
-
 // One broker shard: its client, what is waiting to go to it, and its
 // connection state (flags set on Paho's callback thread).
 struct Shard {
@@ -150,6 +105,10 @@ class Session {
         require_stamp_(options.require_terminal_stamp),
         require_operator_stamp_(options.require_operator_stamp),
         bulk_window_(options.fanout_window),
+        inbox_(options.inbox),
+        users_(options.users),
+        default_role_(options.default_operator_role),
+        on_commit_(options.on_commit),
         shards_(std::move(shards)) {}
 
   std::vector<std::unique_ptr<Shard>>& shards() { return shards_; }
@@ -231,6 +190,9 @@ class Session {
     mqtt::Message request;
     std::string payload;     // serialized reply
     std::string on_failure;  // serialized error reply, if the commit fails
+    // An operator job from another channel (the HTTP API) instead.
+    std::function<void(const v1::OperatorReply&)> done;
+    v1::OperatorReply reply;
   };
   // Publications of a batch for one named shard (clears on a shard a
   // terminal left), sent after the batch is durable like the Outbox.
@@ -252,14 +214,22 @@ class Session {
 
   // Handles one message inside the current batch; its reply and
   // publications wait in `replies` and `out` until the batch is durable.
-  void Dispatch(Received received, std::vector<PendingReply>& replies, Outbox& out, Directed& directed) {
+  void Dispatch(InboxItem item, std::vector<PendingReply>& replies, Outbox& out, Directed& directed) {
+    if (auto* job = std::get_if<OperatorJob>(&item)) {
+      PendingReply r;
+      r.reply = service_.HandleOperatorAs(job->caller, job->request, out);
+      r.done = std::move(job->done);
+      replies.push_back(std::move(r));
+      return;
+    }
+    ReceivedMessage received = std::move(std::get<ReceivedMessage>(item));
     mqtt::Message& msg = received.message;
     const std::string& topic = msg.topic;
     if (topic == topics::kOperatorRequest) {
       const v1::OperatorReply reply = DispatchOperator(msg, out);
       v1::OperatorReply failed;
       *failed.mutable_error() = MakeError(v1::INTERNAL, "the scheduler could not store the change").ToProto();
-      replies.push_back({received.shard, std::move(msg), reply.SerializeAsString(), failed.SerializeAsString()});
+      replies.push_back({received.shard, std::move(msg), reply.SerializeAsString(), failed.SerializeAsString(), {}, {}});
     } else if (auto t = topics::ParseTerminalTopic(topic); t && topics::IsUpstream(t->leaf)) {
       v1::TerminalReply reply = DispatchTerminal(*t, msg, out);
       // Every terminal reply carries the scheduler's clock (schemas/README.md).
@@ -270,7 +240,7 @@ class Session {
       v1::TerminalReply failed;
       *failed.mutable_error() = MakeError(v1::INTERNAL, "the scheduler could not store the change").ToProto();
       failed.set_server_time_ms(reply.server_time_ms());
-      replies.push_back({received.shard, std::move(msg), reply.SerializeAsString(), failed.SerializeAsString()});
+      replies.push_back({received.shard, std::move(msg), reply.SerializeAsString(), failed.SerializeAsString(), {}, {}});
     } else if (auto tid = topics::ParsePresenceTopic(topic)) {
       v1::Presence presence;
       if (Decode(msg, presence)) OnPresence(received.shard, *tid, presence, out, directed);
@@ -314,7 +284,7 @@ class Session {
   // Group commit: handles `first` and whatever else is queued (up to
   // `max_batch` messages) plus a tick when due, commits once (one synced
   // write), then sends every reply and publication.
-  void HandleBatch(std::optional<Received> first, Inbox& inbox, std::size_t max_batch, bool tick) {
+  void HandleBatch(std::optional<InboxItem> first, std::size_t max_batch, bool tick) {
     std::vector<PendingReply> replies;
     Outbox out;
     Directed directed;
@@ -334,10 +304,10 @@ class Session {
       service_.Tick(out);
     }
     std::size_t handled = 0;
-    for (std::optional<Received> msg = std::move(first); msg;) {
+    for (std::optional<InboxItem> msg = std::move(first); msg;) {
       Dispatch(std::move(*msg), replies, out, directed);
       if (++handled >= max_batch) break;
-      msg = inbox.TryPop();
+      msg = inbox_->TryPop();
     }
     const auto committed = service_.CommitBatch();
     if (!committed) {
@@ -349,12 +319,27 @@ class Session {
                          << (*held > 0 ? " (" + std::to_string(*held) + " more batches refused since the last line)"
                                        : std::string());
       }
-      for (const auto& r : replies) Answer(r.shard, r.request, r.on_failure);
+      v1::OperatorReply failed;
+      *failed.mutable_error() = MakeError(v1::INTERNAL, "the scheduler could not store the change").ToProto();
+      for (const auto& r : replies) {
+        if (r.done) {
+          r.done(failed);
+        } else {
+          Answer(r.shard, r.request, r.on_failure);
+        }
+      }
       return;
     }
-    for (const auto& r : replies) Answer(r.shard, r.request, r.payload);
+    for (const auto& r : replies) {
+      if (r.done) {
+        r.done(r.reply);
+      } else {
+        Answer(r.shard, r.request, r.payload);
+      }
+    }
     for (const auto& [shard, p] : directed) PushBulk(shard, p);
     PublishAll(out);
+    if (on_commit_ && (handled > 0 || tick)) on_commit_();
   }
 
   void Subscribe(Shard& shard) {
@@ -400,7 +385,12 @@ class Session {
       LogRefusal(who, reply, log::Level::kInfo);
       return reply;
     }
-    reply = service_.HandleOperator(req, out);
+    Caller caller;
+    caller.channel = "mqtt";
+    caller.who = op ? op->username : std::string("(unstamped)");
+    std::optional<Role> listed = users_ && op ? users_->RoleOf(op->username) : std::nullopt;
+    caller.role = listed ? *listed : default_role_;
+    reply = service_.HandleOperatorAs(caller, req, out);
     if (!ChangesState(req)) {
       LogRefusal(who, reply, log::Level::kInfo);
     } else {
@@ -464,6 +454,10 @@ class Session {
   bool require_stamp_;
   bool require_operator_stamp_;
   std::size_t bulk_window_;
+  std::shared_ptr<OperatorInbox> inbox_;
+  std::shared_ptr<const Users> users_;
+  Role default_role_;
+  std::function<void()> on_commit_;
   std::vector<std::unique_ptr<Shard>> shards_;
   ShardRoutes routes_;
   std::vector<std::string> gone_offline_;  // terminals of a lost shard, for the next batch
@@ -485,14 +479,17 @@ MqttServer::MqttServer(SchedulerService& service, MqttOptions options)
 
 Status MqttServer::Run(const std::atomic<bool>& stop, std::chrono::seconds connect_timeout) {
   if (options_.brokers.empty()) return MakeError(v1::INVALID_ARGUMENT, "no broker to connect to");
-  Inbox inbox;
+  // Every shard's received messages and the HTTP API's operator jobs, in
+  // arrival order, in one queue the scheduler thread reads.
+  if (!options_.inbox) options_.inbox = std::make_shared<OperatorInbox>();
+  const std::shared_ptr<OperatorInbox> inbox = options_.inbox;
   std::vector<std::unique_ptr<Shard>> shards;
   for (std::size_t i = 0; i < options_.brokers.size(); ++i) {
     mqtt::ClientConfig config;
     config.server_uri = options_.brokers[i];
     config.client_id = options_.client_id;
     config.max_buffered = kPahoBufferedMessages;
-    config.consume = false;  // every shard's messages go to one Inbox
+    config.consume = false;  // every shard's messages go to the one inbox
     auto created = mqtt::Client::Create(config);
     if (!created) return created.error();
     auto shard = std::make_unique<Shard>();
@@ -500,7 +497,7 @@ Status MqttServer::Run(const std::atomic<bool>& stop, std::chrono::seconds conne
     shard->client = std::move(*created);
     Shard* sp = shard.get();
     mqtt::Handlers handlers;
-    handlers.on_message = [&inbox, i](mqtt::Message m) { inbox.Push(i, std::move(m)); };
+    handlers.on_message = [inbox, i](mqtt::Message m) { inbox->Push(ReceivedMessage{i, std::move(m)}); };
     handlers.on_connected = [sp] { sp->connected = true; };
     handlers.on_connection_lost = [sp](const std::string& cause) {
       log::Warn(kLog) << "lost the broker " << sp->uri << " (" << cause << "); reconnecting";
@@ -600,11 +597,11 @@ Status MqttServer::Run(const std::atomic<bool>& stop, std::chrono::seconds conne
     }
     session.FlushAll();
     const auto wait = session.HasBacklog() ? std::chrono::milliseconds(5) : std::chrono::milliseconds(200);
-    std::optional<Received> msg = inbox.Pop(wait);
+    std::optional<InboxItem> msg = inbox->Pop(wait);
     const auto after = std::chrono::steady_clock::now();
     const bool tick = after >= next_tick;
     if (tick) next_tick = after + options_.tick_interval;
-    if (msg || tick) session.HandleBatch(std::move(msg), inbox, options_.max_batch, tick);
+    if (msg || tick) session.HandleBatch(std::move(msg), options_.max_batch, tick);
   }
   for (auto& shard : session.shards()) shard->client->Disconnect(std::chrono::seconds(5));
   return OkStatus();

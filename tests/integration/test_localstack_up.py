@@ -132,6 +132,8 @@ class LocalstackUp(unittest.TestCase):
         for node in ("n1", "n2", "n3", "n4"):
             self.assertRegex(self.shell.stdout, rf"\b{node}\b", detail)
         self.assertIn(ls.NEW_VERSION, self.shell.stdout, detail)
+        # The HTTP API's curl line (issue 13): -f, so a refused login fails the shell.
+        self.assertTrue(any(c.startswith("curl ") and "/v1/campaigns" in c for c in self.commands), detail)
 
     def test_ctrl_c_stops_the_stack(self):
         self.assertEqual(self.up_rc, 130, "\n".join(self.output[-20:]))

@@ -17,6 +17,7 @@
 // Threading: not thread-safe; the scheduler thread only.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <vector>
 
@@ -46,10 +47,14 @@ class Journal {
   bool staging() const { return staging_; }
   // Number of store records staged since Begin(), for tests and logs.
   std::size_t staged() const { return staged_.size(); }
+  // Bumped by every Write() and Commit(): memory may have changed since a
+  // reader saw another value (the summary cache of SchedulerService).
+  std::uint64_t generation() const { return generation_; }
 
  private:
   Store& store_;
   bool staging_ = false;
+  std::uint64_t generation_ = 0;
   WriteBatch staged_;
   std::vector<Undo> undos_;
 };
