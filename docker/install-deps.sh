@@ -20,6 +20,7 @@ packages=(
   gnuplot-nox
   systemd ccache
   faketime
+  libcpp-httplib-dev
   chromium
 )
 # The web console (console/build.sh: npm ci) needs Node.js and npm. A machine

@@ -134,6 +134,8 @@ class Stack:
         self.clusters: dict[str, tuple[float, float, str]] = {}
         self.versions: dict[str, tuple[Path, str]] = {}  # version -> (file, url path)
         self._stopped = False
+        # More slotwise-scheduler flags (e.g. the HTTP API's, issue 13).
+        self.scheduler_extra_args: list[str] = []
         self.password_file = self.root / "mosquitto.passwd"
         self.credentials = Credentials(self.password_file, lambda: self.broker)
         self.operator = Operator(self.cli_bin, lambda: self.broker_url, OPERATOR_USERNAME,
@@ -314,6 +316,7 @@ class Stack:
         argv = [str(self.scheduler_bin)] + configs.scheduler_args(self.broker_url, db, self.slot_seconds)
         if self.tls:
             argv += self.tls.client_args(scheduler=True)
+        argv += self.scheduler_extra_args
         self.log(f"slotwise-scheduler (slot {configs.slot_arg(self.slot_seconds)}s, db {db}, "
                  f"signed download URLs)")
         env = dict(os.environ, SLOTWISE_URL_SECRET=self.url_secret,

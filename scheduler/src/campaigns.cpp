@@ -166,9 +166,10 @@ v1::OperatorReply Campaigns::Get(const v1::GetCampaign& req) const {
   auto* report = r.mutable_campaign();
   *report->mutable_campaign() = record->campaign;
   report->set_slot_ms(grid_.slot_ms());
+  report->set_terminals_omitted(req.omit_terminals());
   for (const auto& t : record->campaign.terminal_ids()) {
     const auto& p = record->progress.find(t)->second;
-    *report->add_terminals() = p;
+    if (!req.omit_terminals()) *report->add_terminals() = p;
     auto bump = [](std::uint32_t n) { return n + 1; };
     using P = v1::TerminalProgress;
     switch (p.outcome()) {

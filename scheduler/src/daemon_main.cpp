@@ -10,6 +10,7 @@
 #include "slotwise/clock.h"
 #include "slotwise/log.h"
 #include "keys.h"
+#include "slotwise/scheduler/http_server.h"
 #include "slotwise/scheduler/leadership.h"
 #include "slotwise/scheduler/load_poller.h"
 #include "slotwise/scheduler/mqtt_server.h"
@@ -138,6 +139,25 @@ int main(int argc, char** argv) {
                  "a terminal falls back from its nearest cluster only this far (0 = any distance)")
       ->check(CLI::Range(0.0, 40'000.0))
       ->capture_default_str();
+  // Issue 13: the HTTP API and the operators' roles (scheduler/README.md, "HTTP API").
+  std::string http_listen;
+  HttpOptions http;
+  std::string users_file;
+  std::string default_role = "admin";
+  app.add_option("--http-listen", http_listen, "serve the HTTP API on HOST:PORT (e.g. 127.0.0.1:8443); default: off");
+  app.add_option("--http-tls-cert", http.tls_cert, "PEM certificate of the HTTP API (HTTPS); needs --http-tls-key")
+      ->check(CLI::ExistingFile);
+  app.add_option("--http-tls-key", http.tls_key, "PEM private key of --http-tls-cert")->check(CLI::ExistingFile);
+  app.add_option("--http-users", users_file,
+                 "users file, name:role:hash a line (role viewer|operator|admin, hash as mosquitto_passwd "
+                 "writes): HTTP API logins, and the role of each MQTT operator listed in it")
+      ->check(CLI::ExistingFile);
+  app.add_option("--operator-default-role", default_role,
+                 "role of an MQTT operator the users file does not list (viewer|operator|admin)")
+      ->check(CLI::IsMember({"viewer", "operator", "admin"}))
+      ->capture_default_str();
+  bool http_plain = false;
+  app.add_flag("--http-insecure", http_plain, "serve the HTTP API without TLS (tests on 127.0.0.1 only)");
   CLI11_PARSE(app, argc, argv);
   if (!log_level.empty()) slotwise::log::SetLevel(*slotwise::log::ParseLevel(log_level));
   constexpr std::string_view kLog = "scheduler";  // as the MQTT server's lines
@@ -204,11 +224,62 @@ int main(int argc, char** argv) {
       poller->SetTargets(service.StatusUrls());
     };
   }
+  mqtt.inbox = std::make_shared<OperatorInbox>();
+  mqtt.default_operator_role = *ParseRole(default_role);
+  if (!users_file.empty()) {
+    auto users = Users::Load(users_file);
+    if (!users) {
+      slotwise::log::Error(kLog) << users.error().message;
+      return 1;
+    }
+    mqtt.users = std::make_shared<const Users>(std::move(*users));
+  }
+  std::unique_ptr<HttpServer> http_server;
+  if (!http_listen.empty()) {
+    const auto colon = http_listen.rfind(':');
+    if (colon == std::string::npos) {
+      slotwise::log::Error(kLog) << "--http-listen wants HOST:PORT";
+      return 1;
+    }
+    http.host = http_listen.substr(0, colon);
+    try {
+      http.port = std::stoi(http_listen.substr(colon + 1));
+    } catch (const std::exception&) {
+      slotwise::log::Error(kLog) << "--http-listen wants HOST:PORT";
+      return 1;
+    }
+    if ((http.tls_cert.empty() || http.tls_key.empty()) && !http_plain) {
+      slotwise::log::Error(kLog) << "--http-listen needs --http-tls-cert and --http-tls-key (or --http-insecure)";
+      return 1;
+    }
+    if (!mqtt.users) {
+      slotwise::log::Error(kLog) << "--http-listen needs --http-users (nobody could log in)";
+      return 1;
+    }
+    http.users = mqtt.users;
+    http.inbox = mqtt.inbox;
+    http_server = std::make_unique<HttpServer>(http);
+    if (auto s = http_server->Start(); !s) {
+      slotwise::log::Error(kLog) << s.error().message;
+      return 1;
+    }
+  }
+  if (http_server) {
+    // Live events (GET /v1/events): after each durable batch that changed
+    // something, one "commit" event with the newest audit seq and the
+    // campaigns' states, driven by the scheduler's own commits.
+    mqtt.on_commit = [&service, &http_server] {
+      std::string data = "{\"auditSeq\":" +
+                         std::to_string(service.audit().empty() ? 0 : service.audit().back().seq()) + "}";
+      http_server->Publish("commit", data);
+    };
+  }
   MqttServer server(service, mqtt);
   if (auto s = server.Run(g_stop, std::chrono::seconds(connect_timeout_s)); !s) {
     slotwise::log::Error(kLog) << s.error().message;
     return 1;
   }
+  if (http_server) http_server->Stop();
   if (leadership) leadership->Release();
   return 0;
 }

@@ -9,6 +9,7 @@
 //   campaign/{id}                 Campaign
 //   progress/{campaign}/{tid}     TerminalProgress (the booking lives here)
 //   terminal/{tid}                TerminalInfo
+//   audit/{seq, 20 digits}        AuditEntry (issue 13)
 //
 // Ids never contain '/', so prefixes do not overlap.
 #pragma once
@@ -25,6 +26,7 @@ inline constexpr std::string_view kArtifact = "artifact/";
 inline constexpr std::string_view kCampaign = "campaign/";
 inline constexpr std::string_view kProgress = "progress/";
 inline constexpr std::string_view kTerminal = "terminal/";
+inline constexpr std::string_view kAudit = "audit/";
 
 inline std::string Of(std::string_view prefix, std::string_view id) {
   std::string k(prefix);

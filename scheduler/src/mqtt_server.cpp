@@ -44,20 +44,6 @@ bool IsStampedOperatorsReplyTopic(const mqtt::Message& request) {
   return op && cid && *cid == op->client_id;
 }
 
-// The command of an operator request by its field name, e.g. "schedule_campaign".
-std::string CommandName(const v1::OperatorRequest& req) {
-  const auto* field = v1::OperatorRequest::descriptor()->FindFieldByNumber(static_cast<int>(req.command_case()));
-  return field ? field->name() : "no command";
-}
-
-// Reading commands change nothing; every other one (also one added later)
-// goes into the log with its operator.
-bool ChangesState(const v1::OperatorRequest& req) {
-  const std::string name = CommandName(req);
-  return !(name.starts_with("list_") || name.starts_with("get_") || name.starts_with("query_") ||
-           req.command_case() == v1::OperatorRequest::COMMAND_NOT_SET);
-}
-
 template <class Msg>
 bool Decode(const mqtt::Message& msg, Msg& out) {
   return out.ParseFromString(msg.payload);
@@ -93,6 +79,10 @@ class Session {
         require_stamp_(options.require_terminal_stamp),
         require_operator_stamp_(options.require_operator_stamp),
         bulk_window_(options.fanout_window),
+        inbox_(options.inbox),
+        users_(options.users),
+        default_role_(options.default_operator_role),
+        on_commit_(options.on_commit),
         client_(std::move(client)) {}
 
   mqtt::Client& client() { return *client_; }
@@ -134,6 +124,9 @@ class Session {
     mqtt::Message request;
     std::string payload;     // serialized reply
     std::string on_failure;  // serialized error reply, if the commit fails
+    // An operator job from another channel (the HTTP API) instead.
+    std::function<void(const v1::OperatorReply&)> done;
+    v1::OperatorReply reply;
   };
 
   // Sends `payload` to the requester's response topic, if it named one the
@@ -152,13 +145,21 @@ class Session {
 
   // Handles one message inside the current batch; its reply and
   // publications wait in `replies` and `out` until the batch is durable.
-  void Dispatch(mqtt::Message msg, std::vector<PendingReply>& replies, Outbox& out) {
+  void Dispatch(InboxItem item, std::vector<PendingReply>& replies, Outbox& out) {
+    if (auto* job = std::get_if<OperatorJob>(&item)) {
+      PendingReply r;
+      r.reply = service_.HandleOperatorAs(job->caller, job->request, out);
+      r.done = std::move(job->done);
+      replies.push_back(std::move(r));
+      return;
+    }
+    mqtt::Message msg = std::move(std::get<mqtt::Message>(item));
     const std::string& topic = msg.topic;
     if (topic == topics::kOperatorRequest) {
       const v1::OperatorReply reply = DispatchOperator(msg, out);
       v1::OperatorReply failed;
       *failed.mutable_error() = MakeError(v1::INTERNAL, "the scheduler could not store the change").ToProto();
-      replies.push_back({std::move(msg), reply.SerializeAsString(), failed.SerializeAsString()});
+      replies.push_back({std::move(msg), reply.SerializeAsString(), failed.SerializeAsString(), {}, {}});
     } else if (auto t = topics::ParseTerminalTopic(topic); t && topics::IsUpstream(t->leaf)) {
       v1::TerminalReply reply = DispatchTerminal(*t, msg, out);
       // Every terminal reply carries the scheduler's clock (schemas/README.md).
@@ -169,7 +170,7 @@ class Session {
       v1::TerminalReply failed;
       *failed.mutable_error() = MakeError(v1::INTERNAL, "the scheduler could not store the change").ToProto();
       failed.set_server_time_ms(reply.server_time_ms());
-      replies.push_back({std::move(msg), reply.SerializeAsString(), failed.SerializeAsString()});
+      replies.push_back({std::move(msg), reply.SerializeAsString(), failed.SerializeAsString(), {}, {}});
     } else if (auto tid = topics::ParsePresenceTopic(topic)) {
       v1::Presence presence;
       if (Decode(msg, presence)) service_.HandlePresence(*tid, presence);
@@ -179,7 +180,7 @@ class Session {
   // Group commit: handles `first` and whatever else is queued (up to
   // `max_batch` messages) plus a tick when due, commits once (one synced
   // write), then sends every reply and publication.
-  void HandleBatch(std::optional<mqtt::Message> first, std::size_t max_batch, bool tick) {
+  void HandleBatch(std::optional<InboxItem> first, std::size_t max_batch, bool tick) {
     std::vector<PendingReply> replies;
     Outbox out;
     service_.BeginBatch();
@@ -188,10 +189,10 @@ class Session {
       service_.Tick(out);
     }
     std::size_t handled = 0;
-    for (std::optional<mqtt::Message> msg = std::move(first); msg;) {
+    for (std::optional<InboxItem> msg = std::move(first); msg;) {
       Dispatch(std::move(*msg), replies, out);
       if (++handled >= max_batch) break;
-      msg = client_->TryConsume();
+      msg = inbox_->TryPop();
     }
     const auto committed = service_.CommitBatch();
     if (!committed) {
@@ -203,11 +204,26 @@ class Session {
                          << (*held > 0 ? " (" + std::to_string(*held) + " more batches refused since the last line)"
                                        : std::string());
       }
-      for (const auto& r : replies) Answer(r.request, r.on_failure);
+      v1::OperatorReply failed;
+      *failed.mutable_error() = MakeError(v1::INTERNAL, "the scheduler could not store the change").ToProto();
+      for (const auto& r : replies) {
+        if (r.done) {
+          r.done(failed);
+        } else {
+          Answer(r.request, r.on_failure);
+        }
+      }
       return;
     }
-    for (const auto& r : replies) Answer(r.request, r.payload);
+    for (const auto& r : replies) {
+      if (r.done) {
+        r.done(r.reply);
+      } else {
+        Answer(r.request, r.payload);
+      }
+    }
     PublishAll(out);
+    if (on_commit_ && (handled > 0 || tick)) on_commit_();
   }
 
   void Subscribe() {
@@ -253,7 +269,12 @@ class Session {
       LogRefusal(who, reply, log::Level::kInfo);
       return reply;
     }
-    reply = service_.HandleOperator(req, out);
+    Caller caller;
+    caller.channel = "mqtt";
+    caller.who = op ? op->username : std::string("(unstamped)");
+    std::optional<Role> listed = users_ && op ? users_->RoleOf(op->username) : std::nullopt;
+    caller.role = listed ? *listed : default_role_;
+    reply = service_.HandleOperatorAs(caller, req, out);
     if (!ChangesState(req)) {
       LogRefusal(who, reply, log::Level::kInfo);
     } else {
@@ -317,6 +338,10 @@ class Session {
   bool require_stamp_;
   bool require_operator_stamp_;
   std::size_t bulk_window_;
+  std::shared_ptr<OperatorInbox> inbox_;
+  std::shared_ptr<const Users> users_;
+  Role default_role_;
+  std::function<void()> on_commit_;
   std::unique_ptr<mqtt::Client> client_;
   OutgoingQueue outgoing_;
 };
@@ -340,14 +365,22 @@ Status MqttServer::Run(const std::atomic<bool>& stop, std::chrono::seconds conne
   config.server_uri = options_.broker;
   config.client_id = options_.client_id;
   config.max_buffered = kPahoBufferedMessages;
-  config.consume = true;
+  // Received messages go to the inbox (with the HTTP API's jobs), not to
+  // Paho's queue: one queue, one wake-up for both.
+  config.consume = false;
+  if (!options_.inbox) options_.inbox = std::make_shared<OperatorInbox>();
+  auto inbox = options_.inbox;
   auto created = mqtt::Client::Create(config);
   if (!created) return created.error();
   Session session(service_, options_, std::move(*created));
   auto& client = session.client();
   std::atomic<bool> connected{false};
   mqtt::Handlers handlers;
-  handlers.on_connected = [&connected] { connected = true; };
+  handlers.on_connected = [&connected, inbox] {
+    connected = true;
+    inbox->Push(mqtt::Message{});  // wake the loop to subscribe at once (an empty topic is dropped)
+  };
+  handlers.on_message = [inbox](mqtt::Message m) { inbox->Push(std::move(m)); };
   handlers.on_connection_lost = [](const std::string& cause) {
     log::Warn(kLog) << "lost the broker (" << cause << "); reconnecting";
   };
@@ -389,7 +422,7 @@ Status MqttServer::Run(const std::atomic<bool>& stop, std::chrono::seconds conne
     }
     session.Flush();
     const auto wait = session.HasBacklog() ? std::chrono::milliseconds(5) : std::chrono::milliseconds(200);
-    std::optional<mqtt::Message> msg = client.Consume(wait);
+    std::optional<InboxItem> msg = inbox->Pop(wait);
     const auto now = std::chrono::steady_clock::now();
     const bool tick = now >= next_tick;
     if (tick) next_tick = now + options_.tick_interval;

@@ -4,6 +4,7 @@
 #include "slotwise/scheduler/service.h"
 
 #include "keys.h"
+#include "operator_views.h"
 #include "replies.h"
 #include "slotwise/scheduler/notices.h"
 #include "slotwise/v1/store.pb.h"
@@ -51,6 +52,20 @@ Status SchedulerService::Load() {
   }
   if (auto s = registry_.Load(store_); !s) return s;
   if (auto s = table_.Load(store_); !s) return s;
+  audit_.clear();
+  bool corrupt_audit = false;
+  if (auto s = store_.Scan(keys::kAudit, [&](std::string_view, std::string_view value) {
+        v1::AuditEntry e;
+        if (!ParseInto(value, e)) {
+          corrupt_audit = true;
+          return;
+        }
+        audit_.push_back(std::move(e));
+      });
+      !s) {
+    return s;
+  }
+  if (corrupt_audit) return MakeError(v1::INTERNAL, "an audit record in the store could not be parsed");
   bookings_.Rebuild();
   lifecycle_.Rebuild();
   return OkStatus();
@@ -70,16 +85,75 @@ v1::OperatorReply SchedulerService::HandleOperator(const v1::OperatorRequest& re
     case R::kQueryWindows: return campaigns_.QueryWindows(request.query_windows());
     case R::kScheduleCampaign: return campaigns_.Schedule(request.schedule_campaign(), out);
     case R::kGetCampaign: return campaigns_.Get(request.get_campaign());
+    case R::kListCampaignTerminals:
+      return views::ListCampaignTerminals(table_, registry_, request.list_campaign_terminals());
+    case R::kGetCampaignSummary:
+      return views::Summary(table_, registry_, grid_.slot_ms(), request.get_campaign_summary());
+    case R::kListAudit: return views::ListAudit(audit_, request.list_audit());
     case R::kPauseCampaign: return campaigns_.Pause(request.pause_campaign(), out);
     case R::kResumeCampaign: return campaigns_.Resume(request.resume_campaign(), out);
     case R::kCancelCampaign: return campaigns_.Cancel(request.cancel_campaign(), out);
-    case R::kListCampaigns: return campaigns_.List();
-    case R::kListTerminals: return registry_.ListTerminals();
+    case R::kListCampaigns:
+      if (request.list_campaigns().page_size() == 0 && request.list_campaigns().page_token().empty() &&
+          request.list_campaigns().state() == v1::CAMPAIGN_STATE_UNSPECIFIED) {
+        return campaigns_.List();
+      }
+      return views::ListCampaignsPage(table_, request.list_campaigns());
+    case R::kListTerminals:
+      if (request.list_terminals().ByteSizeLong() == 0) return registry_.ListTerminals();
+      return views::ListTerminalsPage(registry_, request.list_terminals());
     case R::kAddTerminals: return campaigns_.AddTerminals(request.add_terminals(), out);
     case R::kRemoveTerminals: return campaigns_.RemoveTerminals(request.remove_terminals(), out);
     case R::COMMAND_NOT_SET: break;
   }
   return Refuse(v1::INVALID_ARGUMENT, "request names no command this scheduler knows");
+}
+
+namespace {
+
+// The command compactly for the audit trail: text format, at most 400
+// characters (a long terminal list is cut, with its count).
+std::string Compact(const v1::OperatorRequest& request) {
+  std::string text = request.ShortDebugString();
+  constexpr std::size_t kMax = 400;
+  if (text.size() > kMax) text = text.substr(0, kMax) + "... (" + std::to_string(text.size()) + " characters)";
+  return text;
+}
+
+}  // namespace
+
+v1::OperatorReply SchedulerService::HandleOperatorAs(const Caller& caller, const v1::OperatorRequest& request,
+                                                     Outbox& out) {
+  const Role needed = RequiredRole(request);
+  const bool allowed = caller.role >= needed;
+  v1::OperatorReply reply;
+  if (!allowed) {
+    reply = Refuse(v1::PERMISSION_DENIED, "user '" + caller.who + "' has role " + std::string(RoleName(caller.role)) +
+                                              "; " + CommandName(request) + " needs " + std::string(RoleName(needed)));
+  } else {
+    reply = HandleOperator(request, out);
+  }
+  if (allowed && !ChangesState(request)) return reply;
+  v1::AuditEntry e;
+  e.set_seq(audit_.empty() ? 1 : audit_.back().seq() + 1);
+  e.set_time_ms(clock_.NowMs());
+  e.set_who(caller.who);
+  e.set_channel(caller.channel);
+  e.set_role(std::string(RoleName(caller.role)));
+  e.set_command(CommandName(request));
+  e.set_request(Compact(request));
+  if (reply.has_error()) {
+    e.set_code(reply.error().code());
+    e.set_message(reply.error().message());
+  }
+  char key[32];
+  std::snprintf(key, sizeof key, "%020llu", static_cast<unsigned long long>(e.seq()));
+  WriteBatch b;
+  b.Put(keys::Of(keys::kAudit, key), e.SerializeAsString());
+  audit_.push_back(std::move(e));
+  // Staged with the change inside a group commit; undone with it.
+  (void)journal_.Write(b, [this] { audit_.pop_back(); });
+  return reply;
 }
 
 v1::TerminalReply SchedulerService::HandleReport(std::string_view terminal_id, const v1::Report& report,

@@ -37,11 +37,14 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "slotwise/mqtt/client.h"
 #include "slotwise/result.h"
+#include "slotwise/scheduler/access.h"
+#include "slotwise/scheduler/operator_inbox.h"
 #include "slotwise/scheduler/service.h"
 
 namespace slotwise::scheduler {
@@ -83,6 +86,18 @@ struct MqttOptions {
   // Called on the scheduler thread at every tick, inside the tick's batch,
   // before SchedulerService::Tick() (the daemon feeds live load in here).
   std::function<void()> on_tick;
+  // Issue 13: the queue the scheduler thread reads; other channels (the
+  // HTTP API) push operator jobs into it. Default: the server's own.
+  std::shared_ptr<OperatorInbox> inbox;
+  // Issue 13: the role of each stamped operator: users file entries by
+  // username (access.h); an operator not in it (or without a file) gets
+  // `default_operator_role`. Default: no file, admin (the broker's operator
+  // accounts keep every right they had).
+  std::shared_ptr<const Users> users;
+  Role default_operator_role = Role::kAdmin;
+  // Issue 13: called on the scheduler thread after each durable batch that
+  // changed something (the HTTP API's live events).
+  std::function<void()> on_commit;
 };
 
 // The reply rule of schemas/README.md "Request and response": true when a

@@ -41,9 +41,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "slotwise/clock.h"
 #include "slotwise/result.h"
+#include "slotwise/scheduler/access.h"
 #include "slotwise/scheduler/bookings.h"
 #include "slotwise/scheduler/campaign_table.h"
 #include "slotwise/scheduler/campaigns.h"
@@ -73,6 +75,13 @@ class SchedulerService {
   Status Load();
 
   v1::OperatorReply HandleOperator(const v1::OperatorRequest& request, Outbox& out);
+  // Issue 13: the entry of both operator channels (MQTT and HTTP). Refuses
+  // PERMISSION_DENIED, changing nothing, a command the caller's role does
+  // not allow (access.h RequiredRole); handles it otherwise. Every
+  // state-changing command and every refusal for its role goes into the
+  // audit trail (audit/{seq} in the store, in the same batch as the change).
+  v1::OperatorReply HandleOperatorAs(const Caller& caller, const v1::OperatorRequest& request, Outbox& out);
+  const std::vector<v1::AuditEntry>& audit() const { return audit_; }
   // Report and Check may end a terminal's work (ALREADY_CURRENT) and clear
   // its notice through `out`.
   v1::TerminalReply HandleReport(std::string_view terminal_id, const v1::Report& report, Outbox& out);
@@ -129,6 +138,7 @@ class SchedulerService {
   Campaigns campaigns_;
   DownloadUrls urls_;
   TerminalRequests terminals_;
+  std::vector<v1::AuditEntry> audit_;  // by seq
 };
 
 }  // namespace slotwise::scheduler
