@@ -32,7 +32,7 @@ export function startStub({ dist, terminals = 1000000, nodes = 20, slots = 96, u
       let parsed = {};
       try { parsed = body ? JSON.parse(body) : {}; } catch { return json(res, 400, { error: { code: 'INVALID_ARGUMENT', message: 'bad JSON' } }); }
       posts.push({ path: p, body: parsed });
-      audit.unshift({ atMs: String(Date.now()), user, role: 'operator', channel: 'http', command: 'POST ' + p, outcome: 'OK' });
+      audit.unshift({ timeMs: String(Date.now()), who: user, role: 'operator', channel: 'http', command: 'POST ' + p });
       const m = p.match(/^\/v1\/campaigns\/([^/]+)\/(schedule|pause|resume|cancel)$/);
       if (m) campaign.state = { schedule: 'SCHEDULED', pause: 'PAUSED', resume: 'SCHEDULED', cancel: 'CANCELLED' }[m[2]];
       return json(res, 200, {});
@@ -43,13 +43,13 @@ export function startStub({ dist, terminals = 1000000, nodes = 20, slots = 96, u
     if (p === '/v1/campaigns') return json(res, 200, { campaigns: [campaign] });
     if (p === '/v1/campaigns/big/summary') return json(res, 200, {
       campaign, terminals: terminals, succeeded: Math.floor(terminals * 0.6), failed: 1234,
-      countsByOutcome: { SUCCEEDED: Math.floor(terminals * 0.6), FAILED: 1234 },
+      outcomes: { SUCCEEDED: Math.floor(terminals * 0.6), FAILED: 1234 }, assigned: terminals - Math.floor(terminals * 0.6) - 1234,
     });
     if (p === '/v1/campaigns/big/downloads') return json(res, 200, { nodes: nodeIds, slots: slotIds, rows: nodeIds.map(() => ({ started: slotIds.map(() => perNode) })) });
     if (p === '/v1/campaigns/big/terminals') {
       const size = Number(u.searchParams.get('page_size') || 50);
       const start = Number(u.searchParams.get('page_token') || 0);
-      const failed = u.searchParams.get('state') === 'FAILED';
+      const failed = u.searchParams.get('outcomes') === 'FAILED';
       const list = Array.from({ length: size }, (_, i) => ({ terminalId: `t${start + i}`, nodeId: nodeIds[(start + i) % nodes], slot: String(1000 + ((start + i) % slots)), state: failed ? 'FAILED' : 'SUCCEEDED', detail: failed ? 'sha256 mismatch' : '' }));
       return json(res, 200, { terminals: list, nextPageToken: String(start + size), totalSize: String(failed ? 1234 : terminals) });
     }

@@ -186,7 +186,10 @@ async function showWindows(campaignId, out) {
   const from = Math.min(...wins.map((x) => Number(x.startSlot)));
   const to = Math.max(...wins.map((x) => Number(x.endSlot)));
   let cal = null;
-  try { cal = await get('/v1/capacity', { from_slot: from, to_slot: to, campaign_id: campaignId }); } catch (e) { msg.append(errBox(e)); }
+  try { cal = await get('/v1/capacity', { from_slot: from, to_slot: to, campaign_id: campaignId }); } catch (e) {
+    calEl.replaceChildren(h('p', { class: 'err' }, e.status === 404 ? 'No capacity calendar on this server (GET /v1/capacity).' : errBox(e).textContent));
+    calEl.style.height = 'auto';
+  }
   const draw = (win) => {
     if (!cal) return;
     while (charts.length) charts.pop().dispose();
@@ -231,12 +234,13 @@ async function campaignPage(id) {
   controls.append(act('pause'), act('resume'), act('cancel'));
 
   let tokens = [''];
-  let stateFilter = '';
+  let outcomeFilter = '';
   const loadTerminals = async () => {
-    const r = await get(`/v1/campaigns/${enc}/terminals`, { page_size: PAGE, page_token: tokens[tokens.length - 1], state: stateFilter });
-    const sel = h('select', { onchange: (e) => { stateFilter = e.target.value; tokens = ['']; loadTerminals(); } },
-      ['', 'PENDING', 'DOWNLOADING', 'INSTALLING', 'SUCCEEDED', 'FAILED'].map((s) => h('option', { value: s, selected: s === stateFilter }, s || 'all')));
-    terms.replaceChildren(h('label', {}, 'State ', sel), table([
+    const r = await get(`/v1/campaigns/${enc}/terminals`, { page_size: PAGE, page_token: tokens[tokens.length - 1], outcomes: outcomeFilter });
+    const sel = h('select', { onchange: (e) => { outcomeFilter = e.target.value; tokens = ['']; loadTerminals(); } },
+      ['', 'OUTCOME_PENDING', 'SUCCEEDED', 'FAILED', 'ALREADY_CURRENT', 'EXPIRED', 'SUPERSEDED', 'CANCELLED', 'REMOVED', 'TIMED_OUT']
+        .map((s) => h('option', { value: s, selected: s === outcomeFilter }, s || 'all')));
+    terms.replaceChildren(h('label', {}, 'Outcome ', sel), table([
       ['terminal', (t) => t.terminalId], ['node', (t) => t.nodeId], ['slot', (t) => t.slot], ['start', (t) => fmtMs(t.startAtMs)],
       ['state', (t) => t.state], ['outcome', (t) => t.outcome], ['detail', (t) => t.detail], ['attempts', (t) => t.attempts],
     ], r.terminals || []), h('div', { class: 'pager' },
@@ -252,12 +256,14 @@ async function campaignPage(id) {
       const c = s.campaign || {};
       head.replaceChildren(h('h2', {}, `Campaign ${id} `, h('span', { id: 'campaign-state' }, c.state || '')),
         h('p', {}, `target ${c.targetVersion || ''}, window slots ${c.windowStartSlot ?? ''}-${c.windowEndSlot ?? ''}`, c.pausedReason ? ` - paused: ${c.pausedReason}` : ''));
-      const byOutcome = s.countsByOutcome || s.outcomes || {};
-      const byState = s.countsByState || s.states || {};
-      const total = Number(s.terminals ?? s.total ?? 0);
+      // CampaignSummary: outcomes is a map of outcome name to count (absent = 0).
+      const byOutcome = s.outcomes || {};
+      const total = Number(s.terminals ?? 0);
       counts.replaceChildren(h('span', {}, `total ${total}`),
-        ...Object.entries({ ...byState, ...byOutcome }).map(([k, v]) => h('span', { 'data-count': k }, `${k} ${v}`)));
-      const done = Number(s.succeeded || 0) + Number(s.failed || 0) || Object.values(byOutcome).reduce((a, b) => a + Number(b), 0);
+        h('span', { 'data-count': 'assigned' }, `booked ${s.assigned || 0}`), h('span', { 'data-count': 'pending' }, `waiting ${s.pending || 0}`),
+        ...Object.entries(byOutcome).map(([k, v]) => h('span', { 'data-count': k }, `${k} ${v}`)));
+      const FINAL = ['SUCCEEDED', 'FAILED', 'ALREADY_CURRENT', 'EXPIRED', 'SUPERSEDED', 'CANCELLED', 'REMOVED'];
+      const done = FINAL.reduce((a, k) => a + Number(byOutcome[k] || 0), 0);
       bar.firstChild.style.width = total ? `${(100 * done) / total}%` : '0%';
       const started = s.startedByNodeSlot || (await get(`/v1/campaigns/${enc}/downloads`).catch(() => null));
       if (started) {
@@ -265,7 +271,7 @@ async function campaignPage(id) {
         if (heat) { charts.splice(charts.indexOf(heat), 1); heat.dispose(); }
         heat = heatmap(heatEl, 'Downloads started per node and slot', grid);
       }
-      const f = await get(`/v1/campaigns/${enc}/terminals`, { page_size: 20, state: 'FAILED' });
+      const f = await get(`/v1/campaigns/${enc}/terminals`, { page_size: 20, outcomes: 'FAILED' });
       failures.replaceChildren(table([['terminal', (t) => t.terminalId], ['node', (t) => t.nodeId], ['detail', (t) => t.detail], ['attempts', (t) => t.attempts]], f.terminals || []));
     } catch (e) { msg.replaceChildren(errBox(e)); }
   };
@@ -289,9 +295,10 @@ async function auditPage() {
     try {
       const r = await get('/v1/audit', { page_size: 50, page_token: tokens[tokens.length - 1] });
       box.replaceChildren(table([
-        ['when', (e) => fmtMs(e.atMs || e.timeMs)], ['who', (e) => e.user || e.principal], ['role', (e) => e.role],
-        ['via', (e) => e.channel], ['what', (e) => e.command || e.kind], ['object', (e) => e.objectId || e.target], ['outcome', (e) => e.outcome || e.error],
-      ], r.entries || r.records || []), h('div', { class: 'pager' },
+        ['when', (e) => fmtMs(e.timeMs)], ['who', (e) => e.who], ['role', (e) => e.role],
+        ['via', (e) => e.channel], ['what', (e) => e.command], ['request', (e) => e.request],
+        ['outcome', (e) => (e.code && e.code !== 'ERROR_CODE_UNSPECIFIED' ? `${e.code}: ${e.message || ''}` : 'done')],
+      ], r.entries || []), h('div', { class: 'pager' },
         h('button', { type: 'button', disabled: tokens.length <= 1, onclick: () => { tokens.pop(); load(); } }, 'Previous'),
         h('button', { type: 'button', disabled: !r.nextPageToken, onclick: () => { tokens.push(r.nextPageToken); load(); } }, 'Next')));
     } catch (e) { box.replaceChildren(errBox(e)); }

@@ -355,6 +355,11 @@ Status HttpServer::Start() {
     res.status = status;
     res.set_content(body, "application/json");
   };
+  // The console's files: httplib answers a GET of an existing file under the
+  // mount before any handler, so /v1 and everything else still reach `handle`.
+  if (!options_.console_dir.empty() && !server.set_mount_point("/", options_.console_dir)) {
+    return MakeError(v1::INVALID_ARGUMENT, "--console-dir " + options_.console_dir + " is not a directory");
+  }
   for (const char* method : {"GET", "POST", "PUT", "DELETE", "PATCH"}) {
     const std::string pattern = ".*";
     if (std::string_view(method) == "GET") server.Get(pattern, handle);
