@@ -23,7 +23,9 @@ export class ApiError extends Error {
 }
 
 export async function api(method, path, body) {
-  const headers = { Accept: 'application/json' };
+  // X-Requested-With: the server leaves out WWW-Authenticate on a 401, so the
+  // browser shows no login dialog of its own over the console's form.
+  const headers = { Accept: 'application/json', 'X-Requested-With': 'slotwise-console' };
   if (auth) headers.Authorization = auth;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -47,7 +49,7 @@ export function subscribe(path, onEvent) {
   (async () => {
     for (;;) {
       try {
-        const res = await fetch(path, { headers: { Authorization: auth, Accept: 'text/event-stream' }, signal: ctl.signal });
+        const res = await fetch(path, { headers: { Authorization: auth, Accept: 'text/event-stream', 'X-Requested-With': 'slotwise-console' }, signal: ctl.signal });
         const reader = res.body.getReader();
         const dec = new TextDecoder();
         let buf = '';

@@ -81,7 +81,7 @@ async function fleetPage() {
       const [c, n] = await Promise.all([get('/v1/clusters'), get('/v1/nodes')]);
       box.replaceChildren(
         h('h3', {}, 'Clusters'),
-        table([['id', (r) => r.id], ['region', (r) => r.region], ['location', (r) => r.location ? `${r.location.latitude ?? ''}, ${r.location.longitude ?? ''}` : '']], c.clusters || []),
+        table([['id', (r) => r.id], ['region', (r) => r.region], ['location', (r) => r.location ? `${r.location.lat ?? 0}, ${r.location.lon ?? 0}` : '']], c.clusters || []),
         h('h3', {}, 'Nodes'),
         table([
           ['id', (r) => r.id], ['cluster', (r) => r.clusterId],
@@ -114,9 +114,9 @@ function addForms() {
   };
   return h('div', {},
     h('h3', {}, 'Register'),
-    h('form', { id: 'add-cluster', onsubmit: act(() => post('/v1/clusters', { cluster: { id: cid.value, region: region.value, location: { latitude: Number(lat.value), longitude: Number(lon.value) } } })) },
+    h('form', { id: 'add-cluster', onsubmit: act(() => post('/v1/clusters', { id: cid.value, region: region.value, location: { lat: Number(lat.value), lon: Number(lon.value) } })) },
       cid, region, lat, lon, h('button', {}, 'Add cluster')),
-    h('form', { id: 'add-node', onsubmit: act(() => post('/v1/nodes', { node: { id: nid.value, clusterId: ncl.value, baseUrl: nurl.value, perSlot: Number(nper.value), statusUrl: nstat.value || undefined } })) },
+    h('form', { id: 'add-node', onsubmit: act(() => post('/v1/nodes', { id: nid.value, clusterId: ncl.value, baseUrl: nurl.value, perSlot: Number(nper.value), statusUrl: nstat.value || undefined })) },
       nid, ncl, nurl, nper, nstat, h('button', {}, 'Add node')),
     msg);
 }
@@ -177,7 +177,7 @@ function parseFilter(text) {
 async function showWindows(campaignId, out) {
   out.replaceChildren(h('p', {}, 'Asking for windows...'));
   const w = await get(`/v1/campaigns/${encodeURIComponent(campaignId)}/windows`);
-  const lower = h('p', { id: 'lower-bound' }, `S3: ${w.terminals} terminals, ${w.capacityPerSlot} downloads per slot over all active nodes: at least ${w.lowerBoundSlots} slots (slot ${(w.slotMs || 0) / 60000} min).`);
+  const lower = h('p', { id: 'lower-bound' }, `S3: ${w.terminals} terminals, ${w.capacityPerSlot} downloads per slot over all active nodes: at least ${w.lowerBoundSlots} slots (slot ${Number(w.slotMs || 0) >= 60000 ? Number(w.slotMs) / 60000 + ' min' : Number(w.slotMs || 0) / 1000 + ' s'}).`);
   const cards = h('div', { class: 'windows' });
   const calEl = h('div', { class: 'heatmap', id: 'capacity-calendar' });
   const msg = h('div');
@@ -207,7 +207,13 @@ async function showWindows(campaignId, out) {
         try {
           await post(`/v1/campaigns/${encodeURIComponent(campaignId)}/schedule`, { startSlot: win.startSlot, endSlot: win.endSlot, maxUtilisation: win.maxUtilisation, coreEndSlot: win.coreEndSlot });
           location.hash = '#/campaign/' + encodeURIComponent(campaignId);
-        } catch (e) { msg.replaceChildren(errBox(e)); }
+        } catch (e) {
+          // A window that began meanwhile is refused: offer the current ones.
+          if (e.status === 400 && /ask for windows again/.test(e.message)) {
+            await showWindows(campaignId, out);
+            out.append(h('p', { class: 'err', role: 'alert' }, 'That window has begun; here are the current ones.'));
+          } else msg.replaceChildren(errBox(e));
+        }
       } }, 'Schedule this window (S5)'));
     cards.append(card);
   });

@@ -299,7 +299,9 @@ Status HttpServer::Start() {
     std::optional<Role> role;
     if (creds && opts.users) role = opts.users->Authenticate(creds->first, creds->second);
     if (!role) {
-      res.set_header("WWW-Authenticate", "Basic realm=\"slotwise\"");
+      // Not to the web console (X-Requested-With): a browser answers the
+      // challenge with its own login dialog, over the console's login form.
+      if (!req.has_header("X-Requested-With")) res.set_header("WWW-Authenticate", "Basic realm=\"slotwise\"");
       return SendError(res, 401, v1::UNAUTHENTICATED,
                        creds ? "unknown user or wrong password" : "credentials needed (HTTP Basic)");
     }

@@ -50,9 +50,9 @@ try {
   await page.waitForFunction(() => true);
   await page.waitForTimeout(300);
   const cl = stub.posts.find((p) => p.path === '/v1/clusters');
-  check('register cluster posts proto3 JSON', cl && cl.body.cluster.id === 'eu-2' && cl.body.cluster.location.latitude === 48.1, JSON.stringify(cl));
+  check('register cluster posts proto3 JSON', cl && cl.body.id === 'eu-2' && cl.body.location.lat === 48.1, JSON.stringify(cl));
   const nd = stub.posts.find((p) => p.path === '/v1/nodes');
-  check('register node posts proto3 JSON', nd && nd.body.node.clusterId === 'eu-2' && nd.body.node.perSlot === 4, JSON.stringify(nd));
+  check('register node posts proto3 JSON', nd && nd.body.clusterId === 'eu-2' && nd.body.perSlot === 4, JSON.stringify(nd));
   await shot('fleet');
 
   await page.click('a[href="#/wizard"]');
