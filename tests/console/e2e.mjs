@@ -3,7 +3,7 @@
 // schedule one, pause and resume, watch it reach DONE, check the audit page.
 //   node tests/console/e2e.mjs CONFIG.json   (url, user, password, campaign, version,
 //   terminals, cluster{id,lat,lon}, node{id,url,perSlot}, artifacts, timeoutMs)
-import { readFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -11,6 +11,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const { launch } = await import(join(here, '..', '..', 'console', 'bench', 'chromium.mjs'));
 const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 mkdirSync(cfg.artifacts, { recursive: true });
+rmSync(join(cfg.artifacts, 'e2e-failure.png'), { force: true });
 let passed = 0, failed = 0;
 const check = (name, ok, detail = '') => { if (ok) passed++; else { failed++; console.log(`FAIL ${name} ${detail}`); } };
 const ctx = await launch();
