@@ -18,4 +18,6 @@ fi
 # should not fail on a compiler warning, so say what this build wants.
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSLOTWISE_WERROR=OFF "${launcher[@]}"
 cmake --build build -j"$(nproc)"
+# The web console's static files (npm ci + console/dist), for the daemon's --console-dir.
+console/build.sh
 exec python3 -m localstack demo --build-dir build "$@"

@@ -23,7 +23,14 @@ packages=(
   haproxy
   libzstd-dev
   libcpp-httplib-dev
+  chromium
 )
+# The web console (console/build.sh: npm ci) needs Node.js and npm. A machine
+# with a Node.js from elsewhere keeps it: Debian's npm conflicts with it, so
+# Debian's nodejs + npm are wanted only when there is no `node` at all.
+if ! command -v node >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

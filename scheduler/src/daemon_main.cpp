@@ -164,6 +164,9 @@ int main(int argc, char** argv) {
                  "role of an MQTT operator the users file does not list (viewer|operator|admin)")
       ->check(CLI::IsMember({"viewer", "operator", "admin"}))
       ->capture_default_str();
+  app.add_option("--console-dir", http.console_dir,
+                 "serve the web console's files (console/dist, built by console/build.sh) at / of --http-listen")
+      ->check(CLI::ExistingDirectory);
   bool http_plain = false;
   app.add_flag("--http-insecure", http_plain, "serve the HTTP API without TLS (tests on 127.0.0.1 only)");
   CLI11_PARSE(app, argc, argv);

@@ -299,7 +299,9 @@ Status HttpServer::Start() {
     std::optional<Role> role;
     if (creds && opts.users) role = opts.users->Authenticate(creds->first, creds->second);
     if (!role) {
-      res.set_header("WWW-Authenticate", "Basic realm=\"slotwise\"");
+      // Not to the web console (X-Requested-With): a browser answers the
+      // challenge with its own login dialog, over the console's login form.
+      if (!req.has_header("X-Requested-With")) res.set_header("WWW-Authenticate", "Basic realm=\"slotwise\"");
       return SendError(res, 401, v1::UNAUTHENTICATED,
                        creds ? "unknown user or wrong password" : "credentials needed (HTTP Basic)");
     }
@@ -355,6 +357,11 @@ Status HttpServer::Start() {
     res.status = status;
     res.set_content(body, "application/json");
   };
+  // The console's files: httplib answers a GET of an existing file under the
+  // mount before any handler, so /v1 and everything else still reach `handle`.
+  if (!options_.console_dir.empty() && !server.set_mount_point("/", options_.console_dir)) {
+    return MakeError(v1::INVALID_ARGUMENT, "--console-dir " + options_.console_dir + " is not a directory");
+  }
   for (const char* method : {"GET", "POST", "PUT", "DELETE", "PATCH"}) {
     const std::string pattern = ".*";
     if (std::string_view(method) == "GET") server.Get(pattern, handle);

@@ -43,6 +43,9 @@ struct HttpOptions {
   std::shared_ptr<OperatorInbox> inbox;
   // How long a request waits for the scheduler thread. Default: 30 s.
   std::chrono::milliseconds timeout{30000};
+  // Issue 13: the web console's static files (console/dist), served at "/"
+  // without a login (the console logs in to /v1 itself); "" = none.
+  std::string console_dir;
 };
 
 class HttpServer {
