@@ -76,7 +76,16 @@ try {
   await shot('e2e-campaign-done');
 
   await page.click('a[href="#/audit"]');
-  await page.waitForSelector('#audit table tr:nth-child(2)');
+  try {
+    await page.waitForSelector('#audit table tr:nth-child(2)', { timeout: 15000 });
+  } catch {
+    // Seen twice on a loaded machine, cause not found yet (a request of the
+    // page left waiting?): a reload drops the page's connections and keeps
+    // the login (sessionStorage). Said in the output, so it stays visible.
+    console.log('NOTE the audit page did not render in 15 s; reloading it once');
+    await page.reload();
+    await page.waitForSelector('#audit table tr:nth-child(2)');
+  }
   const audit = await text('#audit');
   for (const cmd of ['add_cluster', 'add_node', 'create_campaign', 'schedule_campaign', 'pause_campaign', 'resume_campaign']) {
     check(`the audit page lists ${cmd}`, audit.includes(cmd));
