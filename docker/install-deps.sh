@@ -24,6 +24,7 @@ packages=(
   libzstd-dev
   libcpp-httplib-dev
   chromium
+  prometheus-cpp-dev prometheus
 )
 # The web console (console/build.sh: npm ci) needs Node.js and npm. A machine
 # with a Node.js from elsewhere keeps it: Debian's npm conflicts with it, so
