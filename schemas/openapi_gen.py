@@ -1,81 +1,139 @@
 #!/usr/bin/env python3
-"""Writes schemas/openapi.json, the HTTP API's OpenAPI 3.0 document (issue 13),
-from the tables below (the proto3 JSON mapping of operator.proto: lowerCamelCase
-names, 64-bit integers as strings, enums as names, bytes as base64).
-Run after changing a route or a message: python3 schemas/openapi_gen.py"""
+"""Writes schemas/openapi.json, the HTTP API's OpenAPI 3.0 document (issue 13): the
+routes from the table below, every message schema from operator.proto's own
+descriptors (read through protoc) in the proto3 JSON mapping: lowerCamelCase
+names, 64-bit integers as strings, enums as names, bytes as base64, maps as
+objects. Run after changing a route or a message: python3 schemas/openapi_gen.py
+(or give an output path as its argument; the suite's schemas.openapi_current
+check regenerates it and compares)."""
 import json
+import re
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
-S, I, U, B, D = {"type": "string"}, {"type": "integer"}, {"type": "integer", "minimum": 0}, {"type": "boolean"}, {"type": "number"}
-I64 = {"type": "string", "pattern": "^-?[0-9]+$"}
-U64 = {"type": "string", "pattern": "^[0-9]+$"}
-BYTES = {"type": "string", "format": "byte"}
+HERE = Path(__file__).resolve().parent
+BOOL = {"type": "boolean"}
+S, I64 = {"type": "string"}, {"type": "string", "pattern": "^-?[0-9]+$"}
 def ref(n): return {"$ref": f"#/components/schemas/{n}"}
 def arr(x): return {"type": "array", "items": x}
 def enum(*v): return {"type": "string", "enum": list(v)}
-OUTCOME = enum("OUTCOME_PENDING", "SUCCEEDED", "FAILED", "ALREADY_CURRENT", "EXPIRED", "SUPERSEDED", "CANCELLED",
-               "REMOVED", "TIMED_OUT")
-STATUS_STATE = {"type": "string"}  # slotwise.v1.Status.State names (terminal.proto)
-CSTATE = enum("CAMPAIGN_STATE_UNSPECIFIED", "DRAFT", "SCHEDULED", "DONE", "PAUSED", "CANCELLED")
-NSTATE = enum("NODE_STATE_UNSPECIFIED", "ACTIVE", "DRAINING", "DOWN")
-NHEALTH = enum("NODE_HEALTH_UNSPECIFIED", "UNPOLLED", "HEALTHY", "UNREACHABLE")
-CODES = enum("ERROR_CODE_UNSPECIFIED", "MALFORMED", "INVALID_ARGUMENT", "NOT_FOUND", "ALREADY_EXISTS",
-             "FAILED_PRECONDITION", "NO_CAPACITY", "NOT_IN_CAMPAIGN", "INTERNAL", "UNAUTHENTICATED", "PERMISSION_DENIED")
-COUNTS = {"type": "object", "additionalProperties": U}
 
-def obj(**props): return {"type": "object", "properties": props, "additionalProperties": False}
 
-schemas = {
-    "Error": obj(code=CODES, message=S),
-    "Ack": obj(),
-    "Location": obj(lat=D, lon=D),
-    "Cluster": obj(id=S, location=ref("Location"), region=S),
-    "Node": obj(id=S, clusterId=S, baseUrl=S, perSlot=U, bandwidthBps=U64, state=NSTATE, statusUrl=S,
-                maxConnections=U, health=NHEALTH, healthDetail=S, activeConnections=U, effectivePerSlot=U,
-                healthSinceMs=I64),
-    "Artifact": obj(version=S, path=S, sha256=S, size=U64, signature=BYTES, component=S,
-                    deltas=arr(ref("ArtifactDelta"))),
-    "ArtifactDelta": obj(fromVersion=S, path=S, sha256=S, size=U64, baseSha256=S, baseSize=U64),
-    "CampaignFilter": obj(systemIdPrefix=S, clusterIds=arr(S), regions=arr(S), belowTarget=B),
-    "Campaign": obj(id=S, targetVersion=S, terminalIds=arr(S), state=CSTATE, windowStartSlot=I64, windowEndSlot=I64,
-                    createdMs=I64, allowDowngrade=B, maxFailures=U, maxRetries=U, pausedReason=S, maxUtilisation=D,
-                    allowedFromMinute=U, allowedToMinute=U, coreEndSlot=I64, deadlineMs=I64, component=S,
-                    allowedWeekdays=U, filter=ref("CampaignFilter"), supersede=B),
-    "TerminalProgress": obj(terminalId=S, nodeId=S, slot=I64, startAtMs=I64, state=STATUS_STATE, version=S, detail=S,
-                            assigned=B, updatedMs=I64, checkedIn=B, attempts=U, outcome=OUTCOME),
-    "TerminalInfo": obj(id=S, location=ref("Location"), currentVersion=S, systemId=S, online=B, lastSeenMs=I64,
-                        utcOffsetMinutes=I),
-    "ClusterPeak": obj(clusterId=S, peakUtilisation=D),
-    "ClusterDemand": obj(clusterId=S, terminals=U, capacityPerSlot=U),
-    "Window": obj(label=S, startSlot=I64, endSlot=I64, startMs=I64, endMs=I64, expectedCompletionMs=I64, slotsUsed=U,
-                  peakUtilisation=D, maxUtilisation=D, clusterPeaks=arr(ref("ClusterPeak")), coreEndSlot=I64),
-    "ClusterList": obj(clusters=arr(ref("Cluster"))),
-    "NodeList": obj(nodes=arr(ref("Node"))),
-    "ArtifactList": obj(artifacts=arr(ref("Artifact"))),
-    "CampaignList": obj(campaigns=arr(ref("Campaign")), nextPageToken=S),
-    "TerminalList": obj(terminals=arr(ref("TerminalInfo")), nextPageToken=S),
-    "WindowList": obj(windows=arr(ref("Window")), terminals=U, capacityPerSlot=U, lowerBoundSlots=U, slotMs=I64,
-                      demand=arr(ref("ClusterDemand"))),
-    "CampaignReport": obj(campaign=ref("Campaign"), terminals=arr(ref("TerminalProgress")), succeeded=U, failed=U,
-                          assigned=U, pending=U, slotMs=I64, alreadyCurrent=U, expired=U, superseded=U, cancelled=U,
-                          removed=U, timedOut=U, outcomePending=U, terminalsOmitted=B),
-    "CampaignTerminalPage": obj(terminals=arr(ref("TerminalProgress")), nextPageToken=S),
-    "OutcomeCounts": obj(id=S, total=U, outcomes=COUNTS),
-    "CampaignSummary": obj(campaign=ref("Campaign"), terminals=U, outcomes=COUNTS, assigned=U, pending=U,
-                           clusters=arr(ref("OutcomeCounts")), nodes=arr(ref("OutcomeCounts")), slotMs=I64),
-    "AuditEntry": obj(seq=U64, timeMs=I64, who=S, channel=enum("mqtt", "http"), role=enum("viewer", "operator", "admin", "none"),
-                      command=S, request=S, code=CODES, message=S),
-    "AuditPage": obj(entries=arr(ref("AuditEntry")), nextPageToken=S),
-    "CreateCampaign": obj(id=S, targetVersion=S, terminalIds=arr(S), allowDowngrade=B, maxFailures=U, maxRetries=U,
-                          allowedFromMinute=U, allowedToMinute=U, deadlineMs=I64, component=S, supersede=B,
-                          allowedWeekdays=U, filter=ref("CampaignFilter")),
-    "ScheduleCampaign": obj(campaignId=S, startSlot=I64, endSlot=I64, maxUtilisation=D, coreEndSlot=I64),
-    "CampaignRef": obj(campaignId=S),
-    "AddTerminals": obj(campaignId=S, terminalIds=arr(S), supersede=B),
-    "RemoveTerminals": obj(campaignId=S, terminalIds=arr(S)),
-    "SetNodeState": obj(nodeId=S, state=NSTATE),
-    "RouteList": obj(routes=arr({"type": "object", "properties": {"method": S, "path": S}, "additionalProperties": False})),
-}
+# ---- the message schemas, from the protos' own descriptors -----------------------
+# protoc writes the descriptors of operator.proto and its imports; protoc again
+# prints them in text format (descriptor.proto ships with libprotobuf-dev), which
+# the few lines below read. No second copy of any message is kept here.
+
+def descriptor_text() -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "operator.pb"
+        subprocess.run(["protoc", f"-I{HERE}", "--include_imports", f"--descriptor_set_out={out}",
+                        str(HERE / "slotwise/v1/operator.proto")], check=True)
+        include = next((d for d in ("/usr/include", "/usr/local/include")
+                        if Path(d, "google/protobuf/descriptor.proto").exists()), None)
+        if include is None:
+            sys.exit("openapi_gen: google/protobuf/descriptor.proto not found (libprotobuf-dev)")
+        return subprocess.run(["protoc", f"-I{include}", "--decode=google.protobuf.FileDescriptorSet",
+                               "google/protobuf/descriptor.proto"], stdin=out.open("rb"), check=True,
+                              capture_output=True, text=True).stdout
+
+
+def parse_text_format(text: str) -> dict:
+    """Protobuf text format as nested dicts; every field a list of its values."""
+    tokens = re.findall(r'"(?:[^"\\]|\\.)*"|[{}]|[A-Za-z_][A-Za-z0-9_]*:?|-?[0-9.]+', text)
+    def block(i):
+        node: dict = {}
+        while i < len(tokens) and tokens[i] != "}":
+            key = tokens[i].rstrip(":")
+            if tokens[i + 1] == "{":
+                value, i = block(i + 2)
+                i += 1
+            else:
+                value = tokens[i + 1]
+                value = value[1:-1].encode().decode("unicode_escape") if value.startswith('"') else value
+                i += 2
+            node.setdefault(key, []).append(value)
+        return node, i
+    return block(0)[0]
+
+
+def proto_types() -> tuple[dict, dict]:
+    """Every message and enum by full name (".slotwise.v1.Campaign")."""
+    messages, enums = {}, {}
+    def walk(scope: str, m: dict) -> None:
+        full = f"{scope}.{m['name'][0]}"
+        messages[full] = m
+        for e in m.get("enum_type", []):
+            enums[f"{full}.{e['name'][0]}"] = e
+        for n in m.get("nested_type", []):
+            walk(full, n)
+    for f in parse_text_format(descriptor_text()).get("file", []):
+        scope = "." + f["package"][0]
+        for e in f.get("enum_type", []):
+            enums[f"{scope}.{e['name'][0]}"] = e
+        for m in f.get("message_type", []):
+            walk(scope, m)
+    return messages, enums
+
+
+MESSAGES, ENUMS = proto_types()
+SCALARS = {"TYPE_STRING": S, "TYPE_BOOL": BOOL, "TYPE_BYTES": {"type": "string", "format": "byte"},
+           "TYPE_DOUBLE": {"type": "number"}, "TYPE_FLOAT": {"type": "number"},
+           "TYPE_INT32": {"type": "integer"}, "TYPE_SINT32": {"type": "integer"}, "TYPE_SFIXED32": {"type": "integer"},
+           "TYPE_UINT32": {"type": "integer", "minimum": 0}, "TYPE_FIXED32": {"type": "integer", "minimum": 0},
+           # proto3 JSON: 64-bit integers are strings
+           "TYPE_INT64": I64, "TYPE_SINT64": I64, "TYPE_SFIXED64": I64,
+           "TYPE_UINT64": {"type": "string", "pattern": "^[0-9]+$"}, "TYPE_FIXED64": {"type": "string", "pattern": "^[0-9]+$"}}
+# String fields whose values are a fixed set (their comments in operator.proto say so).
+STRING_SETS = {("AuditEntry", "channel"): enum("mqtt", "http"),
+               ("AuditEntry", "role"): enum("viewer", "operator", "admin", "none")}
+
+
+def schema_name(full: str) -> str:
+    return full.rsplit(".", 1)[1]
+
+
+def field_schema(owner: str, f: dict, wanted: list) -> dict:
+    kind = f["type"][0]
+    if kind == "TYPE_MESSAGE":
+        target = f["type_name"][0]
+        m = MESSAGES[target]
+        if any(o.get("map_entry") == ["true"] for o in m.get("options", [])):
+            value = next(x for x in m["field"] if x["name"][0] == "value")
+            return {"type": "object", "additionalProperties": field_schema(owner, {**value, "label": ["LABEL_OPTIONAL"]}, wanted)}
+        wanted.append(target)
+        one = ref(schema_name(target))
+    elif kind == "TYPE_ENUM":
+        one = enum(*[v["name"][0] for v in ENUMS[f["type_name"][0]]["value"]])
+    else:
+        one = STRING_SETS.get((owner, f["name"][0]), SCALARS[kind])
+    return arr(one) if f["label"][0] == "LABEL_REPEATED" else one
+
+
+def message_schemas(roots: list) -> dict:
+    """The JSON schema of each message in `roots` and of every message they hold."""
+    out: dict = {}
+    wanted = [r if r.startswith(".") else f".slotwise.v1.{r}" for r in roots]
+    while wanted:
+        full = wanted.pop()
+        name = schema_name(full)
+        if name in out:
+            continue
+        m = MESSAGES[full]
+        props = {f["json_name"][0]: field_schema(name, f, wanted) for f in m.get("field", [])}
+        out[name] = {"type": "object", "properties": props, "additionalProperties": False}
+    return dict(sorted(out.items()))
+
+
+def enum_of(full: str) -> dict:
+    return enum(*[v["name"][0] for v in ENUMS[full]["value"]])
+CSTATE, OUTCOME = enum_of(".slotwise.v1.CampaignState"), enum_of(".slotwise.v1.TerminalProgress.Outcome")
+STATUS_STATE, ONLINE = enum_of(".slotwise.v1.Status.State"), enum_of(".slotwise.v1.ListTerminals.Online")
+
+
+# ---- the routes ------------------------------------------------------------------
 
 def q(name, schema, desc, many=False):
     p = {"name": name, "in": "query", "required": False, "description": desc, "schema": schema}
@@ -119,16 +177,16 @@ paths = {
                                 PAGE + [q("state", CSTATE, "only campaigns in this state")]),
                       "post": op("create a campaign (S2)", "create_campaign", "Ack", "operator", body=("CreateCampaign", True))},
     "/v1/campaigns/{id}": {"get": op("a campaign's report", "get_campaign", "CampaignReport", "viewer",
-                                     [ID, q("omit_terminals", B, "leave the per-terminal list out")])},
+                                     [ID, q("omit_terminals", BOOL, "leave the per-terminal list out")])},
     "/v1/campaigns/{id}/summary": {"get": op("counts per outcome, cluster and node", "get_campaign_summary",
                                              "CampaignSummary", "viewer", [ID])},
     "/v1/campaigns/{id}/windows": {"get": op("candidate windows (S3-S4)", "query_windows", "WindowList", "viewer",
                                              [ID, q("not_before_ms", I64, "0 = now"), q("deadline_ms", I64, "0 = none")])},
     "/v1/campaigns/{id}/schedule": {"post": op("choose a window (S5)", "schedule_campaign", "Ack", "operator", [ID],
                                                ("ScheduleCampaign", True))},
-    "/v1/campaigns/{id}/pause": {"post": op("pause", "pause_campaign", "Ack", "operator", [ID], ("CampaignRef", False))},
-    "/v1/campaigns/{id}/resume": {"post": op("resume", "resume_campaign", "Ack", "operator", [ID], ("CampaignRef", False))},
-    "/v1/campaigns/{id}/cancel": {"post": op("cancel (final)", "cancel_campaign", "Ack", "operator", [ID], ("CampaignRef", False))},
+    "/v1/campaigns/{id}/pause": {"post": op("pause", "pause_campaign", "Ack", "operator", [ID], ("PauseCampaign", False))},
+    "/v1/campaigns/{id}/resume": {"post": op("resume", "resume_campaign", "Ack", "operator", [ID], ("ResumeCampaign", False))},
+    "/v1/campaigns/{id}/cancel": {"post": op("cancel (final)", "cancel_campaign", "Ack", "operator", [ID], ("CancelCampaign", False))},
     "/v1/campaigns/{id}/terminals": {
         "get": op("a page of the campaign's terminals, by terminal id", "list_campaign_terminals",
                   "CampaignTerminalPage", "viewer",
@@ -141,7 +199,7 @@ paths = {
                                                        "operator", [ID], ("RemoveTerminals", True))},
     "/v1/terminals": {"get": op("terminals the scheduler knows", "list_terminals", "TerminalList", "viewer",
                                 PAGE + [q("current_version", S, "only terminals on this version"),
-                                        q("online", enum("ANY", "ONLINE_ONLY", "OFFLINE_ONLY"), "online filter")])},
+                                        q("online", ONLINE, "online filter")])},
     "/v1/audit": {"get": op("the audit trail, newest first", "list_audit", "AuditPage", "viewer",
                             PAGE + [q("who", S, "only this user's entries")])},
     "/v1/events": {"get": {"summary": "live events (Server-Sent Events): `event: commit` with data {\"auditSeq\": N} after each durable change",
@@ -149,6 +207,22 @@ paths = {
                            "responses": {"200": {"description": "an event stream", "content": {"text/event-stream": {"schema": S}}},
                                          "401": COMMON["401"], "405": COMMON["405"]}}},
 }
+
+def referenced(node) -> set:
+    """The schema names a part of the document refers to."""
+    if isinstance(node, dict):
+        found = {node["$ref"].rsplit("/", 1)[1]} if "$ref" in node else set()
+        return found.union(*(referenced(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(referenced(v) for v in node))
+    return set()
+
+
+HTTP_ONLY = {  # answers of this server that are no operator.proto message
+    "RouteList": {"type": "object", "additionalProperties": False, "properties": {"routes": arr(
+        {"type": "object", "properties": {"method": S, "path": S}, "additionalProperties": False})}},
+}
+schemas = {**message_schemas(sorted(referenced(paths) - set(HTTP_ONLY))), **HTTP_ONLY}
 
 doc = {"openapi": "3.0.3",
        "info": {"title": "Slotwise scheduler HTTP API", "version": "1",
@@ -158,4 +232,5 @@ doc = {"openapi": "3.0.3",
        "security": [{"basic": []}],
        "paths": paths,
        "components": {"securitySchemes": {"basic": {"type": "http", "scheme": "basic"}}, "schemas": schemas}}
-Path(__file__).with_name("openapi.json").write_text(json.dumps(doc, indent=1) + "\n")
+out = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "openapi.json"
+out.write_text(json.dumps(doc, indent=1) + "\n")
