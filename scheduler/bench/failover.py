@@ -48,8 +48,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 import localstack as ls  # noqa: E402
 from localstack import postgres  # noqa: E402
-
-NODES = {"p1": ("paris", 10), "p2": ("paris", 10), "m1": ("munich", 10), "m2": ("munich", 10)}
+sys.path.insert(0, str(REPO / "tests" / "support"))
+from slotwise_testing.crash_campaign import NODES, seed_campaign  # noqa: E402
 
 
 def main() -> int:
@@ -179,18 +179,7 @@ def main() -> int:
         if wait_serving(time.monotonic()) is None:
             print(running[0].describe_failure("does not answer"))
             return 1
-        cli("cluster", "add", "paris", "--lat", "48.85", "--lon", "2.35")
-        cli("cluster", "add", "munich", "--lat", "48.14", "--lon", "11.58")
-        for node, (cluster, per_slot) in NODES.items():
-            cli("node", "add", node, "--cluster", cluster, "--url", f"http://127.0.0.1:9/{node}",
-                "--per-slot", str(per_slot))
-        fw = root / "fw.bin"
-        fw.write_bytes(b"firmware")
-        cli("version", "add", "2.0.0", "--file", str(fw), "--path", "/fw.bin")
-        ids = root / "ids.txt"
-        ids.write_text("".join(f"T{i}\n" for i in range(args.terminals)))
-        cli("campaign", "create", "c1", "--version", "2.0.0", "--terminals-file", str(ids))
-        cli("campaign", "schedule", "c1", "--window", "earliest")
+        seed_campaign(cli, root, args.terminals)
         running.append(start_scheduler())
         if wait_text(running[1], "standby:", 20) is None:
             print(running[1].describe_failure("no standby"))

@@ -31,8 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # tests/support
 import slotwise_testing as st  # noqa: E402
 from slotwise_testing import ls  # noqa: E402
+from slotwise_testing.crash_campaign import NODES, seed_campaign  # noqa: E402
 
-NODES = {"p1": ("paris", 10), "p2": ("paris", 10), "m1": ("munich", 10), "m2": ("munich", 10)}
 
 
 def main() -> int:
@@ -101,18 +101,7 @@ def main() -> int:
             if cli("node", "list", check=False).returncode == 0:
                 break
             time.sleep(0.2)
-        cli("cluster", "add", "paris", "--lat", "48.85", "--lon", "2.35")
-        cli("cluster", "add", "munich", "--lat", "48.14", "--lon", "11.58")
-        for node, (cluster, per_slot) in NODES.items():
-            cli("node", "add", node, "--cluster", cluster, "--url", f"http://127.0.0.1:9/{node}",
-                "--per-slot", str(per_slot))
-        fw = root / "fw.bin"
-        fw.write_bytes(b"firmware")
-        cli("version", "add", "2.0.0", "--file", str(fw), "--path", "/fw.bin")
-        ids = root / "ids.txt"
-        ids.write_text("".join(f"T{i}\n" for i in range(args.terminals)))
-        cli("campaign", "create", "c1", "--version", "2.0.0", "--terminals-file", str(ids))
-        cli("campaign", "schedule", "c1", "--window", "earliest")
+        seed_campaign(cli, root, args.terminals)
 
         told_path = root / "told.txt"
         client = ls.Process("crash-client", [str(Path(args.client).resolve()), "--broker", url, "--terminals", str(args.terminals),
