@@ -59,7 +59,15 @@ schemas = {
     "CampaignReport": obj(campaign=ref("Campaign"), terminals=arr(ref("TerminalProgress")), succeeded=U, failed=U,
                           assigned=U, pending=U, slotMs=I64, alreadyCurrent=U, expired=U, superseded=U, cancelled=U,
                           removed=U, timedOut=U, outcomePending=U, terminalsOmitted=B),
-    "CampaignTerminalPage": obj(terminals=arr(ref("TerminalProgress")), nextPageToken=S),
+    "CampaignTerminalPage": obj(terminals=arr(ref("TerminalProgress")), nextPageToken=S, total=U),
+    "CapacityRow": obj(nodeId=S, clusterId=S, state=NSTATE, health=NHEALTH, healthDetail=S, perSlot=U,
+                       capacityPerSlot=U, nearCapacityPerSlot=U, bandwidthBps=U64, maxConnections=U, booked=arr(U),
+                       peakRateBps=arr(U64), peakConnections=arr(U)),
+    "CapacityCalendar": obj(fromSlot=I64, toSlot=I64, slotMs=I64, fromMs=I64, nearEndSlot=I64,
+                            nodes=arr(ref("CapacityRow")), placed=U, unplaced=U, placedOutside=U),
+    "DownloadRow": obj(nodeId=S, started=arr(U), failed=arr(U)),
+    "CampaignDownloads": obj(campaignId=S, fromSlot=I64, toSlot=I64, slotMs=I64, fromMs=I64,
+                             nodes=arr(ref("DownloadRow")), started=U, failed=U),
     "OutcomeCounts": obj(id=S, total=U, outcomes=COUNTS),
     "CampaignSummary": obj(campaign=ref("Campaign"), terminals=U, outcomes=COUNTS, assigned=U, pending=U,
                            clusters=arr(ref("OutcomeCounts")), nodes=arr(ref("OutcomeCounts")), slotMs=I64),
@@ -74,7 +82,8 @@ schemas = {
     "AddTerminals": obj(campaignId=S, terminalIds=arr(S), supersede=B),
     "RemoveTerminals": obj(campaignId=S, terminalIds=arr(S)),
     "SetNodeState": obj(nodeId=S, state=NSTATE),
-    "RouteList": obj(routes=arr({"type": "object", "properties": {"method": S, "path": S}, "additionalProperties": False})),
+    "RouteList": obj(routes=arr({"type": "object", "properties": {"method": S, "path": S}, "additionalProperties": False}),
+                     user=S, role=enum("viewer", "operator", "admin")),
 }
 
 def q(name, schema, desc, many=False):
@@ -105,7 +114,7 @@ def op(summary, command, reply, role, params=(), body=None):
     return o
 
 paths = {
-    "/v1": {"get": {"summary": "every route of this server", "parameters": [],
+    "/v1": {"get": {"summary": "every route of this server, and the caller's user name and role", "parameters": [],
                      "responses": {"200": {"description": "routes", "content": {"application/json": {"schema": ref("RouteList")}}},
                                    "401": COMMON["401"], "405": COMMON["405"]}}},
     "/v1/clusters": {"get": op("list clusters", "list_clusters", "ClusterList", "viewer"),
@@ -142,6 +151,25 @@ paths = {
     "/v1/terminals": {"get": op("terminals the scheduler knows", "list_terminals", "TerminalList", "viewer",
                                 PAGE + [q("current_version", S, "only terminals on this version"),
                                         q("online", enum("ANY", "ONLINE_ONLY", "OFFLINE_ONLY"), "online filter")])},
+    "/v1/capacity": {"get": op("the capacity calendar: node x slot booked by every campaign, and capacity "
+                               "(at most 2016 slots, 500,000 cells)", "get_capacity", "CapacityCalendar", "viewer",
+                               [q("from_slot", I64, "inclusive; 0 = the current slot"),
+                                q("to_slot", I64, "exclusive; 0 = from_slot + 96"),
+                                q("cluster", S, "only this cluster's nodes")])},
+    "/v1/campaigns/{id}/window-load": {"get": op("what scheduling a DRAFT campaign in a window would book, node x slot "
+                                                 "(a dry run of placement)", "query_window_load", "CapacityCalendar",
+                                                 "viewer",
+                                                 [ID, q("start_slot", I64, "the window's start (Window.startSlot)"),
+                                                  q("end_slot", I64, "the window's end (Window.endSlot)"),
+                                                  q("max_utilisation", D, "Window.maxUtilisation; 0 = none"),
+                                                  q("core_end_slot", I64, "Window.coreEndSlot; 0 = none"),
+                                                  q("from_slot", I64, "calendar range; 0 = start_slot"),
+                                                  q("to_slot", I64, "calendar range; 0 = end_slot (at most 2016 slots)"),
+                                                  q("cluster", S, "only this cluster's nodes")])},
+    "/v1/campaigns/{id}/downloads": {"get": op("downloads started and failed, node x slot", "get_campaign_downloads",
+                                               "CampaignDownloads", "viewer",
+                                               [ID, q("from_slot", I64, "0 = the first slot with a download"),
+                                                q("to_slot", I64, "0 = from_slot + 96 (at most 2016 slots)")])},
     "/v1/audit": {"get": op("the audit trail, newest first", "list_audit", "AuditPage", "viewer",
                             PAGE + [q("who", S, "only this user's entries")])},
     "/v1/events": {"get": {"summary": "live events (Server-Sent Events): `event: commit` with data {\"auditSeq\": N} after each durable change",

@@ -4,6 +4,7 @@
 #include "slotwise/scheduler/service.h"
 
 #include "keys.h"
+#include "console_views.h"
 #include "operator_views.h"
 #include "replies.h"
 #include "slotwise/scheduler/artifact_choice.h"
@@ -99,6 +100,22 @@ v1::OperatorReply SchedulerService::HandleOperator(const v1::OperatorRequest& re
       return reply;
     }
     case R::kListAudit: return views::ListAudit(audit_, request.list_audit());
+    case R::kGetCapacity:
+      return views::Capacity(registry_, bookings_.ledger(), grid_, clock_.NowMs(), request.get_capacity());
+    case R::kQueryWindowLoad: return campaigns_.WindowLoad(request.query_window_load());
+    case R::kGetCampaignDownloads: {
+      // O(terminals) to compute; cached until the next write, as the summary.
+      const std::string& id = request.get_campaign_downloads().campaign_id();
+      const std::string key = id + "\n" + request.get_campaign_downloads().SerializeAsString();
+      auto cached = downloads_.find(key);
+      if (cached != downloads_.end() && cached->second.first == journal_.generation()) return cached->second.second;
+      auto reply = views::Downloads(table_, grid_, request.get_campaign_downloads());
+      if (!reply.has_error()) {
+        if (downloads_.size() > 64) downloads_.clear();
+        downloads_[key] = {journal_.generation(), reply};
+      }
+      return reply;
+    }
     case R::kPauseCampaign: return campaigns_.Pause(request.pause_campaign(), out);
     case R::kResumeCampaign: return campaigns_.Resume(request.resume_campaign(), out);
     case R::kCancelCampaign: return campaigns_.Cancel(request.cancel_campaign(), out);

@@ -153,6 +153,8 @@ class SchedulerService {
   // GetCampaignSummary by campaign, with the journal generation it was
   // computed at: answered again at once while nothing was written.
   std::map<std::string, std::pair<std::uint64_t, v1::OperatorReply>, std::less<>> summaries_;
+  // GetCampaignDownloads replies by request, the same way (at most 64 kept).
+  std::map<std::string, std::pair<std::uint64_t, v1::OperatorReply>, std::less<>> downloads_;
 };
 
 }  // namespace slotwise::scheduler
