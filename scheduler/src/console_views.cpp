@@ -47,7 +47,8 @@ void FillCalendar(const Registry& registry, const std::vector<const v1::Node*>& 
   out.set_near_end_slot(registry.topology().near_end());
   // The live health fields (ListNodes fills them on copies).
   std::map<std::string, v1::Node, std::less<>> live;
-  for (auto& n : *registry.ListNodes().mutable_nodes()->mutable_nodes()) live.emplace(n.id(), std::move(n));
+  v1::OperatorReply listed = registry.ListNodes();
+  for (auto& n : *listed.mutable_nodes()->mutable_nodes()) live.emplace(n.id(), std::move(n));
   for (const v1::Node* node : nodes) {
     const v1::Node& n = live.contains(node->id()) ? live.find(node->id())->second : *node;
     auto* row = out.add_nodes();
