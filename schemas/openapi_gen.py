@@ -169,7 +169,7 @@ paths = {
     "/v1/campaigns/{id}/downloads": {"get": op("downloads started and failed, node x slot", "get_campaign_downloads",
                                                "CampaignDownloads", "viewer",
                                                [ID, q("from_slot", I64, "0 = the first slot with a download"),
-                                                q("to_slot", I64, "0 = from_slot + 96 (at most 2016 slots)")])},
+                                                q("to_slot", I64, "0 = after the last slot with a download (at most 2016 slots)")])},
     "/v1/audit": {"get": op("the audit trail, newest first", "list_audit", "AuditPage", "viewer",
                             PAGE + [q("who", S, "only this user's entries")])},
     "/v1/events": {"get": {"summary": "live events (Server-Sent Events): `event: commit` with data {\"auditSeq\": N} after each durable change",

@@ -57,7 +57,7 @@ function heatmap(el, title, grid, overlay, unit = '') {
     title: { text: title, textStyle: { fontSize: 13 } },
     tooltip: { formatter: tip },
     grid: { left: 90, right: 20, top: 30, bottom: 60 },
-    xAxis: { type: 'category', data: grid.slots.map(String), name: 'slot' },
+    xAxis: { type: 'category', data: grid.slots.map(String), name: 'slot (UTC)' },
     yAxis: { type: 'category', data: grid.nodes },
     visualMap: { min: 0, max, calculable: true, orient: 'horizontal', left: 'center', bottom: 0, seriesIndex: 0 },
     series,
@@ -68,10 +68,19 @@ function heatmap(el, title, grid, overlay, unit = '') {
 }
 
 // A CapacityCalendar (GET /v1/capacity, .../window-load) as heatmap rows.
+// Slot labels: the slot's start in UTC (HH:MM, or HH:MM:SS for short slots).
+function slotLabels(from, to, fromMs, slotMs) {
+  const out = [];
+  for (let s = from; s < to; s++) {
+    const t = new Date(Number(fromMs || 0) + (s - from) * Number(slotMs || 0)).toISOString();
+    out.push(Number(slotMs) < 60000 ? t.slice(11, 19) : t.slice(11, 16));
+  }
+  return out;
+}
+
 function calendarGrid(cal) {
   const from = Number(cal.fromSlot || 0), to = Number(cal.toSlot || 0);
-  const slots = [];
-  for (let s = from; s < to; s++) slots.push(s);
+  const slots = slotLabels(from, to, cal.fromMs, cal.slotMs);
   const rows = cal.nodes || [];
   return { nodes: rows.map((r) => r.nodeId), slots, values: rows.map((r) => r.booked || []), capacity: rows.map((r) => r.capacityPerSlot || 0) };
 }
@@ -340,8 +349,7 @@ async function campaignPage(id) {
       bar.firstChild.style.width = total ? `${(100 * done) / total}%` : '0%';
       // Downloads started (and failed) per node and slot, aggregated by the server.
       const d = await get(`/v1/campaigns/${enc}/downloads`);
-      const slots = [];
-      for (let x = Number(d.fromSlot || 0); x < Number(d.toSlot || 0); x++) slots.push(x);
+      const slots = slotLabels(Number(d.fromSlot || 0), Number(d.toSlot || 0), d.fromMs, d.slotMs);
       const rows = d.nodes || [];
       if (heat) { charts.splice(charts.indexOf(heat), 1); heat.dispose(); }
       heat = heatmap(heatEl, `Downloads started per node and slot (${d.started || 0} started, ${d.failed || 0} failed)`,

@@ -142,6 +142,7 @@ v1::OperatorReply Downloads(const CampaignTable& table, const SlotGrid& grid, co
   std::uint32_t started = 0;
   std::uint32_t failed = 0;
   Slot first = 0;
+  Slot final_slot = 0;
   bool any = false;
   for (const auto& [tid, p] : record->progress) {
     if (!Started(p)) continue;
@@ -160,11 +161,17 @@ v1::OperatorReply Downloads(const CampaignTable& table, const SlotGrid& grid, co
       ++failed;
     }
     first = any ? std::min(first, p.slot()) : p.slot();
+    final_slot = any ? std::max(final_slot, p.slot()) : p.slot();
     any = true;
   }
   std::int64_t from = req.from_slot();
   std::int64_t to = req.to_slot();
   const Slot default_from = any ? first : record->campaign.window_start_slot();
+  // to_slot 0: up to the last slot with a download (at most the limit).
+  if (to == 0 && any) {
+    const Slot start = from == 0 ? default_from : from;
+    to = std::min(std::max(final_slot + 1, start + 1), start + kMaxCalendarSlots);
+  }
   if (auto bad = CheckRange(from, to, default_from, cells.size())) return Refuse(v1::INVALID_ARGUMENT, *bad);
   std::sort(cells.begin(), cells.end(), [](const Cells& a, const Cells& b) { return a.node < b.node; });
   v1::OperatorReply r;

@@ -164,6 +164,7 @@ class ConsoleApi(st.StackTestCase, unittest.TestCase):
                     got[(r["nodeId"], int(d["fromSlot"]) + i)] = n
         self.assertEqual(got, want)
         self.assertEqual(int(d["fromSlot"]), min(s for _, s in want))
+        self.assertEqual(int(d["toSlot"]), max(s for _, s in want) + 1)
         for bad in ("from_slot=-1", "from_slot=10&to_slot=9", "from_slot=1&to_slot=2018"):
             self.assert_error(*self.call("GET", f"/v1/campaigns/{cid}/downloads?{bad}", user="vera"),
                               400, "INVALID_ARGUMENT")
