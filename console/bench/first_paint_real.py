@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -61,8 +62,11 @@ def main() -> int:
         req = urllib.request.Request(base + path, data=data, method=method, headers={"Authorization": auth})
         if data is not None:
             req.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return json.loads(r.read() or b"null")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            raise SystemExit(f"{method} {path}: HTTP {e.code} {e.read()[:300]!r}")
 
     try:
         stack.start()
