@@ -26,7 +26,23 @@ function table(cols, rows) {
 // Heatmap of a node x slot matrix: {nodes:[id], slots:[label], values:[[per slot] per node],
 // capacity?:[per node]}; `overlay` (same shape as values) is added on top and its cells outlined.
 // The element gets data-cells / data-total / data-overlay-total, for tests and screen readers.
-function heatmap(el, title, grid, overlay, unit = '') {
+// echarts (1 MB) is loaded after the page's first requests, so counts and
+// tables paint without waiting for it; heatmap() waits for it.
+let echartsReady = null;
+function loadEcharts() {
+  echartsReady ||= new Promise((resolve, reject) => {
+    if (window.echarts) return resolve(window.echarts);
+    const s = document.createElement('script');
+    s.src = 'vendor/echarts.min.js';
+    s.onload = () => resolve(window.echarts);
+    s.onerror = () => reject(new Error('could not load vendor/echarts.min.js'));
+    document.head.append(s);
+  });
+  return echartsReady;
+}
+
+async function heatmap(el, title, grid, overlay, unit = '') {
+  await loadEcharts();
   const data = [];
   const added = [];
   let max = 1, total = 0, overlayTotal = 0;
@@ -263,7 +279,7 @@ async function showWindows(campaignId, out) {
       } catch (e) { loadNote.replaceChildren(errBox(e)); }
     }
     while (charts.length) charts.pop().dispose();
-    heatmap(calEl, win ? `Booked by all campaigns (fill) + window "${win.label}" (outlined), per node and slot` : 'Booked by all campaigns, per node and slot',
+    await heatmap(calEl, win ? `Booked by all campaigns (fill) + window "${win.label}" (outlined), per node and slot` : 'Booked by all campaigns, per node and slot',
       calendarGrid(cal), overlay);
     calEl.dataset.window = win ? win.label : '';
   };
@@ -309,6 +325,7 @@ async function campaignPage(id) {
   const act = (verb) => h('button', { type: 'button', id: verb, onclick: async () => {
     try { await post(`/v1/campaigns/${enc}/${verb}`); msg.replaceChildren(); await refresh(); } catch (e) { msg.replaceChildren(errBox(e)); }
   } }, verb);
+  loadEcharts();  // in parallel with the first requests
   // Pause, resume and cancel need the operator role (GET /v1 says ours).
   const me = await get('/v1').catch(() => ({}));
   const mayChange = me.role === 'operator' || me.role === 'admin';
@@ -347,22 +364,23 @@ async function campaignPage(id) {
       const FINAL = ['SUCCEEDED', 'FAILED', 'ALREADY_CURRENT', 'EXPIRED', 'SUPERSEDED', 'CANCELLED', 'REMOVED'];
       const done = FINAL.reduce((a, k) => a + Number(byOutcome[k] || 0), 0);
       bar.firstChild.style.width = total ? `${(100 * done) / total}%` : '0%';
-      // Downloads started (and failed) per node and slot, aggregated by the server.
-      const d = await get(`/v1/campaigns/${enc}/downloads`);
-      const slots = slotLabels(Number(d.fromSlot || 0), Number(d.toSlot || 0), d.fromMs, d.slotMs);
-      const rows = d.nodes || [];
-      if (heat) { charts.splice(charts.indexOf(heat), 1); heat.dispose(); }
-      heat = heatmap(heatEl, `Downloads started per node and slot (${d.started || 0} started, ${d.failed || 0} failed)`,
-        { nodes: rows.map((r) => r.nodeId), slots, values: rows.map((r) => r.started || []) });
-      heatEl.dataset.started = String(d.started || 0);
-      const f = await get(`/v1/campaigns/${enc}/terminals`, { page_size: 20, outcomes: 'FAILED' });
+      // Downloads started (and failed) per node and slot, and the failures,
+      // aggregated by the server; the table before the heatmap (echarts may
+      // still be loading).
+      const [d, f] = await Promise.all([get(`/v1/campaigns/${enc}/downloads`),
+        get(`/v1/campaigns/${enc}/terminals`, { page_size: 20, outcomes: 'FAILED' })]);
       failures.replaceChildren(h('p', {}, `${Number(f.total || 0)} failed` + (Number(f.total || 0) > 20 ? ' (the first 20; filter the table below for all)' : '')),
         table([['terminal', (t) => t.terminalId], ['node', (t) => t.nodeId], ['slot', (t) => t.slot], ['state', (t) => t.state],
           ['detail', (t) => t.detail], ['attempts', (t) => t.attempts], ['when', (t) => fmtMs(t.updatedMs)]], f.terminals || []));
+      const slots = slotLabels(Number(d.fromSlot || 0), Number(d.toSlot || 0), d.fromMs, d.slotMs);
+      const rows = d.nodes || [];
+      if (heat) { charts.splice(charts.indexOf(heat), 1); heat.dispose(); heat = null; }
+      heat = await heatmap(heatEl, `Downloads started per node and slot (${d.started || 0} started, ${d.failed || 0} failed)`,
+        { nodes: rows.map((r) => r.nodeId), slots, values: rows.map((r) => r.started || []) });
+      heatEl.dataset.started = String(d.started || 0);
     } catch (e) { msg.replaceChildren(errBox(e)); }
   };
-  await refresh();
-  await loadTerminals().catch((e) => terms.replaceChildren(errBox(e)));
+  await Promise.all([refresh(), loadTerminals().catch((e) => terms.replaceChildren(errBox(e)))]);
   let pending = false;
   stopStream = subscribe(`/v1/events?campaign_id=${enc}`, () => {
     if (pending) return;           // coalesce bursts: at most one summary fetch per second

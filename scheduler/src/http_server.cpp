@@ -377,7 +377,10 @@ Status HttpServer::Start() {
   };
   // The console's files: httplib answers a GET of an existing file under the
   // mount before any handler, so /v1 and everything else still reach `handle`.
-  if (!options_.console_dir.empty() && !server.set_mount_point("/", options_.console_dir)) {
+  // The browser may keep them 5 minutes (echarts is 1 MB): a reload of the
+  // console costs its API requests only.
+  if (!options_.console_dir.empty() &&
+      !server.set_mount_point("/", options_.console_dir, {{"Cache-Control", "max-age=300"}})) {
     return MakeError(v1::INVALID_ARGUMENT, "--console-dir " + options_.console_dir + " is not a directory");
   }
   for (const char* method : {"GET", "POST", "PUT", "DELETE", "PATCH"}) {

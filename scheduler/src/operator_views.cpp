@@ -67,7 +67,7 @@ void CopyWithoutTerminals(const v1::Campaign& from, v1::Campaign& to) {
 }  // namespace
 
 v1::OperatorReply ListCampaignTerminals(const CampaignTable& table, const Registry& registry,
-                                        const v1::ListCampaignTerminals& req) {
+                                        const v1::ListCampaignTerminals& req, bool count_total) {
   const CampaignRecord* record = table.Find(req.campaign_id());
   if (record == nullptr) return Refuse(v1::NOT_FOUND, "unknown campaign '" + req.campaign_id() + "'");
   const auto size = PageSize(req.page_size());
@@ -110,7 +110,7 @@ v1::OperatorReply ListCampaignTerminals(const CampaignTable& table, const Regist
                         req.state() != v1::Status::STATE_UNSPECIFIED;
   if (!filtered) {
     page->set_total(static_cast<std::uint32_t>(record->progress.size()));
-  } else {
+  } else if (count_total) {
     std::uint32_t total = 0;
     for (const auto& [tid, p] : record->progress) if (matches(p)) ++total;
     page->set_total(total);

@@ -136,6 +136,8 @@ class SchedulerService {
   std::uint64_t BytesFor(std::string_view terminal_id, std::string_view campaign_id) const;
 
  private:
+  // GetCampaignSummary through its cache (below).
+  v1::OperatorReply CachedSummary(const v1::GetCampaignSummary& req);
   // Declared in the order they are built: each refers only to those above.
   Store& store_;
   const Clock& clock_;
