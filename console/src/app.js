@@ -101,6 +101,22 @@ function calendarGrid(cal) {
   return { nodes: rows.map((r) => r.nodeId), slots, values: rows.map((r) => r.booked || []), capacity: rows.map((r) => r.capacityPerSlot || 0) };
 }
 
+// At most one run of `fn` at a time, and at most one a second: live events
+// come with every change, far faster than a page's requests may go out.
+function coalesce(fn, ms = 1000) {
+  let running = false, again = false;
+  const run = async () => {
+    if (running) { again = true; return; }
+    running = true;
+    try { await fn(); } finally {
+      await new Promise((r) => setTimeout(r, ms));
+      running = false;
+      if (again) { again = false; run(); }
+    }
+  };
+  return run;
+}
+
 function reset() {
   if (stopStream) { stopStream(); stopStream = null; }
   while (charts.length) charts.pop().dispose();
@@ -163,7 +179,7 @@ async function fleetPage() {
     } catch (e) { box.replaceChildren(errBox(e)); }
   };
   await render();
-  stopStream = subscribe('/v1/events?topics=nodes', () => render());
+  stopStream = subscribe('/v1/events?topics=nodes', coalesce(render));
 }
 
 function addForms() {
@@ -381,12 +397,7 @@ async function campaignPage(id) {
     } catch (e) { msg.replaceChildren(errBox(e)); }
   };
   await Promise.all([refresh(), loadTerminals().catch((e) => terms.replaceChildren(errBox(e)))]);
-  let pending = false;
-  stopStream = subscribe(`/v1/events?campaign_id=${enc}`, () => {
-    if (pending) return;           // coalesce bursts: at most one summary fetch per second
-    pending = true;
-    setTimeout(async () => { pending = false; await refresh(); }, 1000);
-  });
+  stopStream = subscribe(`/v1/events?campaign_id=${enc}`, coalesce(refresh));
 }
 
 // ---- audit ----

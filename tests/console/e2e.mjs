@@ -17,6 +17,8 @@ const check = (name, ok, detail = '') => { if (ok) passed++; else { failed++; co
 const ctx = await launch();
 const page = await ctx.newPage();
 page.setDefaultTimeout(30000);
+// A request the browser could not complete says why (net::ERR_...), beside the FAIL it causes.
+page.on('requestfailed', (r) => { if (!r.url().includes('/v1/events')) console.log(`NOTE request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`); });
 const shot = (name) => page.screenshot({ path: join(cfg.artifacts, name + '.png'), fullPage: true });
 const text = (sel) => page.textContent(sel);
 try {
