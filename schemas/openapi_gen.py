@@ -15,7 +15,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BOOL = {"type": "boolean"}
-S, I64 = {"type": "string"}, {"type": "string", "pattern": "^-?[0-9]+$"}
+S, I64, NUMBER = {"type": "string"}, {"type": "string", "pattern": "^-?[0-9]+$"}, {"type": "number"}
 def ref(n): return {"$ref": f"#/components/schemas/{n}"}
 def arr(x): return {"type": "array", "items": x}
 def enum(*v): return {"type": "string", "enum": list(v)}
@@ -163,7 +163,7 @@ def op(summary, command, reply, role, params=(), body=None):
     return o
 
 paths = {
-    "/v1": {"get": {"summary": "every route of this server", "parameters": [],
+    "/v1": {"get": {"summary": "every route of this server, and the caller's user name and role", "parameters": [],
                      "responses": {"200": {"description": "routes", "content": {"application/json": {"schema": ref("RouteList")}}},
                                    "401": COMMON["401"], "405": COMMON["405"]}}},
     "/v1/clusters": {"get": op("list clusters", "list_clusters", "ClusterList", "viewer"),
@@ -200,6 +200,25 @@ paths = {
     "/v1/terminals": {"get": op("terminals the scheduler knows", "list_terminals", "TerminalList", "viewer",
                                 PAGE + [q("current_version", S, "only terminals on this version"),
                                         q("online", ONLINE, "online filter")])},
+    "/v1/capacity": {"get": op("the capacity calendar: node x slot booked by every campaign, and capacity "
+                               "(at most 2016 slots, 500,000 cells)", "get_capacity", "CapacityCalendar", "viewer",
+                               [q("from_slot", I64, "inclusive; 0 = the current slot"),
+                                q("to_slot", I64, "exclusive; 0 = from_slot + 96"),
+                                q("cluster", S, "only this cluster's nodes")])},
+    "/v1/campaigns/{id}/window-load": {"get": op("what scheduling a DRAFT campaign in a window would book, node x slot "
+                                                 "(a dry run of placement)", "query_window_load", "CapacityCalendar",
+                                                 "viewer",
+                                                 [ID, q("start_slot", I64, "the window's start (Window.startSlot)"),
+                                                  q("end_slot", I64, "the window's end (Window.endSlot)"),
+                                                  q("max_utilisation", NUMBER, "Window.maxUtilisation; 0 = none"),
+                                                  q("core_end_slot", I64, "Window.coreEndSlot; 0 = none"),
+                                                  q("from_slot", I64, "calendar range; 0 = start_slot"),
+                                                  q("to_slot", I64, "calendar range; 0 = end_slot (at most 2016 slots)"),
+                                                  q("cluster", S, "only this cluster's nodes")])},
+    "/v1/campaigns/{id}/downloads": {"get": op("downloads started and failed, node x slot", "get_campaign_downloads",
+                                               "CampaignDownloads", "viewer",
+                                               [ID, q("from_slot", I64, "0 = the first slot with a download"),
+                                                q("to_slot", I64, "0 = after the last slot with a download (at most 2016 slots)")])},
     "/v1/audit": {"get": op("the audit trail, newest first", "list_audit", "AuditPage", "viewer",
                             PAGE + [q("who", S, "only this user's entries")])},
     "/v1/events": {"get": {"summary": "live events (Server-Sent Events): `event: commit` with data {\"auditSeq\": N} after each durable change",
@@ -220,7 +239,8 @@ def referenced(node) -> set:
 
 HTTP_ONLY = {  # answers of this server that are no operator.proto message
     "RouteList": {"type": "object", "additionalProperties": False, "properties": {"routes": arr(
-        {"type": "object", "properties": {"method": S, "path": S}, "additionalProperties": False})}},
+        {"type": "object", "properties": {"method": S, "path": S}, "additionalProperties": False}),
+        "user": S, "role": enum("viewer", "operator", "admin")}},
 }
 schemas = {**message_schemas(sorted(referenced(paths) - set(HTTP_ONLY))), **HTTP_ONLY}
 

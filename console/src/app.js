@@ -23,27 +23,98 @@ function table(cols, rows) {
     rows.map((r) => h('tr', {}, cols.map(([, f]) => { const v = f(r); return h('td', {}, v instanceof Node ? v : String(v ?? '')); }))));
 }
 
-// Heatmap of a node x slot matrix: {nodes:[id], slots:[n], values:[[...per slot] per node]}, optional overlay.
-function heatmap(el, title, grid, overlay) {
+// Heatmap of a node x slot matrix: {nodes:[id], slots:[label], values:[[per slot] per node],
+// capacity?:[per node]}; `overlay` (same shape as values) is added on top and its cells outlined.
+// The element gets data-cells / data-total / data-overlay-total, for tests and screen readers.
+// echarts (1 MB) is loaded after the page's first requests, so counts and
+// tables paint without waiting for it; heatmap() waits for it.
+let echartsReady = null;
+function loadEcharts() {
+  echartsReady ||= new Promise((resolve, reject) => {
+    if (window.echarts) return resolve(window.echarts);
+    const s = document.createElement('script');
+    s.src = 'vendor/echarts.min.js';
+    s.onload = () => resolve(window.echarts);
+    s.onerror = () => reject(new Error('could not load vendor/echarts.min.js'));
+    document.head.append(s);
+  });
+  return echartsReady;
+}
+
+async function heatmap(el, title, grid, overlay, unit = '') {
+  await loadEcharts();
   const data = [];
-  let max = 1;
+  const added = [];
+  let max = 1, total = 0, overlayTotal = 0;
   (grid.nodes || []).forEach((_, ni) => (grid.slots || []).forEach((_, si) => {
-    const v = Number(grid.values?.[ni]?.[si] || 0) + Number(overlay?.[ni]?.[si] || 0);
-    max = Math.max(max, v);
-    data.push([si, ni, v]);
+    const base = Number(grid.values?.[ni]?.[si] || 0);
+    const more = Number(overlay?.[ni]?.[si] || 0);
+    const v = base + more;
+    max = Math.max(max, v, Number(grid.capacity?.[ni] || 0));
+    total += base;
+    overlayTotal += more;
+    if (v > 0) data.push([si, ni, v, base, more]);
+    if (more > 0) added.push([si, ni, v, base, more]);
   }));
+  el.dataset.cells = String(data.length);
+  el.dataset.total = String(total);
+  el.dataset.overlayTotal = String(overlayTotal);
   const chart = echarts.init(el, null, { renderer: 'canvas' });
+  const tip = (p) => {
+    const [si, ni, v, base, more] = p.value;
+    const cap = grid.capacity ? ` of ${grid.capacity[ni]}` : '';
+    return `node ${grid.nodes[ni]}, slot ${grid.slots[si]}: ${base}${unit}${cap}` + (more ? ` + ${more} this window = ${v}` : '');
+  };
+  const series = [{ type: 'heatmap', data, progressive: 5000, name: 'booked' }];
+  if (overlay) {
+    series.push({ type: 'heatmap', data: added, name: 'this window', itemStyle: { borderColor: '#d81b60', borderWidth: 2, color: 'rgba(0,0,0,0)' } });
+  }
   chart.setOption({
     title: { text: title, textStyle: { fontSize: 13 } },
-    tooltip: { formatter: (p) => `node ${grid.nodes[p.value[1]]}, slot ${grid.slots[p.value[0]]}: ${p.value[2]}` },
+    tooltip: { formatter: tip },
     grid: { left: 90, right: 20, top: 30, bottom: 60 },
-    xAxis: { type: 'category', data: grid.slots.map(String), name: 'slot' },
+    xAxis: { type: 'category', data: grid.slots.map(String), name: 'slot (UTC)' },
     yAxis: { type: 'category', data: grid.nodes },
-    visualMap: { min: 0, max, calculable: true, orient: 'horizontal', left: 'center', bottom: 0 },
-    series: [{ type: 'heatmap', data, progressive: 5000 }],
+    visualMap: { min: 0, max, calculable: true, orient: 'horizontal', left: 'center', bottom: 0, seriesIndex: 0 },
+    series,
   });
+  el.dataset.rendered = 'true';
   charts.push(chart);
   return chart;
+}
+
+// A CapacityCalendar (GET /v1/capacity, .../window-load) as heatmap rows.
+// Slot labels: the slot's start in UTC (HH:MM, or HH:MM:SS for short slots).
+function slotLabels(from, to, fromMs, slotMs) {
+  const out = [];
+  for (let s = from; s < to; s++) {
+    const t = new Date(Number(fromMs || 0) + (s - from) * Number(slotMs || 0)).toISOString();
+    out.push(Number(slotMs) < 60000 ? t.slice(11, 19) : t.slice(11, 16));
+  }
+  return out;
+}
+
+function calendarGrid(cal) {
+  const from = Number(cal.fromSlot || 0), to = Number(cal.toSlot || 0);
+  const slots = slotLabels(from, to, cal.fromMs, cal.slotMs);
+  const rows = cal.nodes || [];
+  return { nodes: rows.map((r) => r.nodeId), slots, values: rows.map((r) => r.booked || []), capacity: rows.map((r) => r.capacityPerSlot || 0) };
+}
+
+// At most one run of `fn` at a time, and at most one a second: live events
+// come with every change, far faster than a page's requests may go out.
+function coalesce(fn, ms = 1000) {
+  let running = false, again = false;
+  const run = async () => {
+    if (running) { again = true; return; }
+    running = true;
+    try { await fn(); } finally {
+      await new Promise((r) => setTimeout(r, ms));
+      running = false;
+      if (again) { again = false; run(); }
+    }
+  };
+  return run;
 }
 
 function reset() {
@@ -76,9 +147,20 @@ function loginPage() {
 async function fleetPage() {
   const box = h('div');
   main.append(h('h2', {}, 'Clusters and nodes'), box, addForms());
+  const why = (r) => {
+    const state = r.state || 'ACTIVE';
+    const parts = [];
+    if (state === 'DOWN') parts.push('DOWN (set by an admin): takes nothing');
+    if (state === 'DRAINING') parts.push('DRAINING (set by an admin): keeps its bookings, takes no new ones');
+    if (r.health === 'UNREACHABLE') parts.push('out of capacity until its status_url answers');
+    if (r.healthDetail) parts.push(r.healthDetail);
+    return parts.join('; ');
+  };
   const render = async () => {
     try {
-      const [c, n] = await Promise.all([get('/v1/clusters'), get('/v1/nodes')]);
+      const [c, n, cal] = await Promise.all([get('/v1/clusters'), get('/v1/nodes'),
+        get('/v1/capacity', { to_slot: undefined }).catch(() => null)]);
+      const now = new Map((cal?.nodes || []).map((r) => [r.nodeId, Number(r.booked?.[0] || 0)]));
       box.replaceChildren(
         h('h3', {}, 'Clusters'),
         table([['id', (r) => r.id], ['region', (r) => r.region], ['location', (r) => r.location ? `${r.location.lat ?? 0}, ${r.location.lon ?? 0}` : '']], c.clusters || []),
@@ -86,15 +168,18 @@ async function fleetPage() {
         table([
           ['id', (r) => r.id], ['cluster', (r) => r.clusterId],
           ['state', (r) => h('span', { class: 'state-' + (r.state || 'ACTIVE') }, r.state || 'ACTIVE')],
-          ['why', (r) => r.stateReason || r.healthDetail || r.reason || (r.healthy === false ? 'status_url not answering' : '')],
-          ['per slot', (r) => r.perSlot], ['effective capacity', (r) => r.effectivePerSlot ?? r.perSlot],
-          ['load', (r) => r.load !== undefined ? pct(r.load) : (r.bookedNow !== undefined ? `${r.bookedNow}/${r.perSlot}` : '')],
+          ['health', (r) => h('span', { class: 'health-' + (r.health || 'UNPOLLED') }, r.health || '')],
+          ['why', why],
+          ['since', (r) => fmtMs(r.healthSinceMs)],
+          ['per slot', (r) => r.perSlot ?? 0], ['can take now', (r) => r.effectivePerSlot ?? 0],
+          ['booked this slot', (r) => now.has(r.id) ? `${now.get(r.id)}/${r.perSlot ?? 0}` : ''],
+          ['connections', (r) => r.activeConnections ?? (r.statusUrl ? 0 : '')],
           ['base url', (r) => r.baseUrl],
         ], n.nodes || []));
     } catch (e) { box.replaceChildren(errBox(e)); }
   };
   await render();
-  stopStream = subscribe('/v1/events?topics=nodes', () => render());
+  stopStream = subscribe('/v1/events?topics=nodes', coalesce(render));
 }
 
 function addForms() {
@@ -184,22 +269,41 @@ async function showWindows(campaignId, out) {
   const wins = w.windows || [];
   let chosen = null;
   const from = Math.min(...wins.map((x) => Number(x.startSlot)));
-  const to = Math.max(...wins.map((x) => Number(x.endSlot)));
+  // The calendar covers the windows, at most 2016 slots (the server's limit).
+  const to = Math.min(Math.max(...wins.map((x) => Number(x.endSlot))), from + 2016);
   let cal = null;
-  try { cal = await get('/v1/capacity', { from_slot: from, to_slot: to, campaign_id: campaignId }); } catch (e) {
-    calEl.replaceChildren(h('p', { class: 'err' }, e.status === 404 ? 'No capacity calendar on this server (GET /v1/capacity).' : errBox(e).textContent));
+  try { cal = await get('/v1/capacity', { from_slot: from, to_slot: to }); } catch (e) {
+    calEl.replaceChildren(errBox(e));
     calEl.style.height = 'auto';
   }
-  const draw = (win) => {
+  const loads = new Map();  // window label -> its CapacityCalendar of what it would add
+  const draw = async (win) => {
     if (!cal) return;
+    let overlay = null;
+    if (win) {
+      try {
+        if (!loads.has(win.label)) {
+          loads.set(win.label, await get(`/v1/campaigns/${encodeURIComponent(campaignId)}/window-load`, {
+            start_slot: win.startSlot, end_slot: win.endSlot, max_utilisation: win.maxUtilisation || undefined,
+            core_end_slot: win.coreEndSlot && win.coreEndSlot !== '0' ? win.coreEndSlot : undefined, from_slot: from, to_slot: to }));
+        }
+        const load = loads.get(win.label);
+        const byNode = new Map((load.nodes || []).map((r) => [r.nodeId, r.booked || []]));
+        overlay = (cal.nodes || []).map((r) => byNode.get(r.nodeId) || []);
+        loadNote.textContent = `window "${win.label}" would book ${load.placed || 0} terminals here` +
+          (load.unplaced ? `, ${load.unplaced} find no room in it` : '') + (load.placedOutside ? ` (${load.placedOutside} outside the calendar)` : '');
+      } catch (e) { loadNote.replaceChildren(errBox(e)); }
+    }
     while (charts.length) charts.pop().dispose();
-    const grid = { nodes: cal.nodes || [], slots: cal.slots || [], values: (cal.rows || []).map((r) => r.booked) };
-    const overlay = win && cal.proposals ? (cal.proposals.find((p) => p.label === win.label)?.rows || []).map((r) => r.booked) : null;
-    heatmap(calEl, win ? `Booked by all campaigns + window "${win.label}"` : 'Booked by all campaigns', grid, overlay);
+    await heatmap(calEl, win ? `Booked by all campaigns (fill) + window "${win.label}" (outlined), per node and slot` : 'Booked by all campaigns, per node and slot',
+      calendarGrid(cal), overlay);
+    calEl.dataset.window = win ? win.label : '';
   };
+  const loadNote = h('p', { id: 'window-load' });
   wins.forEach((win) => {
     const card = h('div', { class: 'window', 'data-label': win.label },
       h('strong', {}, win.label), h('div', {}, `slots ${win.startSlot}-${win.endSlot} (${win.slotsUsed} used)`),
+      h('div', { class: 'vs-lower' }, `${Number(win.endSlot) - Number(win.startSlot)} slots long; lower bound ${w.lowerBoundSlots}`),
       h('div', {}, `${fmtMs(win.startMs)} to ${fmtMs(win.endMs)}`), h('div', {}, `done by ${fmtMs(win.expectedCompletionMs)}`),
       h('div', {}, `peak utilisation ${pct(win.peakUtilisation)}`),
       h('button', { type: 'button', onclick: () => { chosen = win; cards.querySelectorAll('.window').forEach((c) => c.classList.toggle('chosen', c === card)); draw(win); } }, 'Compare'),
@@ -217,8 +321,8 @@ async function showWindows(campaignId, out) {
       } }, 'Schedule this window (S5)'));
     cards.append(card);
   });
-  out.replaceChildren(h('h3', {}, 'S3-S4: candidate windows'), lower, cards, calEl, msg);
-  draw(chosen);
+  out.replaceChildren(h('h3', {}, 'S3-S4: candidate windows'), lower, cards, h('h3', {}, 'Capacity calendar'), loadNote, calEl, msg);
+  await draw(chosen);
 }
 
 // ---- campaign page ----
@@ -237,7 +341,12 @@ async function campaignPage(id) {
   const act = (verb) => h('button', { type: 'button', id: verb, onclick: async () => {
     try { await post(`/v1/campaigns/${enc}/${verb}`); msg.replaceChildren(); await refresh(); } catch (e) { msg.replaceChildren(errBox(e)); }
   } }, verb);
-  controls.append(act('pause'), act('resume'), act('cancel'));
+  loadEcharts();  // in parallel with the first requests
+  // Pause, resume and cancel need the operator role (GET /v1 says ours).
+  const me = await get('/v1').catch(() => ({}));
+  const mayChange = me.role === 'operator' || me.role === 'admin';
+  if (mayChange) controls.append(act('pause'), act('resume'), act('cancel'));
+  else controls.append(h('p', { class: 'note', id: 'read-only' }, `role ${me.role || 'unknown'}: read only (pause, resume and cancel need operator)`));
 
   let tokens = [''];
   let outcomeFilter = '';
@@ -252,7 +361,7 @@ async function campaignPage(id) {
     ], r.terminals || []), h('div', { class: 'pager' },
       h('button', { type: 'button', disabled: tokens.length <= 1, onclick: () => { tokens.pop(); loadTerminals(); } }, 'Previous'),
       h('button', { type: 'button', id: 'next-page', disabled: !r.nextPageToken, onclick: () => { tokens.push(r.nextPageToken); loadTerminals(); } }, 'Next'),
-      ` page ${tokens.length}${r.totalSize ? ' of ' + Math.ceil(Number(r.totalSize) / PAGE) : ''}`));
+      ` page ${tokens.length} of ${Math.max(1, Math.ceil(Number(r.total || 0) / PAGE))} (${Number(r.total || 0)} terminals)`));
   };
 
   let heat = null;
@@ -271,24 +380,24 @@ async function campaignPage(id) {
       const FINAL = ['SUCCEEDED', 'FAILED', 'ALREADY_CURRENT', 'EXPIRED', 'SUPERSEDED', 'CANCELLED', 'REMOVED'];
       const done = FINAL.reduce((a, k) => a + Number(byOutcome[k] || 0), 0);
       bar.firstChild.style.width = total ? `${(100 * done) / total}%` : '0%';
-      const started = s.startedByNodeSlot || (await get(`/v1/campaigns/${enc}/downloads`).catch(() => null));
-      if (started) {
-        const grid = { nodes: started.nodes || [], slots: started.slots || [], values: (started.rows || []).map((r) => r.started) };
-        if (heat) { charts.splice(charts.indexOf(heat), 1); heat.dispose(); }
-        heat = heatmap(heatEl, 'Downloads started per node and slot', grid);
-      }
-      const f = await get(`/v1/campaigns/${enc}/terminals`, { page_size: 20, outcomes: 'FAILED' });
-      failures.replaceChildren(table([['terminal', (t) => t.terminalId], ['node', (t) => t.nodeId], ['detail', (t) => t.detail], ['attempts', (t) => t.attempts]], f.terminals || []));
+      // Downloads started (and failed) per node and slot, and the failures,
+      // aggregated by the server; the table before the heatmap (echarts may
+      // still be loading).
+      const [d, f] = await Promise.all([get(`/v1/campaigns/${enc}/downloads`),
+        get(`/v1/campaigns/${enc}/terminals`, { page_size: 20, outcomes: 'FAILED' })]);
+      failures.replaceChildren(h('p', {}, `${Number(f.total || 0)} failed` + (Number(f.total || 0) > 20 ? ' (the first 20; filter the table below for all)' : '')),
+        table([['terminal', (t) => t.terminalId], ['node', (t) => t.nodeId], ['slot', (t) => t.slot], ['state', (t) => t.state],
+          ['detail', (t) => t.detail], ['attempts', (t) => t.attempts], ['when', (t) => fmtMs(t.updatedMs)]], f.terminals || []));
+      const slots = slotLabels(Number(d.fromSlot || 0), Number(d.toSlot || 0), d.fromMs, d.slotMs);
+      const rows = d.nodes || [];
+      if (heat) { charts.splice(charts.indexOf(heat), 1); heat.dispose(); heat = null; }
+      heat = await heatmap(heatEl, `Downloads started per node and slot (${d.started || 0} started, ${d.failed || 0} failed)`,
+        { nodes: rows.map((r) => r.nodeId), slots, values: rows.map((r) => r.started || []) });
+      heatEl.dataset.started = String(d.started || 0);
     } catch (e) { msg.replaceChildren(errBox(e)); }
   };
-  await refresh();
-  await loadTerminals().catch((e) => terms.replaceChildren(errBox(e)));
-  let pending = false;
-  stopStream = subscribe(`/v1/events?campaign_id=${enc}`, () => {
-    if (pending) return;           // coalesce bursts: at most one summary fetch per second
-    pending = true;
-    setTimeout(async () => { pending = false; await refresh(); }, 1000);
-  });
+  await Promise.all([refresh(), loadTerminals().catch((e) => terms.replaceChildren(errBox(e)))]);
+  stopStream = subscribe(`/v1/events?campaign_id=${enc}`, coalesce(refresh));
 }
 
 // ---- audit ----

@@ -2,6 +2,7 @@
 // placement runs on a copy of the ledger (windows.cpp); nothing is booked.
 #include <algorithm>
 
+#include "console_views.h"
 #include "replies.h"
 #include "slotwise/scheduler/campaigns.h"
 #include "slotwise/scheduler/windows.h"
@@ -91,6 +92,92 @@ v1::OperatorReply Campaigns::QueryWindows(const v1::QueryWindows& req) const {
   if (plan.candidates.empty()) {
     return Refuse(v1::NO_CAPACITY, "no window within the planning horizon has room for the campaign");
   }
+  return r;
+}
+
+// Issue 13 (console): what scheduling a DRAFT campaign in a window would
+// book, node x slot. The rule of Bookings::Assign (the core first, then the
+// rest of the window; the fill cap; allowed hours; byte demand) for every
+// member in campaign order, on a copy of the ledger; nothing is booked.
+v1::OperatorReply Campaigns::WindowLoad(const v1::QueryWindowLoad& req) const {
+  const CampaignRecord* record = table_.Find(req.campaign_id());
+  if (record == nullptr) return Refuse(v1::NOT_FOUND, "unknown campaign '" + req.campaign_id() + "'");
+  if (record->campaign.state() != v1::DRAFT) {
+    return Refuse(v1::FAILED_PRECONDITION, "campaign '" + req.campaign_id() + "' is " +
+                                               v1::CampaignState_Name(record->campaign.state()) +
+                                               ", not DRAFT: its bookings are in the capacity calendar");
+  }
+  if (req.end_slot() <= req.start_slot() || req.start_slot() < 0) {
+    return Refuse(v1::INVALID_ARGUMENT, "the window needs 0 <= start_slot < end_slot");
+  }
+  if (req.end_slot() - req.start_slot() > 100000) {
+    return Refuse(v1::INVALID_ARGUMENT, "a window of at most 100000 slots");
+  }
+  if (!(req.max_utilisation() >= 0 && req.max_utilisation() <= 1)) {
+    return Refuse(v1::INVALID_ARGUMENT, "max_utilisation must be in [0, 1]");
+  }
+  if (req.core_end_slot() != 0 && (req.core_end_slot() <= req.start_slot() || req.core_end_slot() > req.end_slot())) {
+    return Refuse(v1::INVALID_ARGUMENT, "core_end_slot must be 0 or in (start_slot, end_slot]");
+  }
+  if (!req.cluster().empty() && !registry_.HasCluster(req.cluster())) {
+    return Refuse(v1::NOT_FOUND, "unknown cluster '" + req.cluster() + "'");
+  }
+  const auto nodes = views::CalendarNodes(registry_, req.cluster());
+  std::int64_t from = req.from_slot() != 0 ? req.from_slot() : req.start_slot();
+  std::int64_t to = req.to_slot() != 0 ? req.to_slot()
+                                       : std::min(req.end_slot(), from + views::kMaxCalendarSlots);
+  if (auto bad = views::CheckRange(from, to, req.start_slot(), nodes.size())) {
+    return Refuse(v1::INVALID_ARGUMENT, *bad);
+  }
+  CapacityLedger ledger = bookings_.ledger();
+  const double cap = req.max_utilisation();
+  const Topology& full = registry_.topology();
+  const Topology capped = cap > 0 && cap < 1 ? full.Capped(cap) : Topology{};
+  const Topology& topology = cap > 0 && cap < 1 ? capped : full;
+  const bool bytes = topology.AnyByteLimited();
+  const Slot first = std::max(req.start_slot(), grid_.SlotAt(clock_.NowMs()) + 1);
+  const Slot end = req.end_slot();
+  const Slot core_end = req.core_end_slot();
+  const bool hours = HasAllowedHours(record->campaign.allowed_from_minute(), record->campaign.allowed_to_minute(),
+                                     record->campaign.allowed_weekdays());
+  std::map<std::string, std::map<Slot, std::uint32_t>, std::less<>> added;
+  std::uint32_t placed = 0;
+  std::uint32_t unplaced = 0;
+  std::uint32_t outside = 0;
+  ForEachMember(*record, [&](const v1::TerminalProgress& p) {
+    if (IsFinalOutcome(p.outcome())) return;
+    std::optional<LatLon> where;
+    const v1::TerminalInfo* info = registry_.FindTerminal(p.terminal_id());
+    if (info != nullptr && info->has_location()) where = LatLon{info->location().lat(), info->location().lon()};
+    SlotFilter allowed;
+    if (hours) {
+      const int offset = info != nullptr ? info->utc_offset_minutes() : 0;
+      allowed = [this, offset, record](Slot s) {
+        return SlotInHours(grid_, s, offset, record->campaign.allowed_from_minute(),
+                           record->campaign.allowed_to_minute(), record->campaign.allowed_weekdays());
+      };
+    }
+    const ByteDemand demand = bytes ? bookings_.DemandOf(*record, p.terminal_id()) : ByteDemand{};
+    auto place = [&](Slot until) {
+      return PlaceTerminal(topology, ledger, where, first, until, options_.max_fallback_km, allowed,
+                           bytes ? &demand : nullptr);
+    };
+    auto placement = core_end > first && core_end < end ? place(core_end) : std::nullopt;
+    if (!placement && first < end) placement = place(end);
+    if (!placement) {
+      ++unplaced;
+      return;
+    }
+    ++placed;
+    if (placement->slot < from || placement->slot >= to) ++outside;
+    ++added[placement->node_id][placement->slot];
+  });
+  v1::OperatorReply r;
+  auto* cal = r.mutable_window_load();
+  views::FillCalendar(registry_, nodes, grid_, from, to, nullptr, &added, *cal);
+  cal->set_placed(placed);
+  cal->set_unplaced(unplaced);
+  cal->set_placed_outside(outside);
   return r;
 }
 

@@ -4,6 +4,7 @@
 #include <httplib.h>
 #include <openssl/evp.h>
 
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -96,6 +97,12 @@ std::optional<std::string> QueryInto(const httplib::Request& req, pb::Message& m
           const auto v = std::stoll(value, &used);
           if (used != value.size()) return bad;
           r->SetInt64(&m, f, v);
+          break;
+        }
+        case pb::FieldDescriptor::CPPTYPE_DOUBLE: {
+          const double v = std::stod(value, &used);
+          if (used != value.size() || !std::isfinite(v)) return bad;
+          r->SetDouble(&m, f, v);
           break;
         }
         case pb::FieldDescriptor::CPPTYPE_ENUM: {
@@ -251,6 +258,10 @@ HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)), impl
   add("POST", "/v1/campaigns/{id}/terminals", OnCampaign(&O::mutable_add_terminals, true));
   add("POST", "/v1/campaigns/{id}/terminals/remove", OnCampaign(&O::mutable_remove_terminals, true));
   add("GET", "/v1/terminals", Query(&O::mutable_list_terminals));
+  // Issue 13, the console's aggregates.
+  add("GET", "/v1/capacity", Query(&O::mutable_get_capacity));
+  add("GET", "/v1/campaigns/{id}/window-load", OnCampaign(&O::mutable_query_window_load, false));
+  add("GET", "/v1/campaigns/{id}/downloads", OnCampaign(&O::mutable_get_campaign_downloads, false));
   add("GET", "/v1/audit", Query(&O::mutable_list_audit));
   routes.push_back(Route{"GET", "/v1/events", PathRegex("/v1/events"), nullptr, true});
   routes.push_back(Route{"GET", "/v1", PathRegex("/v1"), nullptr, false});
@@ -311,7 +322,14 @@ Status HttpServer::Start() {
         out += (i ? "," : "") + std::string("{\"method\":\"") + impl->routes[i].method + "\",\"path\":\"" +
                impl->routes[i].path + "\"}";
       }
-      res.set_content(out + "]}", "application/json");
+      // Who is asking, so the console shows only the commands the role allows.
+      std::string who;
+      for (const char c : creds->first) {
+        if (c == '"' || c == '\\') who += '\\';
+        if (static_cast<unsigned char>(c) >= 0x20) who += c;
+      }
+      out += "],\"user\":\"" + who + "\",\"role\":\"" + std::string(RoleName(*role)) + "\"}";
+      res.set_content(out, "application/json");
       return;
     }
     if (route->events) {
@@ -359,7 +377,10 @@ Status HttpServer::Start() {
   };
   // The console's files: httplib answers a GET of an existing file under the
   // mount before any handler, so /v1 and everything else still reach `handle`.
-  if (!options_.console_dir.empty() && !server.set_mount_point("/", options_.console_dir)) {
+  // The browser may keep them 5 minutes (echarts is 1 MB): a reload of the
+  // console costs its API requests only.
+  if (!options_.console_dir.empty() &&
+      !server.set_mount_point("/", options_.console_dir, {{"Cache-Control", "max-age=300"}})) {
     return MakeError(v1::INVALID_ARGUMENT, "--console-dir " + options_.console_dir + " is not a directory");
   }
   for (const char* method : {"GET", "POST", "PUT", "DELETE", "PATCH"}) {

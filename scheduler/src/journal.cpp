@@ -19,12 +19,14 @@ Status Journal::Write(const WriteBatch& batch, Undo undo) {
 
 Status Journal::Commit() {
   staging_ = false;
-  ++generation_;  // a failed commit's undos change memory too
   WriteBatch batch;
   std::swap(batch, staged_);
   std::vector<Undo> undos;
   std::swap(undos, undos_);
+  // Nothing staged (a batch of reads): memory is as it was, the generation
+  // too, so the readers' caches stay valid.
   if (batch.empty()) return OkStatus();
+  ++generation_;  // a failed commit's undos change memory too
   auto s = store_.Write(batch);
   if (!s) {
     // Memory ran ahead of the store: take back what the batch held.

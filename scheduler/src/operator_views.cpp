@@ -67,7 +67,7 @@ void CopyWithoutTerminals(const v1::Campaign& from, v1::Campaign& to) {
 }  // namespace
 
 v1::OperatorReply ListCampaignTerminals(const CampaignTable& table, const Registry& registry,
-                                        const v1::ListCampaignTerminals& req) {
+                                        const v1::ListCampaignTerminals& req, bool count_total) {
   const CampaignRecord* record = table.Find(req.campaign_id());
   if (record == nullptr) return Refuse(v1::NOT_FOUND, "unknown campaign '" + req.campaign_id() + "'");
   const auto size = PageSize(req.page_size());
@@ -84,21 +84,36 @@ v1::OperatorReply ListCampaignTerminals(const CampaignTable& table, const Regist
   v1::OperatorReply r;
   auto* page = r.mutable_campaign_terminals();
   // Keyset: the first terminal id after the token (the last id of the page before).
+  auto matches = [&](const P& p) {
+    if (!any_outcome && !wanted[static_cast<std::size_t>(p.outcome())]) return false;
+    if (!req.node_id().empty() && p.node_id() != req.node_id()) return false;
+    if (req.state() != v1::Status::STATE_UNSPECIFIED && p.state() != req.state()) return false;
+    if (!req.cluster_id().empty()) {
+      const v1::Node* node = p.node_id().empty() ? nullptr : registry.FindNode(p.node_id());
+      if (node == nullptr || node->cluster_id() != req.cluster_id()) return false;
+    }
+    return true;
+  };
   auto it = req.page_token().empty() ? record->progress.begin() : record->progress.upper_bound(req.page_token());
   for (; it != record->progress.end(); ++it) {
     const P& p = it->second;
-    if (!any_outcome && !wanted[static_cast<std::size_t>(p.outcome())]) continue;
-    if (!req.node_id().empty() && p.node_id() != req.node_id()) continue;
-    if (req.state() != v1::Status::STATE_UNSPECIFIED && p.state() != req.state()) continue;
-    if (!req.cluster_id().empty()) {
-      const v1::Node* node = p.node_id().empty() ? nullptr : registry.FindNode(p.node_id());
-      if (node == nullptr || node->cluster_id() != req.cluster_id()) continue;
-    }
+    if (!matches(p)) continue;
     if (static_cast<std::uint32_t>(page->terminals_size()) == *size) {
       page->set_next_page_token(page->terminals(page->terminals_size() - 1).terminal_id());
       break;
     }
     *page->add_terminals() = p;
+  }
+  // The total over every page: without a filter the campaign's size; with
+  // one a count of the matches (a pass over the campaign).
+  const bool filtered = !any_outcome || !req.node_id().empty() || !req.cluster_id().empty() ||
+                        req.state() != v1::Status::STATE_UNSPECIFIED;
+  if (!filtered) {
+    page->set_total(static_cast<std::uint32_t>(record->progress.size()));
+  } else if (count_total) {
+    std::uint32_t total = 0;
+    for (const auto& [tid, p] : record->progress) if (matches(p)) ++total;
+    page->set_total(total);
   }
   return r;
 }

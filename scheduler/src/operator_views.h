@@ -13,8 +13,9 @@ namespace slotwise::scheduler::views {
 inline constexpr std::uint32_t kMaxPage = 1000;
 inline constexpr std::uint32_t kDefaultPage = 100;
 
+// `count_total` false leaves CampaignTerminalPage.total for the caller to set.
 v1::OperatorReply ListCampaignTerminals(const CampaignTable& table, const Registry& registry,
-                                        const v1::ListCampaignTerminals& req);
+                                        const v1::ListCampaignTerminals& req, bool count_total = true);
 v1::OperatorReply Summary(const CampaignTable& table, const Registry& registry, std::int64_t slot_ms,
                           const v1::GetCampaignSummary& req);
 // page_size > 0 only (0 keeps the unpaged replies of before).

@@ -3,7 +3,10 @@
 // group commits. No scheduling rule lives here.
 #include "slotwise/scheduler/service.h"
 
+#include <set>
+
 #include "keys.h"
+#include "console_views.h"
 #include "operator_views.h"
 #include "replies.h"
 #include "slotwise/scheduler/artifact_choice.h"
@@ -87,18 +90,47 @@ v1::OperatorReply SchedulerService::HandleOperator(const v1::OperatorRequest& re
     case R::kQueryWindows: return campaigns_.QueryWindows(request.query_windows());
     case R::kScheduleCampaign: return campaigns_.Schedule(request.schedule_campaign(), out);
     case R::kGetCampaign: return campaigns_.Get(request.get_campaign());
-    case R::kListCampaignTerminals:
-      return views::ListCampaignTerminals(table_, registry_, request.list_campaign_terminals());
-    case R::kGetCampaignSummary: {
-      // O(terminals) to compute; cached until the next write of any kind.
-      const std::string& id = request.get_campaign_summary().campaign_id();
-      auto cached = summaries_.find(id);
-      if (cached != summaries_.end() && cached->second.first == journal_.generation()) return cached->second.second;
-      auto reply = views::Summary(table_, registry_, grid_.slot_ms(), request.get_campaign_summary());
-      if (!reply.has_error()) summaries_[id] = {journal_.generation(), reply};
+    case R::kListCampaignTerminals: {
+      const auto& req = request.list_campaign_terminals();
+      // Filtered by outcome only (the console's failures): the total is the
+      // summary's counts (cached), not a second pass over the campaign.
+      const bool by_outcome = !req.outcomes().empty() && req.node_id().empty() && req.cluster_id().empty() &&
+                              req.state() == v1::Status::STATE_UNSPECIFIED;
+      auto reply = views::ListCampaignTerminals(table_, registry_, req, !by_outcome);
+      if (by_outcome && !reply.has_error()) {
+        v1::GetCampaignSummary s;
+        s.set_campaign_id(req.campaign_id());
+        const auto summary = CachedSummary(s);
+        std::uint32_t total = 0;
+        std::set<int> seen;
+        for (int o : req.outcomes()) {
+          if (!seen.insert(o).second) continue;
+          auto it = summary.summary().outcomes().find(
+              v1::TerminalProgress::Outcome_Name(static_cast<v1::TerminalProgress::Outcome>(o)));
+          if (it != summary.summary().outcomes().end()) total += it->second;
+        }
+        reply.mutable_campaign_terminals()->set_total(total);
+      }
       return reply;
     }
+    case R::kGetCampaignSummary: return CachedSummary(request.get_campaign_summary());
     case R::kListAudit: return views::ListAudit(audit_, request.list_audit());
+    case R::kGetCapacity:
+      return views::Capacity(registry_, bookings_.ledger(), grid_, clock_.NowMs(), request.get_capacity());
+    case R::kQueryWindowLoad: return campaigns_.WindowLoad(request.query_window_load());
+    case R::kGetCampaignDownloads: {
+      // O(terminals) to compute; cached until the next write, as the summary.
+      const std::string& id = request.get_campaign_downloads().campaign_id();
+      const std::string key = id + "\n" + request.get_campaign_downloads().SerializeAsString();
+      auto cached = downloads_.find(key);
+      if (cached != downloads_.end() && cached->second.first == journal_.generation()) return cached->second.second;
+      auto reply = views::Downloads(table_, grid_, request.get_campaign_downloads());
+      if (!reply.has_error()) {
+        if (downloads_.size() > 64) downloads_.clear();
+        downloads_[key] = {journal_.generation(), reply};
+      }
+      return reply;
+    }
     case R::kPauseCampaign: return campaigns_.Pause(request.pause_campaign(), out);
     case R::kResumeCampaign: return campaigns_.Resume(request.resume_campaign(), out);
     case R::kCancelCampaign: return campaigns_.Cancel(request.cancel_campaign(), out);
@@ -116,6 +148,16 @@ v1::OperatorReply SchedulerService::HandleOperator(const v1::OperatorRequest& re
     case R::COMMAND_NOT_SET: break;
   }
   return Refuse(v1::INVALID_ARGUMENT, "request names no command this scheduler knows");
+}
+
+v1::OperatorReply SchedulerService::CachedSummary(const v1::GetCampaignSummary& req) {
+  // O(terminals) to compute; cached until the next write of any kind.
+  const std::string& id = req.campaign_id();
+  auto cached = summaries_.find(id);
+  if (cached != summaries_.end() && cached->second.first == journal_.generation()) return cached->second.second;
+  auto reply = views::Summary(table_, registry_, grid_.slot_ms(), req);
+  if (!reply.has_error()) summaries_[id] = {journal_.generation(), reply};
+  return reply;
 }
 
 namespace {

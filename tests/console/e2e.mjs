@@ -17,6 +17,8 @@ const check = (name, ok, detail = '') => { if (ok) passed++; else { failed++; co
 const ctx = await launch();
 const page = await ctx.newPage();
 page.setDefaultTimeout(30000);
+// A request the browser could not complete says why (net::ERR_...), beside the FAIL it causes.
+page.on('requestfailed', (r) => { if (!r.url().includes('/v1/events')) console.log(`NOTE request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`); });
 const shot = (name) => page.screenshot({ path: join(cfg.artifacts, name + '.png'), fullPage: true });
 const text = (sel) => page.textContent(sel);
 try {
@@ -57,8 +59,17 @@ try {
   check('the lower bound names the terminals', lower.includes(`${cfg.terminals.length} terminals`), lower);
   const labels = await page.$$eval('.window', (ws) => ws.map((w) => w.dataset.label));
   check('windows side by side', labels.length >= 1, JSON.stringify(labels));
-  await page.click(`.window[data-label="${labels[labels.length - 1]}"] button:not(.schedule)`);
+  // The capacity calendar from GET /v1/capacity, and what the compared window would add.
+  await page.waitForSelector('#capacity-calendar[data-rendered] canvas');
+  const last = labels[labels.length - 1];
+  await page.click(`.window[data-label="${last}"] button:not(.schedule)`);
+  await page.waitForSelector(`#capacity-calendar[data-window="${last}"]`);
+  const added = Number(await page.getAttribute('#capacity-calendar', 'data-overlay-total'));
+  const note = await text('#window-load');
+  check('the capacity calendar overlays what the window would book', added > 0 && added <= cfg.terminals.length &&
+    note.includes(`would book ${cfg.terminals.length} terminals`), `${added} ${note}`);
   await shot('e2e-windows');
+  await page.locator('#capacity-calendar').screenshot({ path: join(cfg.artifacts, 'e2e-capacity-heatmap.png') });
   await page.click(`.window[data-label="${labels[0]}"] button.schedule`);
   await page.waitForSelector('#campaign-state:text("SCHEDULED")');
   await page.click('#pause');
@@ -73,7 +84,13 @@ try {
   check('live progress reached DONE with every terminal SUCCEEDED', true);
   await page.waitForSelector('#terminals table tr:nth-child(2)');
   check('the terminal table lists them', (await text('#terminals')).includes(cfg.terminals[0]));
+  check('the terminal table has its total', (await text('#terminals')).includes(`(${cfg.terminals.length} terminals)`), await text('#terminals .pager'));
+  // The downloads heatmap from GET /v1/campaigns/{id}/downloads: every terminal started once.
+  await page.waitForFunction((n) => document.querySelector('#downloads-heatmap')?.dataset.started === String(n), cfg.terminals.length, { timeout: 15000 });
+  check('the downloads heatmap counts every download', Number(await page.getAttribute('#downloads-heatmap', 'data-total')) === cfg.terminals.length);
+  check('no failures listed', (await text('#failures')).includes('0 failed'));
   await shot('e2e-campaign-done');
+  await page.locator('#downloads-heatmap').screenshot({ path: join(cfg.artifacts, 'e2e-downloads-heatmap.png') });
 
   await page.click('a[href="#/audit"]');
   try {

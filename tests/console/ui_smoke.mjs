@@ -35,7 +35,8 @@ try {
   await page.click('form.login button');
   await page.waitForSelector('text=Nodes');
   await page.waitForSelector('.state-DOWN');
-  check('a down node is visible with why', (await page.textContent('main')).includes('status_url not answering'));
+  check('a down node is visible with why', (await page.textContent('main')).includes('DOWN (set by an admin)'));
+  check('an unreachable node is visible with why', (await page.textContent('main')).includes('status_url http://10.0.0.2/nginx_status did not answer'));
 
   await page.fill('input[name=cluster-id]', 'eu-2');
   await page.fill('input[name=cluster-region]', 'eu');
@@ -68,6 +69,9 @@ try {
   await page.waitForSelector('#capacity-calendar canvas');
   await page.click('.window[data-label=lowest-peak] button:not(.schedule)');
   check('comparing a window marks it', await page.isVisible('.window.chosen[data-label=lowest-peak]'));
+  await page.waitForSelector('#capacity-calendar[data-window=lowest-peak]');
+  check('the window\'s load is overlaid', (await page.getAttribute('#capacity-calendar', 'data-overlay-total')) === '3',
+    await page.getAttribute('#capacity-calendar', 'data-overlay-total'));
   await shot('wizard-windows');
   await page.click('.window[data-label=lowest-peak] button.schedule');
   await page.waitForSelector('#counts span');

@@ -72,7 +72,8 @@ class Console(st.StackTestCase, unittest.TestCase):
         self.assertEqual(outcomes, {t: "SUCCEEDED" for t in self.tids})
 
     def test_screenshots_saved(self):
-        for name in ("e2e-fleet", "e2e-windows", "e2e-paused", "e2e-campaign-done", "e2e-audit"):
+        for name in ("e2e-fleet", "e2e-windows", "e2e-capacity-heatmap", "e2e-paused", "e2e-campaign-done",
+                     "e2e-downloads-heatmap", "e2e-audit"):
             self.assertTrue((self.artifacts / f"{name}.png").is_file(), name)
 
 

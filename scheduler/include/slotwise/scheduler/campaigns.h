@@ -51,6 +51,8 @@ class Campaigns {
 
   v1::OperatorReply Create(const v1::CreateCampaign& req, Outbox& out);        // S2 (+ supersession)
   v1::OperatorReply QueryWindows(const v1::QueryWindows& req) const;           // S3-S4 (campaign_windows.cpp)
+  // Issue 13: what a window would book, node x slot (campaign_windows.cpp).
+  v1::OperatorReply WindowLoad(const v1::QueryWindowLoad& req) const;
   v1::OperatorReply Schedule(const v1::ScheduleCampaign& req, Outbox& out);    // S5, S6
   v1::OperatorReply Get(const v1::GetCampaign& req) const;
   v1::OperatorReply List() const;

@@ -136,6 +136,8 @@ class SchedulerService {
   std::uint64_t BytesFor(std::string_view terminal_id, std::string_view campaign_id) const;
 
  private:
+  // GetCampaignSummary through its cache (below).
+  v1::OperatorReply CachedSummary(const v1::GetCampaignSummary& req);
   // Declared in the order they are built: each refers only to those above.
   Store& store_;
   const Clock& clock_;
@@ -153,6 +155,8 @@ class SchedulerService {
   // GetCampaignSummary by campaign, with the journal generation it was
   // computed at: answered again at once while nothing was written.
   std::map<std::string, std::pair<std::uint64_t, v1::OperatorReply>, std::less<>> summaries_;
+  // GetCampaignDownloads replies by request, the same way (at most 64 kept).
+  std::map<std::string, std::pair<std::uint64_t, v1::OperatorReply>, std::less<>> downloads_;
 };
 
 }  // namespace slotwise::scheduler
