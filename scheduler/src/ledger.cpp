@@ -22,22 +22,50 @@ Gaps::iterator FindGaps(Gaps& gaps, std::string_view node, Slot slot) {
 
 }  // namespace
 
-std::optional<std::uint32_t> CapacityLedger::Book(std::string_view node, Slot slot,
-                                                  std::uint32_t capacity) {
+std::optional<std::uint32_t> CapacityLedger::NextIndex(std::string_view node, Slot slot, std::uint32_t capacity,
+                                                       std::uint32_t min_index) const {
+  const std::uint32_t count = Booked(node, slot);
+  if (count >= capacity) return std::nullopt;
+  const std::vector<std::uint32_t>* gaps = nullptr;
+  if (!gaps_.empty()) {
+    auto g = gaps_.find(std::pair<std::string, Slot>(std::string(node), slot));
+    if (g != gaps_.end()) gaps = &g->second;
+  }
+  // The lowest free index at or above min_index: a gap, else the high-water mark.
+  std::optional<std::uint32_t> best;
+  if (gaps != nullptr) {
+    for (std::uint32_t i : *gaps) {
+      if (i >= min_index && (!best || i < *best)) best = i;
+    }
+  }
+  if (!best) {
+    const std::uint32_t high_water = count + (gaps == nullptr ? 0 : static_cast<std::uint32_t>(gaps->size()));
+    best = std::max(high_water, min_index);
+  }
+  if (min_index > 0 && *best >= capacity) return std::nullopt;
+  return best;
+}
+
+std::optional<std::uint32_t> CapacityLedger::Book(std::string_view node, Slot slot, std::uint32_t capacity,
+                                                  std::uint32_t min_index) {
+  const auto index = NextIndex(node, slot, capacity, min_index);
+  if (!index) return std::nullopt;
   auto n = booked_.find(node);
   if (n == booked_.end()) n = booked_.emplace(std::string(node), std::map<Slot, std::uint32_t>{}).first;
   std::uint32_t& count = n->second[slot];
-  if (count >= capacity) {
-    if (count == 0) n->second.erase(slot);
-    return std::nullopt;
-  }
+  auto g = gaps_.empty() ? gaps_.end() : FindGaps(gaps_, node, slot);
+  const std::uint32_t high_water = count + (g == gaps_.end() ? 0 : static_cast<std::uint32_t>(g->second.size()));
   ++count;
-  if (gaps_.empty()) return count - 1;
-  auto g = FindGaps(gaps_, node, slot);
-  if (g == gaps_.end()) return count - 1;
-  auto lowest = std::min_element(g->second.begin(), g->second.end());
-  const std::uint32_t index = *lowest;
-  g->second.erase(lowest);
+  if (*index >= high_water) {
+    // Skipped indexes (their start has passed) count as gaps of this cell.
+    if (*index > high_water) {
+      auto& gaps = gaps_[std::pair<std::string, Slot>(std::string(node), slot)];
+      for (std::uint32_t i = high_water; i < *index; ++i) gaps.push_back(i);
+    }
+    return index;
+  }
+  auto it = std::find(g->second.begin(), g->second.end(), *index);
+  g->second.erase(it);
   if (g->second.empty()) gaps_.erase(g);
   return index;
 }

@@ -58,8 +58,25 @@ std::optional<std::optional<Reservation>> FittingReservation(const Topology& top
   return r;
 }
 
+// The first index of `capacity` spread starts in `slot` whose start is not
+// before `earliest` (capacity when none is).
+std::uint32_t FirstIndexFrom(const EarliestStart& earliest, Slot slot, std::uint32_t capacity) {
+  const SlotGrid grid(earliest.slot_ms);
+  const TimeMs offset = earliest.at_ms - grid.Start(slot);
+  if (offset <= 0 || capacity == 0) return 0;
+  const TimeMs span = earliest.slot_ms / 2;
+  if (offset > span || span == 0) return capacity;
+  // The smallest i with floor(i * span / capacity) >= offset.
+  const auto i = static_cast<std::uint32_t>((offset * capacity + span - 1) / span);
+  return std::min(i, capacity);
+}
+
+// `min_index`: nullopt outside the running slot; else the lowest index whose
+// start has not passed.
 std::optional<Candidate> BestNodeInSlot(const Topology& topology, const CapacityLedger& ledger,
-                                        std::vector<PoolNode>& pool, Slot slot, const ByteDemand* demand) {
+                                        std::vector<PoolNode>& pool, Slot slot, const ByteDemand* demand,
+                                        const std::optional<EarliestStart>& earliest) {
+  const bool running = earliest && SlotGrid(earliest->slot_ms).SlotAt(earliest->at_ms) == slot;
   std::optional<Candidate> best;
   for (PoolNode& p : pool) {
     const std::uint32_t capacity = topology.Capacity(*p.node, slot);
@@ -67,7 +84,13 @@ std::optional<Candidate> BestNodeInSlot(const Topology& topology, const Capacity
     if (booked >= capacity) continue;
     Candidate c{p.node, p.cluster, booked, capacity, std::nullopt};
     if (best && !LessLoaded(c, *best)) continue;
-    auto fit = FittingReservation(topology, ledger, *p.node, slot, booked, capacity, demand);
+    std::uint32_t index = booked;
+    if (running) {
+      const auto next = ledger.NextIndex(p.node->id, slot, capacity, FirstIndexFrom(*earliest, slot, capacity));
+      if (!next) continue;
+      index = *next;
+    }
+    auto fit = FittingReservation(topology, ledger, *p.node, slot, index, capacity, demand);
     if (!fit) continue;
     c.reservation = *fit;
     if (!best || LessLoaded(c, *best)) best = c;
@@ -78,7 +101,7 @@ std::optional<Candidate> BestNodeInSlot(const Topology& topology, const Capacity
 std::optional<Placement> BookEarliest(const Topology& topology,
                                       const std::vector<const ClusterCapacity*>& clusters,
                                       CapacityLedger& ledger, Slot first, Slot end, const SlotFilter& allowed,
-                                      const ByteDemand* demand) {
+                                      const ByteDemand* demand, const std::optional<EarliestStart>& earliest) {
   std::vector<PoolNode> pool;
   for (const ClusterCapacity* cluster : clusters) {
     for (const NodeCapacity& node : cluster->nodes) {
@@ -88,9 +111,11 @@ std::optional<Placement> BookEarliest(const Topology& topology,
   }
   for (Slot slot = first; slot < end; ++slot) {
     if (allowed && !allowed(slot)) continue;
-    auto best = BestNodeInSlot(topology, ledger, pool, slot, demand);
+    auto best = BestNodeInSlot(topology, ledger, pool, slot, demand, earliest);
     if (!best) continue;
-    auto index = ledger.Book(best->node->id, slot, best->capacity);
+    const bool running = earliest && SlotGrid(earliest->slot_ms).SlotAt(earliest->at_ms) == slot;
+    const std::uint32_t min_index = running ? FirstIndexFrom(*earliest, slot, best->capacity) : 0;
+    auto index = ledger.Book(best->node->id, slot, best->capacity, min_index);
     if (!index) continue;  // cannot happen: BestNodeInSlot saw room
     std::optional<Reservation> reservation = best->reservation;
     if (reservation && *index != best->booked) {
@@ -252,11 +277,11 @@ std::optional<Reservation> ReservationFor(const NodeCapacity& node, const ByteDe
 std::optional<Placement> PlaceTerminal(const Topology& topology, CapacityLedger& ledger,
                                        std::optional<LatLon> where, Slot first, Slot end,
                                        double max_fallback_km, const SlotFilter& allowed,
-                                       const ByteDemand* demand) {
+                                       const ByteDemand* demand, std::optional<EarliestStart> earliest) {
   if (!where) {
     std::vector<const ClusterCapacity*> pool;
     for (const auto& c : topology.clusters()) pool.push_back(&c);
-    return BookEarliest(topology, pool, ledger, first, end, allowed, demand);
+    return BookEarliest(topology, pool, ledger, first, end, allowed, demand, earliest);
   }
   const auto order = topology.ByDistance(*where);
   for (std::size_t i : order) {
@@ -264,7 +289,7 @@ std::optional<Placement> PlaceTerminal(const Topology& topology, CapacityLedger&
         DistanceKm(*where, topology.clusters()[i].location) > max_fallback_km) {
       break;  // farther ones are farther still
     }
-    if (auto p = BookEarliest(topology, {&topology.clusters()[i]}, ledger, first, end, allowed, demand)) return p;
+    if (auto p = BookEarliest(topology, {&topology.clusters()[i]}, ledger, first, end, allowed, demand, earliest)) return p;
   }
   return std::nullopt;
 }

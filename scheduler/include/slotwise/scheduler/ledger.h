@@ -62,7 +62,15 @@ class CapacityLedger {
   // start times: the lowest index a released booking gave back, else the
   // next unused one, so no two current bookings share an index as long as
   // releases name theirs. nullopt when the slot is full.
-  std::optional<std::uint32_t> Book(std::string_view node, Slot slot, std::uint32_t capacity);
+  // With `min_index`, only an index >= min_index (and < capacity) is handed
+  // out: the indexes below it whose start has passed stay unused in this
+  // slot (a booking in the slot that is running, start not before now).
+  std::optional<std::uint32_t> Book(std::string_view node, Slot slot, std::uint32_t capacity,
+                                    std::uint32_t min_index = 0);
+  // The index Book() would hand out now, without booking; nullopt when it
+  // would refuse.
+  std::optional<std::uint32_t> NextIndex(std::string_view node, Slot slot, std::uint32_t capacity,
+                                         std::uint32_t min_index = 0) const;
 
   // Records a booking that already exists (rebuilding from the store, or
   // undoing a release) without a capacity check; with its index, that index
