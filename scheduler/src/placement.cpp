@@ -13,6 +13,9 @@ struct Candidate {
   std::uint32_t booked = 0;
   std::uint32_t capacity = 0;
   std::optional<Reservation> reservation;
+  // The index to book when it is not simply the next one (a later start
+  // that fits the node's bytes, or the running slot's first future one).
+  std::optional<std::uint32_t> index;
 };
 
 // True when a is the better node: lower booked/capacity, then id.
@@ -71,8 +74,33 @@ std::uint32_t FirstIndexFrom(const EarliestStart& earliest, Slot slot, std::uint
   return std::min(i, capacity);
 }
 
-// `min_index`: nullopt outside the running slot; else the lowest index whose
-// start has not passed.
+// On a byte-limited node where the booking's next start does not fit: the
+// first later free index of the slot whose start does (jumping past the last
+// bucket that blocks each try), with its reservation; nullopt when none does.
+std::optional<std::pair<std::uint32_t, Reservation>> LaterFit(const Topology& topology, const CapacityLedger& ledger,
+                                                              const NodeCapacity& node, Slot slot,
+                                                              std::uint32_t index, std::uint32_t capacity,
+                                                              const ByteDemand& demand) {
+  const SlotGrid grid(demand.slot_ms);
+  const bool near = slot < topology.near_end();
+  const std::uint64_t bandwidth = near ? node.near_bandwidth_bps : node.bandwidth_bps;
+  const std::uint32_t connections = near ? node.near_connections : node.max_connections;
+  for (int tries = 0; tries < 64; ++tries) {
+    auto r = ReservationFor(node, demand, grid.SpreadStart(slot, index, capacity));
+    if (!r) return std::nullopt;
+    const auto blocked = ledger.LastBlocked(node.id, *r, bandwidth, connections);
+    if (!blocked) return std::pair{index, *r};
+    const std::uint32_t from = FirstIndexFrom(EarliestStart{(*blocked + 1) * demand.bucket_ms, demand.slot_ms}, slot,
+                                              capacity);
+    if (from >= capacity) return std::nullopt;
+    const auto next = ledger.NextIndex(node.id, slot, capacity, std::max(from, index + 1));
+    if (!next || *next >= capacity) return std::nullopt;
+    index = *next;
+  }
+  return std::nullopt;
+}
+
+// `earliest`: in the running slot only an index whose start has not passed.
 std::optional<Candidate> BestNodeInSlot(const Topology& topology, const CapacityLedger& ledger,
                                         std::vector<PoolNode>& pool, Slot slot, const ByteDemand* demand,
                                         const std::optional<EarliestStart>& earliest) {
@@ -82,16 +110,23 @@ std::optional<Candidate> BestNodeInSlot(const Topology& topology, const Capacity
     const std::uint32_t capacity = topology.Capacity(*p.node, slot);
     const std::uint32_t booked = p.BookedIn(slot);
     if (booked >= capacity) continue;
-    Candidate c{p.node, p.cluster, booked, capacity, std::nullopt};
+    Candidate c{p.node, p.cluster, booked, capacity, std::nullopt, std::nullopt};
     if (best && !LessLoaded(c, *best)) continue;
     std::uint32_t index = booked;
     if (running) {
       const auto next = ledger.NextIndex(p.node->id, slot, capacity, FirstIndexFrom(*earliest, slot, capacity));
       if (!next) continue;
       index = *next;
+      c.index = index;
     }
     auto fit = FittingReservation(topology, ledger, *p.node, slot, index, capacity, demand);
-    if (!fit) continue;
+    if (!fit) {
+      // Its bytes may fit at a later start of the same slot.
+      auto later = LaterFit(topology, ledger, *p.node, slot, index, capacity, *demand);
+      if (!later) continue;
+      c.index = later->first;
+      fit = std::optional<Reservation>{later->second};
+    }
     c.reservation = *fit;
     if (!best || LessLoaded(c, *best)) best = c;
   }
@@ -113,9 +148,7 @@ std::optional<Placement> BookEarliest(const Topology& topology,
     if (allowed && !allowed(slot)) continue;
     auto best = BestNodeInSlot(topology, ledger, pool, slot, demand, earliest);
     if (!best) continue;
-    const bool running = earliest && SlotGrid(earliest->slot_ms).SlotAt(earliest->at_ms) == slot;
-    const std::uint32_t min_index = running ? FirstIndexFrom(*earliest, slot, best->capacity) : 0;
-    auto index = ledger.Book(best->node->id, slot, best->capacity, min_index);
+    auto index = ledger.Book(best->node->id, slot, best->capacity, best->index.value_or(0));
     if (!index) continue;  // cannot happen: BestNodeInSlot saw room
     std::optional<Reservation> reservation = best->reservation;
     if (reservation && *index != best->booked) {
