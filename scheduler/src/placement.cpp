@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 namespace slotwise::scheduler {
@@ -34,6 +35,10 @@ struct PoolNode {
   const ClusterCapacity* cluster;
   const std::map<Slot, std::uint32_t>* slots;  // the node's bookings (looked up once)
   std::map<Slot, std::uint32_t>::const_iterator next;  // first booking at or after the slot visited
+  // With a byte demand: no start before this fits the node's bytes (every
+  // start up to a blocked bucket has that bucket in its span), so slots
+  // whose last start is earlier are passed without a look at the ledger.
+  TimeMs blocked_until = std::numeric_limits<TimeMs>::min();
 
   std::uint32_t BookedIn(Slot slot) {
     if (!slots) return 0;
@@ -77,10 +82,12 @@ std::uint32_t FirstIndexFrom(const EarliestStart& earliest, Slot slot, std::uint
 // On a byte-limited node where the booking's next start does not fit: the
 // first later free index of the slot whose start does (jumping past the last
 // bucket that blocks each try), with its reservation; nullopt when none does.
+// `blocked_until` is raised past every blocked bucket met (far slots only:
+// the near ones have lower limits).
 std::optional<std::pair<std::uint32_t, Reservation>> LaterFit(const Topology& topology, const CapacityLedger& ledger,
                                                               const NodeCapacity& node, Slot slot,
                                                               std::uint32_t index, std::uint32_t capacity,
-                                                              const ByteDemand& demand) {
+                                                              const ByteDemand& demand, TimeMs& blocked_until) {
   const SlotGrid grid(demand.slot_ms);
   const bool near = slot < topology.near_end();
   const std::uint64_t bandwidth = near ? node.near_bandwidth_bps : node.bandwidth_bps;
@@ -90,6 +97,7 @@ std::optional<std::pair<std::uint32_t, Reservation>> LaterFit(const Topology& to
     if (!r) return std::nullopt;
     const auto blocked = ledger.LastBlocked(node.id, *r, bandwidth, connections);
     if (!blocked) return std::pair{index, *r};
+    if (!near) blocked_until = std::max(blocked_until, (*blocked + 1) * demand.bucket_ms);
     const std::uint32_t from = FirstIndexFrom(EarliestStart{(*blocked + 1) * demand.bucket_ms, demand.slot_ms}, slot,
                                               capacity);
     if (from >= capacity) return std::nullopt;
@@ -112,6 +120,10 @@ std::optional<Candidate> BestNodeInSlot(const Topology& topology, const Capacity
     if (booked >= capacity) continue;
     Candidate c{p.node, p.cluster, booked, capacity, std::nullopt, std::nullopt};
     if (best && !LessLoaded(c, *best)) continue;
+    if (demand != nullptr && demand->slot_ms > 0 && capacity > 0 &&
+        SlotGrid(demand->slot_ms).SpreadStart(slot, capacity - 1, capacity) < p.blocked_until) {
+      continue;  // no start of this slot is late enough
+    }
     std::uint32_t index = booked;
     if (running) {
       const auto next = ledger.NextIndex(p.node->id, slot, capacity, FirstIndexFrom(*earliest, slot, capacity));
@@ -122,7 +134,7 @@ std::optional<Candidate> BestNodeInSlot(const Topology& topology, const Capacity
     auto fit = FittingReservation(topology, ledger, *p.node, slot, index, capacity, demand);
     if (!fit) {
       // Its bytes may fit at a later start of the same slot.
-      auto later = LaterFit(topology, ledger, *p.node, slot, index, capacity, *demand);
+      auto later = LaterFit(topology, ledger, *p.node, slot, index, capacity, *demand, p.blocked_until);
       if (!later) continue;
       c.index = later->first;
       fit = std::optional<Reservation>{later->second};
@@ -141,7 +153,8 @@ std::optional<Placement> BookEarliest(const Topology& topology,
   for (const ClusterCapacity* cluster : clusters) {
     for (const NodeCapacity& node : cluster->nodes) {
       const auto* slots = ledger.NodeSlots(node.id);
-      pool.push_back({&node, cluster, slots, slots ? slots->lower_bound(first) : decltype(PoolNode::next){}});
+      pool.push_back({&node, cluster, slots, slots ? slots->lower_bound(first) : decltype(PoolNode::next){},
+                      std::numeric_limits<TimeMs>::min()});
     }
   }
   for (Slot slot = first; slot < end; ++slot) {
