@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "keys.h"
+#include "slotwise/scheduler/artifact_choice.h"
 #include "slotwise/scheduler/placement.h"
 #include "slotwise/scheduler/windows.h"
 
@@ -46,15 +47,13 @@ std::uint64_t Bookings::LinkRate(const std::string& terminal_id) const {
   return it != link_bps_.end() ? it->second : options_.default_link_bps;
 }
 
-ByteDemand Bookings::DemandOf(const CampaignRecord& record, const std::string& terminal_id,
+ByteDemand Bookings::DemandOf(const CampaignRecord& record, const v1::TerminalProgress& progress,
                               std::optional<std::uint64_t> bytes) const {
   ByteDemand d;
-  if (bytes) {
-    d.bytes = *bytes;
-  } else if (const v1::Artifact* a = registry_.FindArtifact(record.campaign.component(), record.campaign.target_version())) {
-    d.bytes = a->size();
-  }
-  d.link_bps = LinkRate(terminal_id);
+  // What the terminal will fetch: the delta from its installed version when
+  // the artifact has one, else the full image (artifact_choice.h).
+  d.bytes = bytes ? *bytes : BytesFor(registry_, record.campaign, progress);
+  d.link_bps = LinkRate(progress.terminal_id());
   d.slot_ms = grid_.slot_ms();
   d.bucket_ms = std::max<std::int64_t>(1, grid_.slot_ms() / kBucketsPerSlot);
   return d;
@@ -74,7 +73,7 @@ void Bookings::Rereserve(const CampaignRecord* record, const v1::TerminalProgres
   for (const auto& cluster : registry_.topology().clusters()) {
     for (const auto& node : cluster.nodes) {
       if (node.id != progress.node_id()) continue;
-      if (auto r = ReservationFor(node, DemandOf(*record, progress.terminal_id()), progress.start_at_ms())) {
+      if (auto r = ReservationFor(node, DemandOf(*record, progress), progress.start_at_ms())) {
         ledger_.Reserve(node.id, *r);
         reservations_.emplace(std::tuple{progress.terminal_id(), progress.node_id(), progress.slot(), progress.start_at_ms()}, *r);
       }
@@ -118,7 +117,7 @@ Status Bookings::Assign(CampaignRecord& record, v1::TerminalProgress& progress, 
   std::optional<LatLon> where;
   const v1::TerminalInfo* info = registry_.FindTerminal(progress.terminal_id());
   if (info != nullptr && info->has_location()) where = LatLon{info->location().lat(), info->location().lon()};
-  const Slot first = std::max({record.campaign.window_start_slot(), grid_.SlotAt(clock_.NowMs()) + 1, not_before});
+  const Slot first = std::max({record.campaign.window_start_slot(), grid_.SlotAt(clock_.NowMs()), not_before});
   // Rolling window: the chosen window first, then any later slot up to the
   // deadline (the slots that end by it) or, without one, up to the horizon
   // from the first slot it may take (so a campaign without a deadline never
@@ -145,10 +144,13 @@ Status Bookings::Assign(CampaignRecord& record, v1::TerminalProgress& progress, 
   const Topology capped = cap > 0 && cap < 1 ? full.Capped(cap) : Topology{};
   const Topology& topology = cap > 0 && cap < 1 ? capped : full;
   // Count-only topologies (v1 operators) skip the byte demand altogether.
-  const ByteDemand demand = topology.AnyByteLimited() ? DemandOf(record, progress.terminal_id(), bytes) : ByteDemand{};
+  const ByteDemand demand = topology.AnyByteLimited() ? DemandOf(record, progress, bytes) : ByteDemand{};
   const ByteDemand* bytes_demand = topology.AnyByteLimited() ? &demand : nullptr;
+  // The slot that is running may still take it, at a start not before now.
+  const EarliestStart earliest{clock_.NowMs(), grid_.slot_ms()};
   auto place = [&](Slot until) {
-    return PlaceTerminal(topology, ledger_, where, first, until, options_.max_fallback_km, allowed, bytes_demand);
+    return PlaceTerminal(topology, ledger_, where, first, until, options_.max_fallback_km, allowed, bytes_demand,
+                         earliest);
   };
   // The core of the window first; its slack only when the core is full.
   const Slot core_end = record.campaign.core_end_slot();
@@ -158,7 +160,8 @@ Status Bookings::Assign(CampaignRecord& record, v1::TerminalProgress& progress, 
     const Slot after = std::max(first, end);
     if (after < limit) {
       placement =
-          PlaceTerminal(topology, ledger_, where, after, limit, options_.max_fallback_km, allowed, bytes_demand);
+          PlaceTerminal(topology, ledger_, where, after, limit, options_.max_fallback_km, allowed, bytes_demand,
+                        earliest);
     }
   }
   if (!placement) {

@@ -22,22 +22,50 @@ Gaps::iterator FindGaps(Gaps& gaps, std::string_view node, Slot slot) {
 
 }  // namespace
 
-std::optional<std::uint32_t> CapacityLedger::Book(std::string_view node, Slot slot,
-                                                  std::uint32_t capacity) {
+std::optional<std::uint32_t> CapacityLedger::NextIndex(std::string_view node, Slot slot, std::uint32_t capacity,
+                                                       std::uint32_t min_index) const {
+  const std::uint32_t count = Booked(node, slot);
+  if (count >= capacity) return std::nullopt;
+  const std::vector<std::uint32_t>* gaps = nullptr;
+  if (!gaps_.empty()) {
+    auto g = gaps_.find(std::pair<std::string, Slot>(std::string(node), slot));
+    if (g != gaps_.end()) gaps = &g->second;
+  }
+  // The lowest free index at or above min_index: a gap, else the high-water mark.
+  std::optional<std::uint32_t> best;
+  if (gaps != nullptr) {
+    for (std::uint32_t i : *gaps) {
+      if (i >= min_index && (!best || i < *best)) best = i;
+    }
+  }
+  if (!best) {
+    const std::uint32_t high_water = count + (gaps == nullptr ? 0 : static_cast<std::uint32_t>(gaps->size()));
+    best = std::max(high_water, min_index);
+  }
+  if (min_index > 0 && *best >= capacity) return std::nullopt;
+  return best;
+}
+
+std::optional<std::uint32_t> CapacityLedger::Book(std::string_view node, Slot slot, std::uint32_t capacity,
+                                                  std::uint32_t min_index) {
+  const auto index = NextIndex(node, slot, capacity, min_index);
+  if (!index) return std::nullopt;
   auto n = booked_.find(node);
   if (n == booked_.end()) n = booked_.emplace(std::string(node), std::map<Slot, std::uint32_t>{}).first;
   std::uint32_t& count = n->second[slot];
-  if (count >= capacity) {
-    if (count == 0) n->second.erase(slot);
-    return std::nullopt;
-  }
+  auto g = gaps_.empty() ? gaps_.end() : FindGaps(gaps_, node, slot);
+  const std::uint32_t high_water = count + (g == gaps_.end() ? 0 : static_cast<std::uint32_t>(g->second.size()));
   ++count;
-  if (gaps_.empty()) return count - 1;
-  auto g = FindGaps(gaps_, node, slot);
-  if (g == gaps_.end()) return count - 1;
-  auto lowest = std::min_element(g->second.begin(), g->second.end());
-  const std::uint32_t index = *lowest;
-  g->second.erase(lowest);
+  if (*index >= high_water) {
+    // Skipped indexes (their start has passed) count as gaps of this cell.
+    if (*index > high_water) {
+      auto& gaps = gaps_[std::pair<std::string, Slot>(std::string(node), slot)];
+      for (std::uint32_t i = high_water; i < *index; ++i) gaps.push_back(i);
+    }
+    return index;
+  }
+  auto it = std::find(g->second.begin(), g->second.end(), *index);
+  g->second.erase(it);
   if (g->second.empty()) gaps_.erase(g);
   return index;
 }
@@ -116,6 +144,15 @@ std::int64_t CapacityLedger::MaxAddTree::Max(std::int64_t l, std::int64_t r, std
   return std::max(Max(l, r, 2 * n, nl, m), Max(l, r, 2 * n + 1, m, nr)) + add[n];
 }
 
+std::int64_t CapacityLedger::MaxAddTree::LastAbove(std::int64_t l, std::int64_t r, std::int64_t limit, std::size_t n,
+                                                   std::int64_t nl, std::int64_t nr, std::int64_t above) const {
+  if (r <= nl || nr <= l || max[n] + above <= limit) return -1;
+  if (nr - nl == 1) return nl;
+  const std::int64_t m = (nl + nr) / 2;
+  const std::int64_t p = LastAbove(l, r, limit, 2 * n + 1, m, nr, above + add[n]);
+  return p >= 0 ? p : LastAbove(l, r, limit, 2 * n, nl, m, above + add[n]);
+}
+
 namespace {
 
 std::int64_t FloorDiv(std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0 && a < 0) ? 1 : 0); }
@@ -164,6 +201,37 @@ bool CapacityLedger::Fits(std::string_view node, const Reservation& r, std::uint
     }
   }
   return true;
+}
+
+std::optional<std::int64_t> CapacityLedger::LastBlocked(std::string_view node, const Reservation& r,
+                                                        std::uint64_t bandwidth_bps,
+                                                        std::uint32_t max_connections) const {
+  if (r.end <= r.first) return std::nullopt;
+  const bool rate_checked = bandwidth_bps > 0 && r.rate_bps > 0;
+  const bool connections_checked = max_connections > 0 && r.connections > 0;
+  if ((rate_checked && r.rate_bps > bandwidth_bps) || (connections_checked && r.connections > max_connections)) {
+    return r.end - 1;  // never fits
+  }
+  auto t = timelines_.find(node);
+  if (t == timelines_.end()) return std::nullopt;
+  const auto rate_limit = static_cast<std::int64_t>(bandwidth_bps - r.rate_bps);
+  const auto connection_limit = static_cast<std::int64_t>(max_connections - r.connections);
+  // Chunks from the last one the reservation touches back to its first.
+  auto c = t->second.upper_bound(FloorDiv(r.end - 1, kChunk));
+  while (c != t->second.begin()) {
+    --c;
+    if ((c->first + 1) * kChunk <= r.first) break;
+    const std::int64_t base = c->first * kChunk;
+    const std::int64_t l = std::max(r.first, base) - base;
+    const std::int64_t e = std::min(r.end, base + kChunk) - base;
+    std::int64_t last = -1;
+    if (rate_checked) last = c->second.rate.LastAbove(l, e, rate_limit, 1, 0, kChunk, 0);
+    if (connections_checked) {
+      last = std::max(last, c->second.connections.LastAbove(l, e, connection_limit, 1, 0, kChunk, 0));
+    }
+    if (last >= 0) return base + last;
+  }
+  return std::nullopt;
 }
 
 std::uint64_t CapacityLedger::PeakRate(std::string_view node, std::int64_t first, std::int64_t end) const {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 namespace slotwise::scheduler {
@@ -13,6 +14,9 @@ struct Candidate {
   std::uint32_t booked = 0;
   std::uint32_t capacity = 0;
   std::optional<Reservation> reservation;
+  // The index to book when it is not simply the next one (a later start
+  // that fits the node's bytes, or the running slot's first future one).
+  std::optional<std::uint32_t> index;
 };
 
 // True when a is the better node: lower booked/capacity, then id.
@@ -31,6 +35,10 @@ struct PoolNode {
   const ClusterCapacity* cluster;
   const std::map<Slot, std::uint32_t>* slots;  // the node's bookings (looked up once)
   std::map<Slot, std::uint32_t>::const_iterator next;  // first booking at or after the slot visited
+  // With a byte demand: no start before this fits the node's bytes (every
+  // start up to a blocked bucket has that bucket in its span), so slots
+  // whose last start is earlier are passed without a look at the ledger.
+  TimeMs blocked_until = std::numeric_limits<TimeMs>::min();
 
   std::uint32_t BookedIn(Slot slot) {
     if (!slots) return 0;
@@ -58,17 +66,79 @@ std::optional<std::optional<Reservation>> FittingReservation(const Topology& top
   return r;
 }
 
+// The first index of `capacity` spread starts in `slot` whose start is not
+// before `earliest` (capacity when none is).
+std::uint32_t FirstIndexFrom(const EarliestStart& earliest, Slot slot, std::uint32_t capacity) {
+  const SlotGrid grid(earliest.slot_ms);
+  const TimeMs offset = earliest.at_ms - grid.Start(slot);
+  if (offset <= 0 || capacity == 0) return 0;
+  const TimeMs span = earliest.slot_ms / 2;
+  if (offset > span || span == 0) return capacity;
+  // The smallest i with floor(i * span / capacity) >= offset.
+  const auto i = static_cast<std::uint32_t>((offset * capacity + span - 1) / span);
+  return std::min(i, capacity);
+}
+
+// On a byte-limited node where the booking's next start does not fit: the
+// first later free index of the slot whose start does (jumping past the last
+// bucket that blocks each try), with its reservation; nullopt when none does.
+// `blocked_until` is raised past every blocked bucket met (far slots only:
+// the near ones have lower limits).
+std::optional<std::pair<std::uint32_t, Reservation>> LaterFit(const Topology& topology, const CapacityLedger& ledger,
+                                                              const NodeCapacity& node, Slot slot,
+                                                              std::uint32_t index, std::uint32_t capacity,
+                                                              const ByteDemand& demand, TimeMs& blocked_until) {
+  const SlotGrid grid(demand.slot_ms);
+  const bool near = slot < topology.near_end();
+  const std::uint64_t bandwidth = near ? node.near_bandwidth_bps : node.bandwidth_bps;
+  const std::uint32_t connections = near ? node.near_connections : node.max_connections;
+  for (int tries = 0; tries < 64; ++tries) {
+    auto r = ReservationFor(node, demand, grid.SpreadStart(slot, index, capacity));
+    if (!r) return std::nullopt;
+    const auto blocked = ledger.LastBlocked(node.id, *r, bandwidth, connections);
+    if (!blocked) return std::pair{index, *r};
+    if (!near) blocked_until = std::max(blocked_until, (*blocked + 1) * demand.bucket_ms);
+    const std::uint32_t from = FirstIndexFrom(EarliestStart{(*blocked + 1) * demand.bucket_ms, demand.slot_ms}, slot,
+                                              capacity);
+    if (from >= capacity) return std::nullopt;
+    const auto next = ledger.NextIndex(node.id, slot, capacity, std::max(from, index + 1));
+    if (!next || *next >= capacity) return std::nullopt;
+    index = *next;
+  }
+  return std::nullopt;
+}
+
+// `earliest`: in the running slot only an index whose start has not passed.
 std::optional<Candidate> BestNodeInSlot(const Topology& topology, const CapacityLedger& ledger,
-                                        std::vector<PoolNode>& pool, Slot slot, const ByteDemand* demand) {
+                                        std::vector<PoolNode>& pool, Slot slot, const ByteDemand* demand,
+                                        const std::optional<EarliestStart>& earliest) {
+  const bool running = earliest && SlotGrid(earliest->slot_ms).SlotAt(earliest->at_ms) == slot;
   std::optional<Candidate> best;
   for (PoolNode& p : pool) {
     const std::uint32_t capacity = topology.Capacity(*p.node, slot);
     const std::uint32_t booked = p.BookedIn(slot);
     if (booked >= capacity) continue;
-    Candidate c{p.node, p.cluster, booked, capacity, std::nullopt};
+    Candidate c{p.node, p.cluster, booked, capacity, std::nullopt, std::nullopt};
     if (best && !LessLoaded(c, *best)) continue;
-    auto fit = FittingReservation(topology, ledger, *p.node, slot, booked, capacity, demand);
-    if (!fit) continue;
+    if (demand != nullptr && demand->slot_ms > 0 && capacity > 0 &&
+        SlotGrid(demand->slot_ms).SpreadStart(slot, capacity - 1, capacity) < p.blocked_until) {
+      continue;  // no start of this slot is late enough
+    }
+    std::uint32_t index = booked;
+    if (running) {
+      const auto next = ledger.NextIndex(p.node->id, slot, capacity, FirstIndexFrom(*earliest, slot, capacity));
+      if (!next) continue;
+      index = *next;
+      c.index = index;
+    }
+    auto fit = FittingReservation(topology, ledger, *p.node, slot, index, capacity, demand);
+    if (!fit) {
+      // Its bytes may fit at a later start of the same slot.
+      auto later = LaterFit(topology, ledger, *p.node, slot, index, capacity, *demand, p.blocked_until);
+      if (!later) continue;
+      c.index = later->first;
+      fit = std::optional<Reservation>{later->second};
+    }
     c.reservation = *fit;
     if (!best || LessLoaded(c, *best)) best = c;
   }
@@ -78,19 +148,20 @@ std::optional<Candidate> BestNodeInSlot(const Topology& topology, const Capacity
 std::optional<Placement> BookEarliest(const Topology& topology,
                                       const std::vector<const ClusterCapacity*>& clusters,
                                       CapacityLedger& ledger, Slot first, Slot end, const SlotFilter& allowed,
-                                      const ByteDemand* demand) {
+                                      const ByteDemand* demand, const std::optional<EarliestStart>& earliest) {
   std::vector<PoolNode> pool;
   for (const ClusterCapacity* cluster : clusters) {
     for (const NodeCapacity& node : cluster->nodes) {
       const auto* slots = ledger.NodeSlots(node.id);
-      pool.push_back({&node, cluster, slots, slots ? slots->lower_bound(first) : decltype(PoolNode::next){}});
+      pool.push_back({&node, cluster, slots, slots ? slots->lower_bound(first) : decltype(PoolNode::next){},
+                      std::numeric_limits<TimeMs>::min()});
     }
   }
   for (Slot slot = first; slot < end; ++slot) {
     if (allowed && !allowed(slot)) continue;
-    auto best = BestNodeInSlot(topology, ledger, pool, slot, demand);
+    auto best = BestNodeInSlot(topology, ledger, pool, slot, demand, earliest);
     if (!best) continue;
-    auto index = ledger.Book(best->node->id, slot, best->capacity);
+    auto index = ledger.Book(best->node->id, slot, best->capacity, best->index.value_or(0));
     if (!index) continue;  // cannot happen: BestNodeInSlot saw room
     std::optional<Reservation> reservation = best->reservation;
     if (reservation && *index != best->booked) {
@@ -252,11 +323,11 @@ std::optional<Reservation> ReservationFor(const NodeCapacity& node, const ByteDe
 std::optional<Placement> PlaceTerminal(const Topology& topology, CapacityLedger& ledger,
                                        std::optional<LatLon> where, Slot first, Slot end,
                                        double max_fallback_km, const SlotFilter& allowed,
-                                       const ByteDemand* demand) {
+                                       const ByteDemand* demand, std::optional<EarliestStart> earliest) {
   if (!where) {
     std::vector<const ClusterCapacity*> pool;
     for (const auto& c : topology.clusters()) pool.push_back(&c);
-    return BookEarliest(topology, pool, ledger, first, end, allowed, demand);
+    return BookEarliest(topology, pool, ledger, first, end, allowed, demand, earliest);
   }
   const auto order = topology.ByDistance(*where);
   for (std::size_t i : order) {
@@ -264,7 +335,7 @@ std::optional<Placement> PlaceTerminal(const Topology& topology, CapacityLedger&
         DistanceKm(*where, topology.clusters()[i].location) > max_fallback_km) {
       break;  // farther ones are farther still
     }
-    if (auto p = BookEarliest(topology, {&topology.clusters()[i]}, ledger, first, end, allowed, demand)) return p;
+    if (auto p = BookEarliest(topology, {&topology.clusters()[i]}, ledger, first, end, allowed, demand, earliest)) return p;
   }
   return std::nullopt;
 }

@@ -139,3 +139,36 @@ TEST_CASE("bookings: a full window rolls on to the next free slot, up to the dea
   REQUIRE(w.bookings.Assign(*w.record, t2).ok());
   CHECK(t2.slot() == window_end + 1);
 }
+
+TEST_CASE("bookings: a terminal placed while a slot runs gets that slot, at a start not before now") {
+  World w(4, 4);  // 4 starts per slot: offsets 0, 250, 500, 750 ms of a 2 s slot
+  const Slot s0 = w.record->campaign.window_start_slot();
+  w.clock.Set(w.grid.Start(s0) + 300);  // inside the window's first slot, after two starts have passed
+  auto& t0 = w.progress("T0");
+  auto& t1 = w.progress("T1");
+  auto& t2 = w.progress("T2");
+  REQUIRE(w.bookings.Assign(*w.record, t0).ok());
+  CHECK(t0.slot() == s0);  // before the fix: s0 + 1 (the next slot boundary)
+  CHECK(t0.start_at_ms() == w.grid.Start(s0) + 500);
+  REQUIRE(w.bookings.Assign(*w.record, t1).ok());
+  CHECK(t1.slot() == s0);
+  CHECK(t1.start_at_ms() == w.grid.Start(s0) + 750);
+  // The indexes whose start has passed stay unused: the slot has no later start.
+  REQUIRE(w.bookings.Assign(*w.record, t2).ok());
+  CHECK(t2.slot() == s0 + 1);
+  CHECK(t2.start_at_ms() == w.grid.Start(s0 + 1));
+  CHECK(w.bookings.ledger().Booked("p1", s0) == 2);
+  // A release gives its index back; a terminal asking later in the slot's
+  // first half gets it only while its start is still ahead.
+  w.bookings.Release(t1);
+  w.clock.Set(w.grid.Start(s0) + 700);
+  REQUIRE(w.bookings.Assign(*w.record, t1).ok());
+  CHECK(t1.slot() == s0);
+  CHECK(t1.start_at_ms() == w.grid.Start(s0) + 750);
+  // In the slot's second half no start is left: the next slot.
+  w.bookings.Release(t0);
+  w.clock.Set(w.grid.Start(s0) + 1200);
+  REQUIRE(w.bookings.Assign(*w.record, t0).ok());
+  CHECK(t0.slot() == s0 + 1);
+  CHECK(t0.start_at_ms() >= w.clock.NowMs());
+}

@@ -204,9 +204,10 @@ TEST_CASE("windows with bytes: the lower bound counts bits over bandwidth and th
   // 10 Mbit/s in 3 connections (3.33 Mbit/s each: 100 MB takes 240 s); the
   // node moves 750 MB per 10-minute slot, so 30 terminals need at least 4
   // slots by bytes (3 by count). A booking's start is its index's spread
-  // offset (index = starts booked so far in the slot), so the 4th start of
-  // a slot (at 90 s) finds 3 downloads running and the slot is full: 3 a
-  // slot, 10 slots (conservative: never over, some room unused).
+  // offset (30 s apart); the 4th start of a slot (at 90 s) finds 3
+  // downloads running, so it takes the first later start that fits (240 s,
+  // when the first ends) and the 5th the one at 270 s: 5 a slot, 6 slots
+  // (before later starts were searched: 3 a slot, 10 slots).
   std::map<std::string, v1::Node> nodes{{"n", MakeNode("n", "c", 10, 10'000'000, 3)}};
   const Topology topology = Topology::FromRegistry(clusters, nodes);
   CapacityLedger ledger;
@@ -222,10 +223,39 @@ TEST_CASE("windows with bytes: the lower bound counts bits over bandwidth and th
   const auto& earliest = plan.candidates.front();
   CHECK(earliest.label == "earliest");
   // completion = the slot in which the last expected download ends
-  CHECK(earliest.completion - earliest.start + 1 == 10);
+  CHECK(earliest.completion - earliest.start + 1 == 6);
   // Without bytes the same request is 3 slots (count only).
   wr.artifact_bytes = 0;
   const WindowPlan counted = PlanWindows(topology, ledger, wr);
   CHECK(counted.lower_bound_slots == 3u);
   CHECK(counted.candidates.front().completion - earliest.start + 1 == 3);
+}
+
+TEST_CASE("a slot whose next start does not fit the bytes takes a later start of the same slot that does") {
+  std::map<std::string, v1::Cluster> clusters{{"c", MakeCluster("c", 48.85, 2.35)}};
+  // 4 starts per slot (at 0, 75, 150 and 225 s), one connection.
+  std::map<std::string, v1::Node> nodes{{"n", MakeNode("n", "c", 4, 0, 1)}};
+  const Topology topology = Topology::FromRegistry(clusters, nodes);
+  CapacityLedger ledger;
+  ByteDemand d{125'000'000, 10'000'000, kSlotMs, kBucketMs};  // 100 s at 10 Mbit/s
+  const SlotGrid grid(kSlotMs);
+  auto t0 = PlaceTerminal(topology, ledger, std::nullopt, 10, 20, 0, {}, &d);
+  REQUIRE(t0);
+  CHECK(t0->slot == 10);
+  CHECK(grid.SpreadStart(t0->slot, t0->index, t0->per_slot) == grid.Start(10));
+  // The start at 75 s meets t0's connection (until 100 s): the one at 150 s.
+  auto t1 = PlaceTerminal(topology, ledger, std::nullopt, 10, 20, 0, {}, &d);
+  REQUIRE(t1);
+  CHECK(t1->slot == 10);  // before: slot 11
+  CHECK(t1->index == 2);
+  CHECK(grid.SpreadStart(t1->slot, t1->index, t1->per_slot) == grid.Start(10) + 150'000);
+  // 75 s and 225 s both meet a download: nothing left in slot 10.
+  auto t2 = PlaceTerminal(topology, ledger, std::nullopt, 10, 20, 0, {}, &d);
+  REQUIRE(t2);
+  CHECK(t2->slot == 11);
+  CHECK(t2->index == 0);
+  // The skipped index (75 s) is still free for a download that fits there.
+  ByteDemand small{2'000'000, 10'000'000, kSlotMs, kBucketMs};  // 1.6 s
+  CHECK(ledger.LastBlocked("n", *ReservationFor(topology.clusters()[0].nodes[0], small, grid.Start(10) + 75'000), 0, 1)
+            .has_value());  // t0 still holds the connection at 75 s
 }

@@ -44,3 +44,17 @@ TEST_CASE("ledger sums bookings over a slot range") {
   CHECK(ledger.BookedBetween("n1", 2, 8) == 3);
   CHECK(ledger.BookedBetween("n2", 0, 100) == 0);
 }
+
+TEST_CASE("ledger Book with a lowest index skips the passed ones and hands out no index at or over capacity") {
+  CapacityLedger ledger;
+  CHECK(ledger.NextIndex("n1", 7, 4, 2) == 2u);
+  CHECK(ledger.Book("n1", 7, 4, 2) == 2u);
+  CHECK(ledger.Book("n1", 7, 4, 2) == 3u);
+  CHECK_FALSE(ledger.Book("n1", 7, 4, 2).has_value());  // 0 and 1 are free but have passed
+  CHECK(ledger.Booked("n1", 7) == 2);
+  CHECK(ledger.Book("n1", 7, 4) == 0u);  // without a lowest index the skipped ones are free
+  ledger.Release("n1", 7, 3);
+  CHECK(ledger.Book("n1", 7, 4, 3) == 3u);
+  CHECK(ledger.Book("n1", 7, 4) == 1u);
+  CHECK_FALSE(ledger.Book("n1", 7, 4).has_value());
+}

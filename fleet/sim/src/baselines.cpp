@@ -47,7 +47,7 @@ FixedRatePolicy::FixedRatePolicy(const Fleet& fleet, std::uint32_t rate_per_minu
     : BaselinePolicy(fleet),
       rate_(rate_per_minute != 0 ? rate_per_minute
                                  : static_cast<std::uint32_t>(std::max<std::uint64_t>(
-                                       1, fleet.CapacityPerSlot() * kMinuteMs /
+                                       1, fleet.StartsPerSlot() * kMinuteMs /
                                               static_cast<std::uint64_t>(fleet.scenario.slot_ms)))) {}
 
 std::string FixedRatePolicy::parameters() const { return std::to_string(rate_) + " starts/min fleet-wide"; }
@@ -76,7 +76,11 @@ PeriodCapPolicy::PeriodCapPolicy(const Fleet& fleet, std::uint32_t cap, std::int
     : BaselinePolicy(fleet),
       fixed_cap_(cap),
       period_ms_(period_ms != 0 ? period_ms : fleet.scenario.slot_ms),
-      next_(fleet.clusters.size(), 0) {}
+      next_(fleet.clusters.size(), 0) {
+  for (std::size_t c = 0; c < fleet.clusters.size(); ++c) {
+    cluster_cap_.push_back(static_cast<std::uint32_t>(fleet.StartsPerSlot(static_cast<int>(c))));
+  }
+}
 
 std::string PeriodCapPolicy::parameters() const {
   return (fixed_cap_ != 0 ? std::to_string(fixed_cap_) : std::string("cluster capacity per slot")) +
@@ -84,7 +88,7 @@ std::string PeriodCapPolicy::parameters() const {
 }
 
 std::uint32_t PeriodCapPolicy::CapOf(std::uint32_t cluster) const {
-  return fixed_cap_ != 0 ? fixed_cap_ : fleet_.clusters[cluster].per_slot;
+  return fixed_cap_ != 0 ? fixed_cap_ : cluster_cap_[cluster];
 }
 
 // The k-th start granted to a group falls in period k / cap; inside it, the

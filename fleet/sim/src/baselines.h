@@ -61,6 +61,7 @@ class PeriodCapPolicy final : public BaselinePolicy {
  private:
   std::uint32_t CapOf(std::uint32_t cluster) const;
   std::uint32_t fixed_cap_;  // 0 = the cluster's capacity per slot
+  std::vector<std::uint32_t> cluster_cap_;  // Fleet::StartsPerSlot per cluster
   std::int64_t period_ms_;
   std::vector<std::uint64_t> next_;  // per group: starts granted so far (as positions)
 };

@@ -30,11 +30,20 @@ Engine::Engine(const Fleet& fleet, Policy& policy, std::int64_t bucket_ms)
       node_next_(fleet.nodes.size(), -1),
       is_touched_(fleet.nodes.size(), false),
       network_(fleet,
-               [this](NodeIndex node, TimeMs now, std::uint32_t active) {
+               [this](NodeIndex node, TimeMs now, std::uint32_t active, double demand) {
+                 const SimNode& n = fleet_.nodes[node];
                  load_.Record(node, now, active);
-                 peak_ratio_ = std::max(peak_ratio_, static_cast<double>(active) / fleet_.nodes[node].per_slot);
+                 rate_.Record(node, now, demand);
+                 peak_ratio_ = std::max(peak_ratio_, static_cast<double>(active) / n.per_slot);
+                 // Rounding of the float sum must not read as over.
+                 peak_rate_ratio_ = std::max(peak_rate_ratio_, std::round(demand / n.bandwidth * 1e6) / 1e6);
+                 if (n.max_connections > 0) {
+                   peak_connection_ratio_ =
+                       std::max(peak_connection_ratio_, static_cast<double>(active) / n.max_connections);
+                 }
                }),
       load_(fleet.nodes.size(), CampaignStart(fleet.scenario), bucket_ms),
+      rate_(fleet.nodes.size(), CampaignStart(fleet.scenario), bucket_ms),
       first_start_(fleet.terminals.size(), -1),
       upgraded_at_(fleet.terminals.size(), -1) {}
 
@@ -78,13 +87,16 @@ void Engine::StartDownload(TerminalIndex t, NodeIndex node) {
   const auto minute = static_cast<std::size_t>(std::max<TimeMs>(0, now() - start_) / kMinuteMs);
   if (starts_per_minute_.size() <= minute) starts_per_minute_.resize(minute + 1, 0);
   ++starts_per_minute_[minute];
-  const double remaining = static_cast<double>(s.artifact_bytes) - term.bytes_done;
+  const double bytes = static_cast<double>(fleet_.terminals[t].bytes);
+  const double remaining = bytes - term.bytes_done;
   std::optional<double> fail_after;
   if (Uniform(s.seed, Draw::kFails, t, attempt) < s.failure_share) {
     fail_after = remaining * Uniform(s.seed, Draw::kFailPoint, t, attempt);
   }
-  const auto timeout = static_cast<std::int64_t>(s.timeout_factor * static_cast<double>(s.download_ms));
-  network_.Start(t, node, now(), remaining, fail_after, now() + timeout);
+  // The timeout: timeout_factor x a whole download at the rate it should get.
+  const double rate = fleet_.RateOn(t, node);
+  const auto timeout = static_cast<std::int64_t>(s.timeout_factor * std::ceil(bytes / rate));
+  network_.Start(t, node, now(), remaining, fail_after, now() + timeout, rate);
   Touch(node);
 }
 
@@ -123,7 +135,7 @@ void Engine::Ended(TerminalIndex t, Network::Outcome outcome, double bytes) {
     policy_.OnOutcome(*this, t, true);
     return;
   }
-  term.bytes_done = std::min(term.bytes_done + bytes, static_cast<double>(fleet_.scenario.artifact_bytes));
+  term.bytes_done = std::min(term.bytes_done + bytes, static_cast<double>(fleet_.terminals[t].bytes));
   ++failed_attempts_;
   if (outcome == Network::Outcome::kTimedOut) ++timeouts_;
   if (!policy_.OnOutcome(*this, t, false)) {
@@ -194,6 +206,7 @@ Result<RunResult> Engine::Run() {
   }
   if (!error_.empty()) return MakeError(v1::INTERNAL, policy_.name() + ": " + error_);
   load_.Finish(std::max(now(), last_upgrade_));
+  rate_.Finish(std::max(now(), last_upgrade_));
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   return Collect(wall_s);
 }
@@ -203,6 +216,8 @@ RunResult Engine::Collect(double wall_s) {
   r.policy = policy_.name();
   r.parameters = policy_.parameters();
   r.peak_load_ratio = peak_ratio_;
+  r.peak_rate_ratio = peak_rate_ratio_;
+  r.peak_connection_ratio = peak_connection_ratio_;
   r.makespan_ms = upgraded_ > 0 ? last_upgrade_ - start_ : 0;
   r.lower_bound_ms = LowerBoundMs(fleet_);
   r.nearest_share = upgraded_ > 0 ? static_cast<double>(upgraded_nearest_) / static_cast<double>(upgraded_) : 0;
@@ -223,6 +238,7 @@ RunResult Engine::Collect(double wall_s) {
   r.first_start = std::move(first_start_);
   r.upgraded_at = std::move(upgraded_at_);
   r.load = std::move(load_);
+  r.rate = std::move(rate_);
   policy_.Finish(r);
   return r;
 }

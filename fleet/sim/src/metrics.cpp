@@ -29,13 +29,13 @@ void LoadTimeline::Accumulate(NodeLoad& n, TimeMs until) {
     const TimeMs bucket_end = start_ + static_cast<TimeMs>(b + 1) * bucket_ms_;
     const TimeMs to = std::min(until, bucket_end);
     Grow(n, b);
-    n.area[b] += static_cast<double>(n.active) * static_cast<double>(to - n.since);
+    n.area[b] += n.active * static_cast<double>(to - n.since);
     n.max[b] = std::max(n.max[b], n.active);
     n.since = to;
   }
 }
 
-void LoadTimeline::Record(NodeIndex node, TimeMs now, std::uint32_t active) {
+void LoadTimeline::Record(NodeIndex node, TimeMs now, double active) {
   NodeLoad& n = nodes_[node];
   Accumulate(n, now);
   n.active = active;
@@ -48,7 +48,7 @@ void LoadTimeline::Finish(TimeMs end) {
   for (auto& n : nodes_) Accumulate(n, end);
 }
 
-std::uint32_t LoadTimeline::Max(NodeIndex node, std::size_t bucket) const {
+double LoadTimeline::Max(NodeIndex node, std::size_t bucket) const {
   const auto& m = nodes_[node].max;
   return bucket < m.size() ? m[bucket] : 0;
 }

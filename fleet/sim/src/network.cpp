@@ -4,22 +4,20 @@
 
 namespace slotwise::fleet::sim {
 namespace {
-// Bytes a download may lack and still count as complete: V drifts by float
-// rounding over a long run (1 byte is microseconds at any rate simulated).
-constexpr double kByteSlack = 1.0;
+// V (ms of a download's own full speed) a download may lack and still count
+// as complete: V drifts by float rounding over a long run.
+constexpr double kServiceSlack = 1e-3;
 }  // namespace
 
 Network::Network(const Fleet& fleet, LoadObserver observer)
-    : full_rate_(fleet.FullRate()),
-      nodes_(fleet.nodes.size()),
-      downloads_(fleet.terminals.size()),
-      observer_(std::move(observer)) {
-  for (std::size_t i = 0; i < nodes_.size(); ++i) nodes_[i].per_slot = fleet.nodes[i].per_slot;
+    : nodes_(fleet.nodes.size()), downloads_(fleet.terminals.size()), observer_(std::move(observer)) {
+  for (std::size_t i = 0; i < nodes_.size(); ++i) nodes_[i].bandwidth = fleet.nodes[i].bandwidth;
 }
 
 double Network::Rate(const NodeState& n) const {
-  if (n.active <= n.per_slot) return full_rate_;
-  return full_rate_ * static_cast<double>(n.per_slot) / static_cast<double>(n.active);
+  // A small tolerance: the sum is a float and "exactly full" must not slow anyone.
+  if (n.demand <= n.bandwidth * (1 + 1e-9)) return 1.0;
+  return n.bandwidth / n.demand;
 }
 
 void Network::Advance(NodeState& n, TimeMs now) const {
@@ -34,18 +32,18 @@ bool Network::Current(TerminalIndex t, std::uint32_t generation) const {
 
 void Network::DropStale(NodeState& n) const {
   while (!n.ends.empty() && !Current(n.ends.top().terminal, n.ends.top().generation)) n.ends.pop();
-  while (!n.deadlines.empty() && !Current(n.deadlines.front().terminal, n.deadlines.front().generation)) {
-    n.deadlines.pop_front();
+  while (!n.deadlines.empty() && !Current(n.deadlines.top().terminal, n.deadlines.top().generation)) {
+    n.deadlines.pop();
   }
 }
 
-void Network::SetActive(NodeIndex node, NodeState& n, TimeMs now, std::uint32_t active) {
-  n.active = active;
-  observer_(node, now, active);
+void Network::Changed(NodeIndex node, NodeState& n, TimeMs now) {
+  if (n.active == 0) n.demand = 0;  // no drift carried over an idle node
+  observer_(node, now, n.active, n.demand);
 }
 
 void Network::Start(TerminalIndex t, NodeIndex node, TimeMs now, double bytes, std::optional<double> fail_after,
-                    TimeMs deadline) {
+                    TimeMs deadline, double rate) {
   NodeState& n = nodes_[node];
   Advance(n, now);
   Download& d = downloads_[t];
@@ -54,38 +52,47 @@ void Network::Start(TerminalIndex t, NodeIndex node, TimeMs now, double bytes, s
   d.active = true;
   d.fails = fail_after.has_value();
   d.start = n.served;
-  n.ends.push(HeapEntry{n.served + (fail_after ? *fail_after : bytes), t, d.generation});
-  n.deadlines.push_back(Deadline{deadline, t, d.generation});
-  SetActive(node, n, now, n.active + 1);
+  d.rate = rate;
+  n.ends.push(HeapEntry{n.served + (fail_after ? *fail_after : bytes) / rate, t, d.generation});
+  n.deadlines.push(Deadline{deadline, t, d.generation});
+  ++n.active;
+  n.demand += rate;
+  Changed(node, n, now);
 }
 
 std::optional<TimeMs> Network::NextEvent(NodeIndex node) {
   NodeState& n = nodes_[node];
   DropStale(n);
   if (n.ends.empty()) return std::nullopt;
-  const double to_go = std::max(0.0, n.ends.top().target - n.served - kByteSlack);
+  const double to_go = std::max(0.0, n.ends.top().target - n.served - kServiceSlack);
   const TimeMs end = n.last + static_cast<TimeMs>(std::ceil(to_go / Rate(n)));
-  return std::min(end, n.deadlines.front().at);
+  return std::min(end, n.deadlines.top().at);
 }
 
 std::vector<Network::Ended> Network::EndDue(NodeIndex node, TimeMs now) {
   NodeState& n = nodes_[node];
   Advance(n, now);
   std::vector<Ended> ended;
-  for (DropStale(n); !n.ends.empty() && n.ends.top().target <= n.served + kByteSlack; DropStale(n)) {
+  auto finish = [&](TerminalIndex t, Outcome outcome, double bytes) {
+    Download& d = downloads_[t];
+    d.active = false;
+    --n.active;
+    n.demand -= d.rate;
+    ended.push_back(Ended{t, outcome, bytes});
+  };
+  for (DropStale(n); !n.ends.empty() && n.ends.top().target <= n.served + kServiceSlack; DropStale(n)) {
     const HeapEntry top = n.ends.top();
     n.ends.pop();
-    Download& d = downloads_[top.terminal];
-    d.active = false;
-    ended.push_back(Ended{top.terminal, d.fails ? Outcome::kFailed : Outcome::kDone, top.target - d.start});
+    const Download& d = downloads_[top.terminal];
+    finish(top.terminal, d.fails ? Outcome::kFailed : Outcome::kDone, (top.target - d.start) * d.rate);
   }
-  for (DropStale(n); !n.deadlines.empty() && n.deadlines.front().at <= now; DropStale(n)) {
-    Download& d = downloads_[n.deadlines.front().terminal];
-    d.active = false;
-    ended.push_back(Ended{n.deadlines.front().terminal, Outcome::kTimedOut, n.served - d.start});
-    n.deadlines.pop_front();
+  for (DropStale(n); !n.deadlines.empty() && n.deadlines.top().at <= now; DropStale(n)) {
+    const TerminalIndex t = n.deadlines.top().terminal;
+    n.deadlines.pop();
+    const Download& d = downloads_[t];
+    finish(t, Outcome::kTimedOut, (n.served - d.start) * d.rate);
   }
-  if (!ended.empty()) SetActive(node, n, now, n.active - static_cast<std::uint32_t>(ended.size()));
+  if (!ended.empty()) Changed(node, n, now);
   return ended;
 }
 

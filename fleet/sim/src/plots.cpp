@@ -31,13 +31,37 @@ void WriteLoadData(std::ostream& out, const Run& run) {
   }
 }
 
-// One panel: `column` of load.dat for every policy, Slotwise drawn last (on top).
-std::string Panel(const Run& run, int column, const char* style) {
-  std::string s = "plot 1 with lines dt 2 lw 1 lc rgb 'red' title 'capacity'";
+// rate.dat, one block per policy: minutes from the start, then per bucket
+// the busiest node's highest rate asked of it (the sum over its active
+// downloads of min(link, per-connection rate)) in Mbit/s and / its
+// bandwidth, and the mean over nodes of the time-average rate / bandwidth.
+void WriteRateData(std::ostream& out, const Run& run) {
+  for (const RunResult& r : run.results) {
+    out << "# " << r.policy << "\n";
+    for (std::size_t b = 0; b < r.rate.buckets(); ++b) {
+      double max_mbps = 0, max_ratio = 0, mean = 0;
+      for (NodeIndex n = 0; n < r.rate.nodes(); ++n) {
+        const double bandwidth = run.fleet.nodes[n].bandwidth;
+        max_mbps = std::max(max_mbps, r.rate.Max(n, b) * 8000 / 1e6);
+        max_ratio = std::max(max_ratio, r.rate.Max(n, b) / bandwidth);
+        mean += r.rate.Mean(n, b) / bandwidth;
+      }
+      out << static_cast<double>(b) * static_cast<double>(r.rate.bucket_ms()) / 60'000 << ' ' << max_mbps << ' '
+          << max_ratio << ' ' << mean / static_cast<double>(r.rate.nodes()) << '\n';
+    }
+    out << "\n\n";
+  }
+}
+
+// One panel: `column` of `file` for every policy, Slotwise drawn last (on
+// top), with `limit` as the dashed red capacity line.
+std::string Panel(const Run& run, int column, const char* style, const std::string& file = "load.dat",
+                  const std::string& limit = "1") {
+  std::string s = "plot " + limit + " with lines dt 2 lw 1 lc rgb 'red' title 'capacity'";
   for (std::size_t pass = 0; pass < 2; ++pass) {
     for (std::size_t i = 0; i < run.results.size(); ++i) {
       if ((run.results[i].policy == "slotwise") != (pass == 1)) continue;
-      s += ", 'load.dat' index " + std::to_string(i) + " using 1:" + std::to_string(column) + " with " + style +
+      s += ", '" + file + "' index " + std::to_string(i) + " using 1:" + std::to_string(column) + " with " + style +
            " lw " + (pass == 1 ? "3" : "2") + " title '" + run.results[i].policy + "'";
     }
   }
@@ -55,6 +79,22 @@ std::string LoadScript(const Run& run) {
          "unset logscale y\nset yrange [0:2.5]\nset ylabel 'busiest node, near capacity'\n" + Panel(run, 2, "steps") +
          "set yrange [0.01:*]\nset format y '%g'\nset logscale y\nset ylabel 'mean over nodes (log scale)'\n" +
          Panel(run, 3, "lines") +
+         "unset multiplot\n";
+}
+
+std::string RateScript(const Run& run) {
+  double bandwidth_mbps = 0;
+  for (const auto& n : run.fleet.nodes) bandwidth_mbps = std::max(bandwidth_mbps, n.bandwidth * 8000 / 1e6);
+  return "set terminal svg size 1200,1300 dynamic enhanced font 'sans,12' background rgb 'white'\n"
+         "set output 'rate.svg'\n"
+         "set multiplot layout 3,1 title 'Bytes/s per node over time: the rate the active downloads ask of a node "
+         "(each min(link, bandwidth / connection limit))'\n"
+         "set grid\nset key outside right\nset xlabel 'minutes from the campaign start'\n"
+         "set logscale y\nset ylabel 'busiest node, Mbit/s (log scale)'\n" +
+         Panel(run, 2, "steps", "rate.dat", std::to_string(bandwidth_mbps)) +
+         "unset logscale y\nset yrange [0:2.5]\nset ylabel 'busiest node / bandwidth'\n" +
+         Panel(run, 3, "steps", "rate.dat") +
+         "set yrange [0:1.2]\nset ylabel 'mean over nodes / bandwidth'\n" + Panel(run, 4, "lines", "rate.dat") +
          "unset multiplot\n";
 }
 
@@ -131,6 +171,12 @@ Status WritePlots(const std::filesystem::path& dir, const Run& run) {
     if (!data) return MakeError(v1::INTERNAL, "cannot write " + (dir / "load.dat").string());
   }
   if (auto s = Write(dir / "load.gp", LoadScript(run)); !s) return s;
+  {
+    std::ofstream data(dir / "rate.dat");
+    WriteRateData(data, run);
+    if (!data) return MakeError(v1::INTERNAL, "cannot write " + (dir / "rate.dat").string());
+  }
+  if (auto s = Write(dir / "rate.gp", RateScript(run)); !s) return s;
   bool calendar = false;
   {
     std::ofstream data(dir / "calendar.dat");
@@ -141,6 +187,7 @@ Status WritePlots(const std::filesystem::path& dir, const Run& run) {
     if (auto s = Write(dir / "calendar.gp", kCalendarScript); !s) return s;
   }
   if (auto s = Gnuplot(dir, "load.gp"); !s) return s;
+  if (auto s = Gnuplot(dir, "rate.gp"); !s) return s;
   return calendar ? Gnuplot(dir, "calendar.gp") : OkStatus();
 }
 

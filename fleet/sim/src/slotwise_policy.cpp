@@ -1,13 +1,22 @@
 #include "slotwise_policy.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace slotwise::fleet::sim {
 namespace {
 
-constexpr char kCampaign[] = "fleet";
-constexpr char kFromVersion[] = "1.0.0";
-constexpr char kTargetVersion[] = "2.0.0";
+// Campaign 0: the system image (the one-link model's only campaign);
+// campaign 1 (mixed fleet): a parameter file, another component.
+struct CampaignSpec {
+  const char* id;
+  const char* component;
+  const char* from;    // what a terminal runs
+  const char* target;
+};
+constexpr CampaignSpec kCampaigns[] = {{"fleet", "", "1.0.0", "2.0.0"}, {"params", "params", "p1", "p2"}};
+// A terminal on the delta's base runs this system image version instead.
+constexpr char kDeltaBase[] = "1.9.0";
 constexpr Slot kNoSlot = -1;
 // How often the daemon's housekeeping (Tick) runs in virtual time; the
 // daemon runs it every second, a minute is as good at slots of minutes.
@@ -29,11 +38,18 @@ SlotwisePolicy::SlotwisePolicy(const Fleet& fleet, const PolicyOptions& options)
   ids_.reserve(fleet.terminals.size());
   for (TerminalIndex t = 0; t < fleet.terminals.size(); ++t) ids_.push_back(TerminalId(t));
   for (NodeIndex n = 0; n < fleet.nodes.size(); ++n) node_index_.emplace(fleet.nodes[n].id, n);
-  report_.set_campaign_id(kCampaign);
-  report_.set_current_version(kFromVersion);
-  report_.set_target_version(kTargetVersion);
   report_.set_system_id("pos-os");
-  report_.set_link_bps(static_cast<std::uint64_t>(fleet_.FullRate() * 8000));
+  auto* params = report_.add_components();
+  params->set_component(kCampaigns[1].component);
+  params->set_version(kCampaigns[1].from);
+}
+
+std::size_t SlotwisePolicy::Campaigns() const { return fleet_.scenario.mixed ? 2 : 1; }
+
+const char* SlotwisePolicy::RunsVersion(TerminalIndex t) const {
+  const SimTerminal& term = fleet_.terminals[t];
+  if (term.campaign == 1) return kCampaigns[1].from;
+  return term.delta ? kDeltaBase : kCampaigns[0].from;
 }
 
 std::string SlotwisePolicy::parameters() const {
@@ -57,7 +73,7 @@ Status SlotwisePolicy::Register() {
     cluster->mutable_location()->set_lon(c.location.lon);
     if (auto s = Operator(r); !s) return s;
   }
-  const auto bandwidth_bps = static_cast<std::uint64_t>(fleet_.FullRate() * 8000 * fleet_.scenario.per_slot);
+  const Scenario& sc = fleet_.scenario;
   for (const auto& n : fleet_.nodes) {
     v1::OperatorRequest r;
     auto* node = r.mutable_add_node()->mutable_node();
@@ -65,27 +81,47 @@ Status SlotwisePolicy::Register() {
     node->set_cluster_id(fleet_.clusters[n.cluster].id);
     node->set_base_url("http://" + n.id + ".example");
     node->set_per_slot(n.per_slot);
-    if (options_.byte_capacity) node->set_bandwidth_bps(bandwidth_bps);
+    if (options_.byte_capacity || sc.mixed) node->set_bandwidth_bps(static_cast<std::uint64_t>(n.bandwidth * 8000));
+    if (n.max_connections > 0) node->set_max_connections(n.max_connections);
     if (auto s = Operator(r); !s) return s;
   }
-  v1::OperatorRequest a;
-  auto* artifact = a.mutable_add_artifact()->mutable_artifact();
-  artifact->set_version(kTargetVersion);
-  artifact->set_path("/fw/2.0.0.bin");
-  artifact->set_sha256(std::string(64, 'a'));
-  artifact->set_size(fleet_.scenario.artifact_bytes);
-  if (auto s = Operator(a); !s) return s;
-  v1::OperatorRequest create;
-  auto* campaign = create.mutable_create_campaign();
-  campaign->set_id(kCampaign);
-  campaign->set_target_version(kTargetVersion);
-  campaign->set_max_retries(fleet_.scenario.max_retries);
-  campaign->mutable_terminal_ids()->Reserve(static_cast<int>(ids_.size()));
-  for (const auto& id : ids_) campaign->add_terminal_ids(id);
-  return Operator(create);
+  for (std::size_t c = 0; c < Campaigns(); ++c) {
+    v1::OperatorRequest a;
+    auto* artifact = a.mutable_add_artifact()->mutable_artifact();
+    artifact->set_version(kCampaigns[c].target);
+    artifact->set_component(kCampaigns[c].component);
+    artifact->set_path(std::string("/fw/") + (c == 0 ? "os-" : "params-") + kCampaigns[c].target + ".bin");
+    artifact->set_sha256(std::string(64, 'a'));
+    artifact->set_size(!sc.mixed ? sc.artifact_bytes : c == 0 ? sc.large_artifact_bytes : sc.small_artifact_bytes);
+    if (sc.mixed && c == 0) {
+      auto* d = artifact->add_deltas();
+      d->set_from_version(kDeltaBase);
+      d->set_path(std::string("/fw/os-") + kDeltaBase + "-" + kCampaigns[0].target + ".zst");
+      d->set_sha256(std::string(64, 'b'));
+      d->set_size(std::max<std::uint64_t>(
+          1, static_cast<std::uint64_t>(static_cast<double>(sc.large_artifact_bytes) * sc.delta_ratio)));
+      d->set_base_sha256(std::string(64, 'c'));
+      d->set_base_size(sc.large_artifact_bytes);
+    }
+    if (auto s = Operator(a); !s) return s;
+    v1::OperatorRequest create;
+    auto* campaign = create.mutable_create_campaign();
+    campaign->set_id(kCampaigns[c].id);
+    campaign->set_target_version(kCampaigns[c].target);
+    campaign->set_component(kCampaigns[c].component);
+    campaign->set_max_retries(sc.max_retries);
+    for (TerminalIndex t = 0; t < ids_.size(); ++t) {
+      if (fleet_.terminals[t].campaign == c) campaign->add_terminal_ids(ids_[t]);
+    }
+    if (campaign->terminal_ids_size() == 0) continue;
+    if (auto s = Operator(create); !s) return s;
+    scheduled_[c] = true;
+  }
+  return OkStatus();
 }
 
-Status SlotwisePolicy::ScheduleWindow(Engine& engine) {
+Status SlotwisePolicy::ScheduleWindow(Engine& engine, std::size_t c) {
+  const char* const kCampaign = kCampaigns[c].id;
   v1::OperatorRequest query;
   query.mutable_query_windows()->set_campaign_id(kCampaign);
   v1::OperatorReply windows;
@@ -114,8 +150,10 @@ Status SlotwisePolicy::ScheduleWindow(Engine& engine) {
   s->set_end_slot(end);
   s->set_max_utilisation(chosen->max_utilisation());
   s->set_core_end_slot(chosen->core_end_slot());
-  calendar_.first_slot = chosen->start_slot();
-  calendar_.booked.assign(fleet_.nodes.size(), {});
+  if (c == 0 || !scheduled_[0]) {
+    calendar_.first_slot = chosen->start_slot();
+    calendar_.booked.assign(fleet_.nodes.size(), {});
+  }
   return Operator(schedule);
 }
 
@@ -123,13 +161,16 @@ Status SlotwisePolicy::Begin(Engine& engine) {
   scheduler::ServiceOptions options;
   options.slot_ms = fleet_.scenario.slot_ms;
   options.lead_slots = 1;
-  // Every terminal of this fleet downloads at the full rate (the scenario's
-  // one link speed): the scheduler knows it as a reported link rate would.
+  // Every terminal reports its link (Report.link_bps); in the one-link
+  // model that is the full rate for all.
   options.default_link_bps = static_cast<std::uint64_t>(fleet_.FullRate() * 8000);
   service_ = std::make_unique<scheduler::SchedulerService>(store_, engine.clock(), options);
   if (auto s = service_->Load(); !s) return s;
   if (auto s = Register(); !s) return s;
-  if (auto s = ScheduleWindow(engine); !s) return s;
+  for (std::size_t c = 0; c < Campaigns(); ++c) {
+    if (!scheduled_[c]) continue;
+    if (auto s = ScheduleWindow(engine, c); !s) return s;
+  }
   engine.WakeAt(engine.now() + kTickMs);
   return OkStatus();
 }
@@ -161,7 +202,13 @@ void SlotwisePolicy::OnReady(Engine& engine, TerminalIndex t) {
     service_->HandlePresence(ids_[t], p);
     offline_[t] = false;
   }
-  const LatLon where = fleet_.terminals[t].location;
+  const SimTerminal& term = fleet_.terminals[t];
+  const LatLon where = term.location;
+  const CampaignSpec& spec = kCampaigns[term.campaign];
+  report_.set_campaign_id(spec.id);
+  report_.set_target_version(spec.target);
+  report_.set_current_version(term.delta ? kDeltaBase : kCampaigns[0].from);
+  report_.set_link_bps(static_cast<std::uint64_t>(std::llround(term.link_rate * 8000)));
   report_.mutable_location()->set_lat(where.lat);
   report_.mutable_location()->set_lon(where.lon);
   const v1::TerminalReply reply = service_->HandleReport(ids_[t], report_);
@@ -182,8 +229,8 @@ void SlotwisePolicy::OnDue(Engine& engine, TerminalIndex t) {
     return;
   }
   v1::Check check;
-  check.set_campaign_id(kCampaign);
-  check.set_current_version(kFromVersion);
+  check.set_campaign_id(kCampaigns[fleet_.terminals[t].campaign].id);
+  check.set_current_version(RunsVersion(t));
   check.set_slot(slot_of_[t]);
   const v1::TerminalReply reply = service_->HandleCheck(ids_[t], check);
   if (!reply.has_check_result()) {
@@ -215,9 +262,10 @@ void SlotwisePolicy::OnAbsent(Engine& engine, TerminalIndex t) {
 
 bool SlotwisePolicy::OnOutcome(Engine& engine, TerminalIndex t, bool succeeded) {
   v1::Status status;
-  status.set_campaign_id(kCampaign);
+  const CampaignSpec& spec = kCampaigns[fleet_.terminals[t].campaign];
+  status.set_campaign_id(spec.id);
   status.set_state(succeeded ? v1::Status::SUCCEEDED : v1::Status::FAILED);
-  status.set_version(succeeded ? kTargetVersion : kFromVersion);
+  status.set_version(succeeded ? spec.target : RunsVersion(t));
   if (!succeeded) status.set_detail("download failed");
   scheduler::Outbox out;
   const v1::TerminalReply reply = service_->HandleStatus(ids_[t], status, out);
@@ -242,12 +290,16 @@ void SlotwisePolicy::OnTimer(Engine& engine) {
 
 void SlotwisePolicy::Finish(RunResult& result) const {
   result.calendar = calendar_;
-  v1::OperatorRequest get;
-  get.mutable_get_campaign()->set_campaign_id(kCampaign);
-  scheduler::Outbox out;
-  const v1::OperatorReply reply = service_->HandleOperator(get, out);
-  const auto& report = reply.campaign();
-  result.without_outcome = report.outcome_pending() + report.timed_out();
+  for (std::size_t c = 0; c < Campaigns(); ++c) {
+    if (!scheduled_[c]) continue;
+    v1::OperatorRequest get;
+    get.mutable_get_campaign()->set_campaign_id(kCampaigns[c].id);
+    get.mutable_get_campaign()->set_omit_terminals(true);
+    scheduler::Outbox out;
+    const v1::OperatorReply reply = service_->HandleOperator(get, out);
+    const auto& report = reply.campaign();
+    result.without_outcome += report.outcome_pending() + report.timed_out();
+  }
 }
 
 }  // namespace slotwise::fleet::sim

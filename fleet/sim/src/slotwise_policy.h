@@ -32,7 +32,11 @@ class SlotwisePolicy final : public Policy {
  private:
   Status Operator(const v1::OperatorRequest& request, v1::OperatorReply* reply = nullptr);
   Status Register();
-  Status ScheduleWindow(Engine& engine);
+  Status ScheduleWindow(Engine& engine, std::size_t campaign);
+  // 1, or 2 in the mixed fleet (the system image and a parameter file).
+  std::size_t Campaigns() const;
+  // The version of its campaign's component a terminal runs.
+  const char* RunsVersion(TerminalIndex t) const;
   // Acts on an assignment: note its booking, be due at its start.
   void Follow(Engine& engine, TerminalIndex t, const v1::Assignment& a);
 
@@ -47,7 +51,8 @@ class SlotwisePolicy final : public Policy {
   std::unique_ptr<scheduler::SchedulerService> service_;
   std::string window_label_;
   CapacityCalendar calendar_;
-  v1::Report report_;             // reused: only the location changes
+  v1::Report report_;             // reused: campaign, versions, link and location change
+  bool scheduled_[2] = {false, false};  // the campaign has terminals (and a window)
 };
 
 }  // namespace slotwise::fleet::sim

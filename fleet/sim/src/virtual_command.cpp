@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -79,6 +80,20 @@ std::optional<int> Parse(int argc, char** argv, Options& o) {
   app.add_flag("--byte-capacity", o.policy.byte_capacity,
                "slotwise: nodes declare their bandwidth, bookings reserve rates (capacity in bytes)");
   app.add_flag("--check", o.check, "exit with status 3 when a target line says FAIL");
+  double node_mbps = static_cast<double>(s.node_bandwidth_bps) / 1e6;
+  double small_mb = static_cast<double>(s.small_artifact_bytes) / 1e6;
+  double large_mb = static_cast<double>(s.large_artifact_bytes) / 1e6;
+  app.add_flag("--mixed", s.mixed,
+               "the mixed fleet: links from GPRS (40 kbit/s) to Ethernet (100 Mbit/s), two campaigns at once (a "
+               "parameter file and an OS image, deltas for a share), nodes with a bandwidth and a connection limit; "
+               "its defaults: --terminals 20000 --nodes 10 --clusters 2 --slot-seconds 60 --per-slot 500");
+  app.add_option("--node-bandwidth-mbps", node_mbps, "mixed: each node's bandwidth")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-connections", s.max_connections, "mixed: each node's connection limit")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--small-artifact-mb", small_mb, "mixed: the parameter file")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--large-artifact-mb", large_mb, "mixed: the OS image")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--params-share", s.params_share, "mixed: share of the fleet in the parameter-file campaign (every GPRS and 3G terminal is)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--delta-share", s.delta_share, "mixed: share of the OS campaign on the delta's base version")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--delta-ratio", s.delta_ratio, "mixed: delta bytes / full image bytes")->capture_default_str()->check(CLI::Range(0.0001, 1.0));
   app.add_option("--csv", o.csv_dir, "write summary.csv, load.csv and calendar.csv into this directory");
   app.add_option("--plots", o.plots_dir, "write SVG plots (gnuplot) into this directory");
   try {
@@ -87,6 +102,18 @@ std::optional<int> Parse(int argc, char** argv, Options& o) {
     const int code = app.exit(e);
     return code == 0 ? kExitOk : kExitUsage;
   }
+  if (s.mixed) {
+    // The mixed fleet's own defaults, for what the command line left unset.
+    if (app.count("--terminals") == 0) s.terminals = 20'000;
+    if (app.count("--nodes") == 0) s.nodes = 10;
+    if (app.count("--clusters") == 0) s.clusters = 2;
+    if (app.count("--slot-seconds") == 0) slot_s = 60;
+    if (app.count("--per-slot") == 0) s.per_slot = 500;
+    if (app.count("--download-seconds") == 0) download_s = std::min(download_s, slot_s);
+  }
+  s.node_bandwidth_bps = static_cast<std::uint64_t>(node_mbps * 1e6);
+  s.small_artifact_bytes = static_cast<std::uint64_t>(small_mb * 1e6);
+  s.large_artifact_bytes = static_cast<std::uint64_t>(large_mb * 1e6);
   s.slot_ms = static_cast<std::int64_t>(slot_s * 1000);
   s.download_ms = static_cast<std::int64_t>(download_s * 1000);
   s.artifact_bytes = static_cast<std::uint64_t>(artifact_mb * 1e6);

@@ -82,6 +82,26 @@ def main():
             print("gnuplot not installed: plots not checked")
 
         check(by["slotwise"]["without_outcome"] == 0, "slotwise leaves no terminal without an outcome")
+        if shutil.which("gnuplot"):
+            text = (out / "plots" / "rate.svg").read_text()
+            check("<svg" in text and "slotwise" in text, "rate.svg (bytes/s per node) is an SVG naming the policies")
+
+        # The mixed fleet, small: links from GPRS to Ethernet, two campaigns,
+        # deltas; Slotwise within both peaks, every policy upgrades everyone.
+        p = run(binary, "--mixed", "--terminals", "1500", "--nodes", "4", "--arrival-minutes", "10",
+                "--large-artifact-mb", "50", "--json")
+        doc = json.loads(p.stdout)
+        by = {r["policy"]: r for r in doc["policies"]}
+        check(doc["scenario"]["mixed"] and doc["scenario"]["lower_bound_ms"] >= doc["scenario"]["bytes_bound_ms"],
+              "mixed: the bound is at least the bytes bound")
+        check(by["slotwise"]["peak_bytes_ratio"] <= 1.0 and by["slotwise"]["peak_connections_ratio"] <= 1.0,
+              f"mixed: slotwise within bandwidth and connections: {by['slotwise']}")
+        check(by["push-all"]["peak_connections_ratio"] > 1.0, "mixed: push-all over the connection limit")
+        for r in doc["policies"]:
+            check(r["upgraded"] == 1500 and r["makespan_ratio"] >= 1.0, f"mixed: {r['policy']} upgrades all, not below the bound")
+        names = {t["name"] for t in doc["targets"]}
+        check({"slotwise_peak_bytes_ratio", "slotwise_peak_connections_ratio", "slotwise_makespan_ratio"} <= names,
+              "mixed: its target lines")
 
         # The default fleet of the issue: 20,000 terminals, every one upgraded
         # under Slotwise (5 never were before rolling windows) and exit 0.

@@ -107,8 +107,10 @@ class Bookings {
   // The rate placement assumes for the terminal (ServiceOptions.default_link_bps
   // when nothing is known).
   std::uint64_t LinkRate(const std::string& terminal_id) const;
-  // The demand of a booking for `record` by `terminal_id`.
-  ByteDemand DemandOf(const CampaignRecord& record, const std::string& terminal_id,
+  // The demand of a booking for `record` by the terminal of `progress`:
+  // `bytes`, else what it fetches (the delta from its installed version, or
+  // the full image).
+  ByteDemand DemandOf(const CampaignRecord& record, const v1::TerminalProgress& progress,
                       std::optional<std::uint64_t> bytes = std::nullopt) const;
 
  private:

@@ -51,6 +51,11 @@ class CapacityLedger {
   // Adds (Reserve) or takes back (Unreserve) `r` without a check.
   void Reserve(std::string_view node, const Reservation& r) { AddReservation(node, r, +1); }
   void Unreserve(std::string_view node, const Reservation& r) { AddReservation(node, r, -1); }
+  // The last bucket of [r.first, r.end) where `r` does not fit (the test of
+  // Fits() bucket by bucket), or nullopt when it fits in all of them: a
+  // caller looking for a later start that fits starts after it.
+  std::optional<std::int64_t> LastBlocked(std::string_view node, const Reservation& r, std::uint64_t bandwidth_bps,
+                                          std::uint32_t max_connections) const;
   // Highest reserved rate / connections in any bucket of [first, end).
   std::uint64_t PeakRate(std::string_view node, std::int64_t first, std::int64_t end) const;
   std::uint32_t PeakConnections(std::string_view node, std::int64_t first, std::int64_t end) const;
@@ -62,7 +67,15 @@ class CapacityLedger {
   // start times: the lowest index a released booking gave back, else the
   // next unused one, so no two current bookings share an index as long as
   // releases name theirs. nullopt when the slot is full.
-  std::optional<std::uint32_t> Book(std::string_view node, Slot slot, std::uint32_t capacity);
+  // With `min_index`, only an index >= min_index (and < capacity) is handed
+  // out: the indexes below it whose start has passed stay unused in this
+  // slot (a booking in the slot that is running, start not before now).
+  std::optional<std::uint32_t> Book(std::string_view node, Slot slot, std::uint32_t capacity,
+                                    std::uint32_t min_index = 0);
+  // The index Book() would hand out now, without booking; nullopt when it
+  // would refuse.
+  std::optional<std::uint32_t> NextIndex(std::string_view node, Slot slot, std::uint32_t capacity,
+                                         std::uint32_t min_index = 0) const;
 
   // Records a booking that already exists (rebuilding from the store, or
   // undoing a release) without a capacity check; with its index, that index
@@ -92,6 +105,10 @@ class CapacityLedger {
     std::array<std::int64_t, 2 * kChunk> add{};
     void Add(std::int64_t l, std::int64_t r, std::int64_t v, std::size_t v_node, std::int64_t nl, std::int64_t nr);
     std::int64_t Max(std::int64_t l, std::int64_t r, std::size_t v_node, std::int64_t nl, std::int64_t nr) const;
+    // The last position of [l, r) whose value exceeds `limit` (-1 if none);
+    // `above`: the adds of the ancestors of v_node.
+    std::int64_t LastAbove(std::int64_t l, std::int64_t r, std::int64_t limit, std::size_t v_node, std::int64_t nl,
+                           std::int64_t nr, std::int64_t above) const;
   };
   struct Chunk {
     MaxAddTree rate;

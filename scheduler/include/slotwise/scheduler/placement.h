@@ -144,10 +144,20 @@ struct Placement {
 // Which slots a terminal may use (allowed hours); empty = every slot.
 using SlotFilter = std::function<bool(Slot)>;
 
+// A booking's earliest start: in the slot that holds `at_ms` (the one
+// running when the terminal asks), only an index whose spread start
+// (SlotGrid::SpreadStart) is not before `at_ms` is taken, so a terminal
+// placed while a slot runs may still get that slot if it has room then.
+struct EarliestStart {
+  TimeMs at_ms = 0;
+  std::int64_t slot_ms = 0;
+};
+
 std::optional<Placement> PlaceTerminal(const Topology& topology, CapacityLedger& ledger,
                                        std::optional<LatLon> where, Slot first, Slot end,
                                        double max_fallback_km = 0, const SlotFilter& allowed = {},
-                                       const ByteDemand* demand = nullptr);
+                                       const ByteDemand* demand = nullptr,
+                                       std::optional<EarliestStart> earliest = std::nullopt);
 
 // Allowed hours: a slot is allowed when its start, in local time (UTC +
 // utc_offset_minutes), is in [from_minute, to_minute) of the day; from ==

@@ -138,7 +138,10 @@ class Engine {
   std::vector<bool> is_touched_;
   Network network_;
   LoadTimeline load_;
+  LoadTimeline rate_;
   double peak_ratio_ = 0;
+  double peak_rate_ratio_ = 0;
+  double peak_connection_ratio_ = 0;
   std::vector<TimeMs> first_start_;
   std::vector<TimeMs> upgraded_at_;
   std::vector<std::uint32_t> starts_per_minute_;

@@ -11,8 +11,9 @@
 
 namespace slotwise::fleet::sim {
 
-// Per node and time bucket: the most downloads active at once and the
-// time-average number active. Buckets count from the campaign start.
+// Per node and time bucket: the highest value a node had and its time
+// average (downloads active, or the rate they ask for). Buckets count from
+// the campaign start.
 class LoadTimeline {
  public:
   LoadTimeline() = default;
@@ -20,21 +21,21 @@ class LoadTimeline {
 
   // The node now has `active` downloads (called on every change, in time
   // order per node). Times before the start count in the first bucket.
-  void Record(NodeIndex node, TimeMs now, std::uint32_t active);
+  void Record(NodeIndex node, TimeMs now, double value);
   // Closes the time-average up to `end`.
   void Finish(TimeMs end);
 
   std::int64_t bucket_ms() const { return bucket_ms_; }
   std::size_t buckets() const { return buckets_; }
   std::size_t nodes() const { return nodes_.size(); }
-  std::uint32_t Max(NodeIndex node, std::size_t bucket) const;
+  double Max(NodeIndex node, std::size_t bucket) const;
   double Mean(NodeIndex node, std::size_t bucket) const;
 
  private:
   struct NodeLoad {
-    std::uint32_t active = 0;
+    double active = 0;
     TimeMs since = 0;
-    std::vector<std::uint32_t> max;
+    std::vector<double> max;
     std::vector<double> area;  // active x ms
   };
   void Accumulate(NodeLoad& n, TimeMs until);
@@ -59,6 +60,11 @@ struct RunResult {
   std::string policy;
   std::string parameters;         // the policy's knobs, for the reader
   double peak_load_ratio = 0;     // max over nodes and time of active / per_slot
+  // Max over nodes and time of the rate the active downloads ask for (each
+  // min(link, per-connection rate)) / the node's bandwidth, and of active /
+  // max_connections (0 when nodes have no connection limit).
+  double peak_rate_ratio = 0;
+  double peak_connection_ratio = 0;
   std::int64_t makespan_ms = 0;   // campaign start to the last upgrade's end
   std::int64_t lower_bound_ms = 0;
   double nearest_share = 0;       // upgrades served by the terminal's nearest cluster
@@ -79,6 +85,7 @@ struct RunResult {
   std::vector<TimeMs> first_start;
   std::vector<TimeMs> upgraded_at;
   LoadTimeline load;
+  LoadTimeline rate;          // bytes per ms the active downloads ask for, per node
   CapacityCalendar calendar;  // Slotwise only
 
   double MakespanRatio() const {

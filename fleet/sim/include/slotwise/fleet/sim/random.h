@@ -22,6 +22,9 @@ enum class Draw : std::uint64_t {
   kBackoff,
   kPoll,
   kSite,
+  kLink,
+  kCampaign,
+  kDelta,
 };
 
 constexpr std::uint64_t Mix(std::uint64_t x) {
