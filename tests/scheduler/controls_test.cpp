@@ -319,23 +319,24 @@ TEST_CASE("group commit: nothing is stored before CommitBatch, everything after,
   svc.BeginBatch();
   REQUIRE(svc.HandleStatus("T1", StatusOf(v1::Status::SUCCEEDED), out).has_ack());
   CHECK(outcome(v1::TerminalProgress::SUCCEEDED) == 1);
-  v1::Presence online;
-  online.set_terminal_id("T1");
-  online.set_online(true);
-  online.set_at_ms(clock.NowMs());
-  svc.HandlePresence("T1", online);
-  CHECK(svc.Gauges().terminals_online == 1);
+  CHECK(svc.Gauges().terminals_online == 1);  // its report says so
+  v1::Presence offline;
+  offline.set_terminal_id("T1");
+  offline.set_online(false);
+  offline.set_at_ms(clock.NowMs());
+  svc.HandlePresence("T1", offline);
+  CHECK(svc.Gauges().terminals_online == 0);
   flaky.fail = true;
   CHECK_FALSE(svc.CommitBatch().ok());
   flaky.fail = false;
   CHECK(outcome(v1::TerminalProgress::SUCCEEDED) == 0);
   CHECK(outcome(v1::TerminalProgress::OUTCOME_PENDING) == 2);
-  CHECK(svc.Gauges().terminals_online == 0);
+  CHECK(svc.Gauges().terminals_online == 1);
   REQUIRE(svc.HandleStatus("T1", StatusOf(v1::Status::SUCCEEDED), out).has_ack());
-  svc.HandlePresence("T1", online);
+  svc.HandlePresence("T1", offline);
   CHECK(outcome(v1::TerminalProgress::SUCCEEDED) == 1);
   CHECK(outcome(v1::TerminalProgress::OUTCOME_PENDING) == 1);
-  CHECK(svc.Gauges().terminals_online == 1);
+  CHECK(svc.Gauges().terminals_online == 0);
   CHECK(svc.Gauges().terminals_known == 1);  // T0 came with the failed batch
 }
 
