@@ -225,6 +225,12 @@ paths = {
                            "parameters": [],
                            "responses": {"200": {"description": "an event stream", "content": {"text/event-stream": {"schema": S}}},
                                          "401": COMMON["401"], "405": COMMON["405"]}}},
+    "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format 0.0.4; scheduler/README.md, 'Metrics'); "
+                                    "any role (viewer is enough), or no login with --metrics-open",
+                         "parameters": [],
+                         "responses": {"200": {"description": "every metric",
+                                               "content": {"text/plain": {"schema": S}}},
+                                       "401": COMMON["401"], "405": COMMON["405"]}}},
 }
 
 def referenced(node) -> set:

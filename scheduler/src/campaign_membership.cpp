@@ -55,9 +55,11 @@ v1::OperatorReply Campaigns::AddTerminals(const v1::AddTerminals& req, Outbox& o
     record.progress.emplace(t, std::move(p));
   }
   record.not_done += static_cast<std::size_t>(fresh.size());
+  record.outcomes[v1::TerminalProgress::OUTCOME_PENDING] += static_cast<std::size_t>(fresh.size());
   change.Also(b, [&record, fresh] {
     for (const auto& t : fresh) record.progress.erase(t);
     record.not_done -= static_cast<std::size_t>(fresh.size());
+    record.outcomes[v1::TerminalProgress::OUTCOME_PENDING] -= static_cast<std::size_t>(fresh.size());
   });
   for (auto [older, p] : overlaps) {
     lifecycle_.End(change, *older, *p, v1::TerminalProgress::SUPERSEDED, "superseded by campaign " + c.id());
@@ -116,13 +118,16 @@ bool Campaigns::Join(Change& change, CampaignRecord& record, const TerminalFacts
     fresh.set_outcome(v1::TerminalProgress::ALREADY_CURRENT);
     fresh.set_detail("the terminal runs " + version);
   }
+  const auto joined_as = fresh.outcome();
   v1::TerminalProgress& p = record.progress.emplace(tid, std::move(fresh)).first->second;
   record.joined.insert(tid);
   change.Progress(record, p);  // before not_done changes: the undo puts it back
   if (!current) ++record.not_done;
-  change.UndoLast([&record, tid] {
+  ++record.outcomes[joined_as];
+  change.UndoLast([&record, tid, joined_as] {
     record.joined.erase(tid);
     record.progress.erase(tid);
+    --record.outcomes[joined_as];
   });
   if (!current && record.campaign.state() == v1::SCHEDULED) {
     Outbox notice;

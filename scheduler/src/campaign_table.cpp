@@ -34,6 +34,7 @@ Status CampaignTable::Load(Store& store) {
         if (p.state() == v1::Status::FAILED) p.set_outcome(v1::TerminalProgress::FAILED);
       }
       if (!HasOutcome(p)) ++record.not_done;
+      ++record.outcomes[p.outcome()];
       record.progress.emplace(p.terminal_id(), std::move(p));
     });
     if (!ps) return ps;

@@ -113,6 +113,7 @@ v1::OperatorReply Campaigns::Create(const v1::CreateCampaign& req, Outbox& out) 
     record.progress.emplace(t, std::move(p));
   }
   record.not_done = record.progress.size();
+  record.outcomes[v1::TerminalProgress::OUTCOME_PENDING] = record.progress.size();
   table_.Add(std::move(record));
   CampaignRecord& added = *table_.Find(req.id());
   Change change(bookings_);

@@ -36,9 +36,14 @@ bool Change::Finished(const CampaignRecord& record) const {
 
 Journal::Undo Change::UndoFn() const {
   return [&bookings = bookings_, records = records_, progress = progress_, extra_undos = extra_undos_,
-          last_undos = last_undos_]() {
+          last_undos = last_undos_, moves = outcome_moves_]() {
     for (auto it = extra_undos.rbegin(); it != extra_undos.rend(); ++it) (*it)();
     for (auto it = progress.rbegin(); it != progress.rend(); ++it) bookings.Undo(*it->progress, it->before);
+    // Before last_undos: those may take a record out of the table.
+    for (const OutcomeMove& m : moves) {
+      --m.record->outcomes[m.to];
+      ++m.record->outcomes[m.from];
+    }
     for (auto it = records.rbegin(); it != records.rend(); ++it) {
       it->record->not_done = it->not_done_before;
       if (it->campaign_before) it->record->campaign = *it->campaign_before;
@@ -53,6 +58,11 @@ Status Change::Commit(Journal& journal, Outbox& out) {
     const bool is_final = HasOutcome(*t.progress);
     if (was_final && !is_final) ++t.record->not_done;
     if (!was_final && is_final) --t.record->not_done;
+    if (t.before.outcome() != t.progress->outcome()) {
+      --t.record->outcomes[t.before.outcome()];
+      ++t.record->outcomes[t.progress->outcome()];
+      outcome_moves_.push_back(OutcomeMove{t.record, t.before.outcome(), t.progress->outcome()});
+    }
   }
   // Index loop: Campaign() may not add records here, but keep it obvious.
   for (std::size_t i = 0; i < records_.size(); ++i) {

@@ -169,6 +169,21 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingDirectory);
   bool http_plain = false;
   app.add_flag("--http-insecure", http_plain, "serve the HTTP API without TLS (tests on 127.0.0.1 only)");
+  // Issue 13: the Prometheus exposition at /metrics of --http-listen (scheduler/README.md, "Metrics").
+  app.add_flag("--metrics-open", http.metrics_open,
+               "serve /metrics without a login (default: HTTP Basic of any --http-users user, e.g. a viewer "
+               "for Prometheus' basic_auth)");
+  app.add_option("--broker-stats-topic", mqtt.broker_stats_topic,
+                 "the broker plugin's stats topic (plugin_opt_stats_topic), folded into /metrics; \"\" = none")
+      ->capture_default_str();
+  app.add_option("--metrics-recent-campaigns", mqtt.metrics_recent_campaigns,
+                 "final (DONE/CANCELLED) campaigns /metrics still shows, the newest first")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1000}))
+      ->capture_default_str();
+  app.add_option("--metrics-open-campaigns", mqtt.metrics_open_campaigns,
+                 "most open campaigns /metrics shows (the newest first)")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{10000}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (!log_level.empty()) slotwise::log::SetLevel(*slotwise::log::ParseLevel(log_level));
   constexpr std::string_view kLog = "scheduler";  // as the MQTT server's lines
@@ -266,6 +281,8 @@ int main(int argc, char** argv) {
     }
     http.users = mqtt.users;
     http.inbox = mqtt.inbox;
+    mqtt.metrics = std::make_shared<Metrics>(mqtt.inbox);
+    http.metrics = mqtt.metrics;
     http_server = std::make_unique<HttpServer>(http);
     if (auto s = http_server->Start(); !s) {
       slotwise::log::Error(kLog) << s.error().message;

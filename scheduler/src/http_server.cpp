@@ -265,6 +265,7 @@ HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)), impl
   add("GET", "/v1/audit", Query(&O::mutable_list_audit));
   routes.push_back(Route{"GET", "/v1/events", PathRegex("/v1/events"), nullptr, true});
   routes.push_back(Route{"GET", "/v1", PathRegex("/v1"), nullptr, false});
+  if (options_.metrics) routes.push_back(Route{"GET", "/metrics", PathRegex("/metrics"), nullptr, false});
 }
 
 HttpServer::~HttpServer() { Stop(); }
@@ -306,6 +307,11 @@ Status HttpServer::Start() {
       res.set_header("Allow", allow);
       return SendError(res, 405, v1::INVALID_ARGUMENT, req.method + " is not allowed on " + req.path + " (" + allow + ")");
     }
+    auto scrape = [&] {
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(opts.metrics->Render(), "text/plain; version=0.0.4; charset=utf-8");
+    };
+    if (route->path == "/metrics" && opts.metrics_open) return scrape();
     const auto creds = BasicCredentials(req);
     std::optional<Role> role;
     if (creds && opts.users) role = opts.users->Authenticate(creds->first, creds->second);
@@ -316,6 +322,7 @@ Status HttpServer::Start() {
       return SendError(res, 401, v1::UNAUTHENTICATED,
                        creds ? "unknown user or wrong password" : "credentials needed (HTTP Basic)");
     }
+    if (route->path == "/metrics") return scrape();  // any role may read it
     if (route->path == "/v1") {
       std::string out = "{\"routes\":[";
       for (std::size_t i = 0; i < impl->routes.size(); ++i) {
@@ -390,6 +397,11 @@ Status HttpServer::Start() {
     if (std::string_view(method) == "PUT") server.Put(pattern, handle);
     if (std::string_view(method) == "DELETE") server.Delete(pattern, handle);
     if (std::string_view(method) == "PATCH") server.Patch(pattern, handle);
+  }
+  if (options_.metrics) {
+    server.set_logger([metrics = options_.metrics](const httplib::Request&, const httplib::Response& res) {
+      metrics->ObserveHttp(res.status);
+    });
   }
   if (options_.port == 0) {
     port_ = server.bind_to_any_port(options_.host.c_str());

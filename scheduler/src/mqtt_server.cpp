@@ -11,6 +11,7 @@
 
 #include "slotwise/log.h"
 #include "slotwise/mqtt/client.h"
+#include "slotwise/scheduler/metrics.h"
 #include "slotwise/scheduler/operator_inbox.h"
 #include "slotwise/scheduler/outgoing_queue.h"
 #include "slotwise/scheduler/shard_routes.h"
@@ -82,6 +83,7 @@ constexpr int kPahoBufferedMessages = 10'000;
 // One broker shard: its client, what is waiting to go to it, and its
 // connection state (flags set on Paho's callback thread).
 struct Shard {
+  std::size_t index = 0;  // in MqttOptions::brokers (the metrics' shard label)
   std::string uri;
   std::unique_ptr<mqtt::Client> client;
   OutgoingQueue outgoing;
@@ -109,6 +111,10 @@ class Session {
         users_(options.users),
         default_role_(options.default_operator_role),
         on_commit_(options.on_commit),
+        metrics_(options.metrics),
+        metrics_recent_(options.metrics_recent_campaigns),
+        metrics_open_(options.metrics_open_campaigns),
+        stats_topic_(options.broker_stats_topic),
         shards_(std::move(shards)) {}
 
   std::vector<std::unique_ptr<Shard>>& shards() { return shards_; }
@@ -137,10 +143,12 @@ class Session {
     auto& client = *shard.client;
     const std::size_t pending = shard.outgoing.bulk() > 0 ? client.PendingDeliveries() : 0;
     const std::size_t room = pending < bulk_window_ ? bulk_window_ - pending : 0;
-    shard.outgoing.Drain([&client](const mqtt::Message& m) { return client.Publish(m); }, room,
-                         [](const mqtt::Message& m, const std::string& error) {
-                           log::Error(kLog) << "dropped a message for " << m.topic << ": " << error;
-                         });
+    const std::size_t sent =
+        shard.outgoing.Drain([&client](const mqtt::Message& m) { return client.Publish(m); }, room,
+                             [](const mqtt::Message& m, const std::string& error) {
+                               log::Error(kLog) << "dropped a message for " << m.topic << ": " << error;
+                             });
+    if (metrics_) metrics_->CountPublished(shard.index, sent);
   }
   void FlushAll() {
     for (auto& s : shards_) Flush(*s);
@@ -193,6 +201,12 @@ class Session {
     // An operator job from another channel (the HTTP API) instead.
     std::function<void(const v1::OperatorReply&)> done;
     v1::OperatorReply reply;
+    // For the metrics: the command (or report/check/status), its channel
+    // ("" for a terminal's), its result and when it arrived.
+    std::string kind;
+    std::string channel;
+    v1::ErrorCode code = v1::ERROR_CODE_UNSPECIFIED;
+    std::chrono::steady_clock::time_point received{};
   };
   // Publications of a batch for one named shard (clears on a shard a
   // terminal left), sent after the batch is durable like the Outbox.
@@ -219,6 +233,10 @@ class Session {
       PendingReply r;
       r.reply = service_.HandleOperatorAs(job->caller, job->request, out);
       r.done = std::move(job->done);
+      r.kind = CommandName(job->request);
+      r.channel = job->caller.channel;
+      r.code = r.reply.has_error() ? r.reply.error().code() : v1::ERROR_CODE_UNSPECIFIED;
+      r.received = job->received;
       replies.push_back(std::move(r));
       return;
     }
@@ -226,10 +244,18 @@ class Session {
     mqtt::Message& msg = received.message;
     const std::string& topic = msg.topic;
     if (topic == topics::kOperatorRequest) {
-      const v1::OperatorReply reply = DispatchOperator(msg, out);
+      PendingReply r;
+      const v1::OperatorReply reply = DispatchOperator(msg, out, r.kind);
       v1::OperatorReply failed;
       *failed.mutable_error() = MakeError(v1::INTERNAL, "the scheduler could not store the change").ToProto();
-      replies.push_back({received.shard, std::move(msg), reply.SerializeAsString(), failed.SerializeAsString(), {}, {}});
+      r.shard = received.shard;
+      r.request = std::move(msg);
+      r.payload = reply.SerializeAsString();
+      r.on_failure = failed.SerializeAsString();
+      r.channel = "mqtt";
+      r.code = reply.has_error() ? reply.error().code() : v1::ERROR_CODE_UNSPECIFIED;
+      r.received = received.received;
+      replies.push_back(std::move(r));
     } else if (auto t = topics::ParseTerminalTopic(topic); t && topics::IsUpstream(t->leaf)) {
       v1::TerminalReply reply = DispatchTerminal(*t, msg, out);
       // Every terminal reply carries the scheduler's clock (schemas/README.md).
@@ -240,10 +266,21 @@ class Session {
       v1::TerminalReply failed;
       *failed.mutable_error() = MakeError(v1::INTERNAL, "the scheduler could not store the change").ToProto();
       failed.set_server_time_ms(reply.server_time_ms());
-      replies.push_back({received.shard, std::move(msg), reply.SerializeAsString(), failed.SerializeAsString(), {}, {}});
+      PendingReply r;
+      r.shard = received.shard;
+      r.request = std::move(msg);
+      r.payload = reply.SerializeAsString();
+      r.on_failure = failed.SerializeAsString();
+      r.kind = LeafName(t->leaf);
+      r.code = reply.has_error() ? reply.error().code() : v1::ERROR_CODE_UNSPECIFIED;
+      r.received = received.received;
+      replies.push_back(std::move(r));
     } else if (auto tid = topics::ParsePresenceTopic(topic)) {
       v1::Presence presence;
-      if (Decode(msg, presence)) OnPresence(received.shard, *tid, presence, out, directed);
+      if (Decode(msg, presence)) {
+        if (metrics_) metrics_->ObservePresence(presence.online());
+        OnPresence(received.shard, *tid, presence, out, directed);
+      }
     }
   }
 
@@ -309,7 +346,9 @@ class Session {
       if (++handled >= max_batch) break;
       msg = inbox_->TryPop();
     }
+    const auto commit_started = std::chrono::steady_clock::now();
     const auto committed = service_.CommitBatch();
+    if (metrics_) metrics_->ObserveCommit(handled, SecondsSince(commit_started), committed.ok());
     if (!committed) {
       // A store that refuses writes (disk full) refuses every batch until it
       // resumes: one line per 10 s, with the count of batches held back.
@@ -327,7 +366,9 @@ class Session {
         } else {
           Answer(r.shard, r.request, r.on_failure);
         }
+        Observe(r, v1::INTERNAL);
       }
+      MaybeRefresh(tick);
       return;
     }
     for (const auto& r : replies) {
@@ -336,10 +377,49 @@ class Session {
       } else {
         Answer(r.shard, r.request, r.payload);
       }
+      Observe(r, r.code);
     }
     for (const auto& [shard, p] : directed) PushBulk(shard, p);
     PublishAll(out);
     if (on_commit_ && (handled > 0 || tick)) on_commit_();
+    MaybeRefresh(tick);
+  }
+
+  // Issue 13: a reply that left, into the request metrics.
+  void Observe(const PendingReply& r, v1::ErrorCode code) {
+    if (!metrics_) return;
+    if (r.channel.empty()) {
+      metrics_->ObserveTerminal(r.kind, code, SecondsSince(r.received));
+    } else {
+      metrics_->ObserveOperator(r.kind, r.channel, code, SecondsSince(r.received));
+    }
+  }
+
+  // Issue 13: the state and the queues into the metrics, after every tick
+  // and after a batch at most 4 times a second (metrics.h).
+  void MaybeRefresh(bool tick) {
+    if (!metrics_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!tick && now - last_refresh_ < std::chrono::milliseconds(250)) return;
+    last_refresh_ = now;
+    const ServiceGauges g = service_.Gauges(metrics_recent_, metrics_open_);
+    metrics_->Refresh(g, SecondsSince(now));
+    for (const auto& s : shards_) {
+      metrics_->SetShard(s->index, s->client->IsConnected(), s->outgoing.replies(), s->outgoing.bulk(),
+                         s->client->PendingDeliveries());
+    }
+  }
+
+  static double SecondsSince(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  }
+  static std::string LeafName(topics::Leaf leaf) {
+    switch (leaf) {
+      case topics::Leaf::kReport: return "report";
+      case topics::Leaf::kCheck: return "check";
+      case topics::Leaf::kStatus: return "status";
+      default: return "other";
+    }
   }
 
   void Subscribe(Shard& shard) {
@@ -350,8 +430,10 @@ class Session {
         topics::AllTerminals(topics::Leaf::kStatus),
         std::string(topics::kPresencePrefix) + "+",
     };
+    std::vector<std::string> with_stats = filters;
+    if (metrics_ && !stats_topic_.empty()) with_stats.push_back(stats_topic_);
     // Not waited for: the SUBACK is checked on Paho's callback thread.
-    const auto started = shard.client->SubscribeAsync(filters, kQos, [uri = shard.uri](Status s) {
+    const auto started = shard.client->SubscribeAsync(with_stats, kQos, [uri = shard.uri](Status s) {
       if (!s) log::Error(kLog) << uri << ": " << s.error().message;
     });
     if (!started) log::Error(kLog) << "subscribe failed: " << started.error().message;
@@ -367,8 +449,9 @@ class Session {
 
   // Unstamped (the broker did not vouch for an operator): UNAUTHENTICATED,
   // nothing changes. Each state-changing request is logged with its operator.
-  v1::OperatorReply DispatchOperator(const mqtt::Message& msg, Outbox& out) {
+  v1::OperatorReply DispatchOperator(const mqtt::Message& msg, Outbox& out, std::string& command) {
     v1::OperatorReply reply;
+    command = "unknown";  // not decoded (yet)
     const auto op = OperatorOf(msg);
     if (require_operator_stamp_ && !op) {
       *reply.mutable_error() =
@@ -385,6 +468,7 @@ class Session {
       LogRefusal(who, reply, log::Level::kInfo);
       return reply;
     }
+    command = CommandName(req);
     Caller caller;
     caller.channel = "mqtt";
     caller.who = op ? op->username : std::string("(unstamped)");
@@ -458,6 +542,11 @@ class Session {
   std::shared_ptr<const Users> users_;
   Role default_role_;
   std::function<void()> on_commit_;
+  std::shared_ptr<Metrics> metrics_;
+  std::size_t metrics_recent_;
+  std::size_t metrics_open_;
+  std::string stats_topic_;
+  std::chrono::steady_clock::time_point last_refresh_{};
   std::vector<std::unique_ptr<Shard>> shards_;
   ShardRoutes routes_;
   std::vector<std::string> gone_offline_;  // terminals of a lost shard, for the next batch
@@ -493,11 +582,17 @@ Status MqttServer::Run(const std::atomic<bool>& stop, std::chrono::seconds conne
     auto created = mqtt::Client::Create(config);
     if (!created) return created.error();
     auto shard = std::make_unique<Shard>();
+    shard->index = i;
     shard->uri = options_.brokers[i];
     shard->client = std::move(*created);
     Shard* sp = shard.get();
     mqtt::Handlers handlers;
-    handlers.on_message = [inbox, i](mqtt::Message m) { inbox->Push(ReceivedMessage{i, std::move(m)}); };
+    // The broker plugin's stats go straight to the metrics (thread-safe),
+    // not through the scheduler thread.
+    handlers.on_message = [inbox, i, metrics = options_.metrics, stats = options_.broker_stats_topic](mqtt::Message m) {
+      if (metrics && !stats.empty() && m.topic == stats) return metrics->ObserveBrokerStats(i, m.payload);
+      inbox->Push(ReceivedMessage{i, std::move(m), std::chrono::steady_clock::now()});
+    };
     handlers.on_connected = [sp] { sp->connected = true; };
     handlers.on_connection_lost = [sp](const std::string& cause) {
       log::Warn(kLog) << "lost the broker " << sp->uri << " (" << cause << "); reconnecting";
@@ -506,6 +601,7 @@ Status MqttServer::Run(const std::atomic<bool>& stop, std::chrono::seconds conne
     shard->client->SetHandlers(std::move(handlers));
     shards.push_back(std::move(shard));
   }
+  if (options_.metrics) options_.metrics->SetShards(options_.brokers);
   Session session(service_, options_, std::move(shards));
 
   mqtt::ConnectOptions connect;

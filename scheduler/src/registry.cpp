@@ -55,6 +55,8 @@ Status Registry::Load(Store& store) {
     if (!s) return s;
   }
   if (corrupt) return MakeError(v1::INTERNAL, "a record in the store could not be parsed");
+  online_ = 0;
+  for (const auto& [id, t] : terminals_) if (t.online()) ++online_;
   RebuildTopology();
   return OkStatus();
 }
@@ -247,13 +249,19 @@ Journal::Undo Registry::SetTerminal(v1::TerminalInfo info, WriteBatch& batch) {
   batch.Put(keys::Of(keys::kTerminal, info.id()), info.SerializeAsString());
   auto it = terminals_.find(info.id());
   std::optional<v1::TerminalInfo> previous;
+  const bool online = info.online();
   if (it != terminals_.end()) {
     previous = std::move(it->second);
     it->second = std::move(info);
   } else {
     it = terminals_.emplace(info.id(), std::move(info)).first;
   }
-  return [this, id = it->first, previous = std::move(previous)] {
+  const bool was_online = previous && previous->online();
+  online_ += online;
+  online_ -= was_online;
+  return [this, id = it->first, previous = std::move(previous), online, was_online] {
+    online_ -= online;
+    online_ += was_online;
     if (previous) {
       terminals_[id] = *previous;
     } else {

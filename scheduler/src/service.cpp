@@ -15,6 +15,8 @@
 #include "slotwise/v1/store.pb.h"
 #include "validation.h"
 
+#include <algorithm>
+
 namespace slotwise::scheduler {
 namespace {
 
@@ -274,6 +276,73 @@ std::uint64_t SchedulerService::BytesFor(std::string_view terminal_id, std::stri
   const auto progress = record->progress.find(terminal_id);
   if (progress == record->progress.end()) return 0;
   return scheduler::BytesFor(registry_, record->campaign, progress->second);
+}
+
+ServiceGauges SchedulerService::Gauges(std::size_t recent_final, std::size_t max_open) const {
+  ServiceGauges g;
+  g.now_ms = clock_.NowMs();
+  g.current_slot = grid_.SlotAt(g.now_ms);
+  const Topology& topology = registry_.topology();
+  std::map<std::string_view, const NodeCapacity*> capacity;
+  for (const auto& c : topology.clusters()) {
+    for (const auto& n : c.nodes) capacity[n.id] = &n;
+  }
+  const CapacityLedger& ledger = bookings_.ledger();
+  const std::int64_t bucket_ms = std::max<std::int64_t>(1, grid_.slot_ms() / kBucketsPerSlot);
+  auto fill = [&](const v1::Node& node, Slot slot, NodeSlotGauges& out) {
+    out.booked = ledger.Booked(node.id(), slot);
+    const auto cap = capacity.find(node.id());
+    out.capacity = cap == capacity.end() ? 0 : topology.Capacity(*cap->second, slot);
+    const std::int64_t first = grid_.Start(slot) / bucket_ms;
+    const std::int64_t end = grid_.End(slot) / bucket_ms;
+    out.reserved_bps = ledger.PeakRate(node.id(), first, end);
+    out.reserved_connections = ledger.PeakConnections(node.id(), first, end);
+  };
+  for (const auto& [id, node] : registry_.nodes()) {
+    NodeGauges n;
+    n.id = id;
+    n.cluster = node.cluster_id();
+    n.state = node.state();
+    n.per_slot = node.per_slot();
+    n.bandwidth_bps = node.bandwidth_bps();
+    n.max_connections = node.max_connections();
+    if (const LiveLoad* live = registry_.LiveOf(id)) {
+      n.polled = true;
+      n.reachable = live->reachable;
+      n.active_connections = live->active;
+    }
+    fill(node, g.current_slot, n.current);
+    fill(node, g.current_slot + 1, n.next);
+    g.nodes.push_back(std::move(n));
+  }
+  std::vector<const CampaignRecord*> open;
+  std::vector<const CampaignRecord*> final;
+  for (const auto& [id, record] : table_.all()) {
+    const auto state = record.campaign.state();
+    if (state >= 0 && state < v1::CampaignState_ARRAYSIZE) ++g.campaigns_by_state[static_cast<std::size_t>(state)];
+    (IsFinalCampaign(state) ? final : open).push_back(&record);
+  }
+  auto newest_first = [](const CampaignRecord* a, const CampaignRecord* b) {
+    if (a->campaign.created_ms() != b->campaign.created_ms()) return a->campaign.created_ms() > b->campaign.created_ms();
+    return a->campaign.id() < b->campaign.id();
+  };
+  auto take = [&](std::vector<const CampaignRecord*>& from, std::size_t most) {
+    const std::size_t n = std::min(most, from.size());
+    std::partial_sort(from.begin(), from.begin() + static_cast<std::ptrdiff_t>(n), from.end(), newest_first);
+    for (std::size_t i = 0; i < n; ++i) {
+      CampaignGauges c;
+      c.id = from[i]->campaign.id();
+      c.state = from[i]->campaign.state();
+      c.outcomes = from[i]->outcomes;
+      g.campaigns.push_back(std::move(c));
+    }
+  };
+  take(open, max_open);
+  take(final, recent_final);
+  g.terminals_known = registry_.terminals().size();
+  g.terminals_online = registry_.online_terminals();
+  g.audit_entries = audit_.size();
+  return g;
 }
 
 }  // namespace slotwise::scheduler

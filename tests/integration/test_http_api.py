@@ -281,6 +281,8 @@ class HttpApi(st.StackTestCase, unittest.TestCase):
             for method, spec in ops.items():
                 if path == "/v1/events":
                     continue  # a stream: test_live_events
+                if path == "/metrics":
+                    continue  # text, not JSON: test_metrics_documented (and tests/integration/test_metrics.py)
                 # Reads on real objects (200), changes on an unknown campaign or an empty body (4xx).
                 concrete = path.replace("{id}", "n1" if path.startswith("/v1/nodes") else
                                         ("oa" if method == "get" else "oa-none"))
@@ -298,6 +300,20 @@ class HttpApi(st.StackTestCase, unittest.TestCase):
         self.assertEqual(status, 405)
         self.assertEqual(validate(doc, {"$ref": "#/components/schemas/Error"}, answer), [])
         self.assertGreater(checked, 50)
+
+    def test_metrics_documented(self) -> None:
+        """/metrics (issue 13) as openapi.json says: text for a viewer, 401 with an Error body without a login."""
+        doc = json.loads((REPO / "schemas" / "openapi.json").read_text())
+        spec = doc["paths"]["/metrics"]["get"]
+        req = urllib.request.Request(self.api.base + "/metrics")
+        req.add_header("Authorization", "Basic " + base64.b64encode(b"vera:vera-pw").decode())
+        with urllib.request.urlopen(req, context=self.api.ctx, timeout=30) as r:
+            self.assertEqual(r.status, 200)
+            self.assertIn(r.headers.get_content_type(), spec["responses"]["200"]["content"])
+            self.assertIn("# TYPE slotwise_operator_requests_total counter", r.read().decode())
+        status, answer = self.call("GET", "/metrics", user=None)
+        self.assertEqual(status, 401)
+        self.assertEqual(validate(doc, spec["responses"]["401"]["content"]["application/json"]["schema"], answer), [])
 
     def test_live_events(self) -> None:
         """/v1/events: a change made after the stream opened arrives as an event."""

@@ -303,9 +303,41 @@ TEST_CASE("group commit: nothing is stored before CommitBatch, everything after,
   CHECK_FALSE(svc.CommitBatch().ok());
   CHECK(svc.ledger().Booked("p1", a.slot()) == 0);
   CHECK(Snapshot(memory) == before);
+  // The metrics' snapshot (issue 13) follows the undo too.
+  const auto g = svc.Gauges();
+  REQUIRE(g.campaigns.size() == 1);
+  CHECK(g.campaigns[0].outcomes[v1::TerminalProgress::OUTCOME_PENDING] == 2);
+  CHECK(g.nodes.at(0).current.booked + g.nodes.at(0).next.booked == 0);
   flaky.fail = false;
   // The capacity the failed batch held is free again.
-  CHECK(svc.HandleReport("T1", ReportFor("c1", 48.9, 2.4)).assignment().slot() == a.slot());
+  const auto b = svc.HandleReport("T1", ReportFor("c1", 48.9, 2.4)).assignment();
+  CHECK(b.slot() == a.slot());
+  // The metrics' counts (issue 13: per outcome, online) follow a failed commit back.
+  auto outcome = [&svc](v1::TerminalProgress::Outcome o) { return svc.Gauges().campaigns.at(0).outcomes[o]; };
+  clock.Set(b.start_at_ms());
+  REQUIRE(svc.HandleCheck("T1", CheckFor("c1")).check_result().verdict() == v1::CheckResult::GO);
+  svc.BeginBatch();
+  REQUIRE(svc.HandleStatus("T1", StatusOf(v1::Status::SUCCEEDED), out).has_ack());
+  CHECK(outcome(v1::TerminalProgress::SUCCEEDED) == 1);
+  CHECK(svc.Gauges().terminals_online == 1);  // its report says so
+  v1::Presence offline;
+  offline.set_terminal_id("T1");
+  offline.set_online(false);
+  offline.set_at_ms(clock.NowMs());
+  svc.HandlePresence("T1", offline);
+  CHECK(svc.Gauges().terminals_online == 0);
+  flaky.fail = true;
+  CHECK_FALSE(svc.CommitBatch().ok());
+  flaky.fail = false;
+  CHECK(outcome(v1::TerminalProgress::SUCCEEDED) == 0);
+  CHECK(outcome(v1::TerminalProgress::OUTCOME_PENDING) == 2);
+  CHECK(svc.Gauges().terminals_online == 1);
+  REQUIRE(svc.HandleStatus("T1", StatusOf(v1::Status::SUCCEEDED), out).has_ack());
+  svc.HandlePresence("T1", offline);
+  CHECK(outcome(v1::TerminalProgress::SUCCEEDED) == 1);
+  CHECK(outcome(v1::TerminalProgress::OUTCOME_PENDING) == 1);
+  CHECK(svc.Gauges().terminals_online == 0);
+  CHECK(svc.Gauges().terminals_known == 1);  // T0 came with the failed batch
 }
 
 TEST_CASE("download URLs are signed for nginx secure_link with an expiry after the slot") {

@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -196,9 +197,19 @@ class World {
     std::map<std::pair<std::string, Slot>, std::uint32_t> booked;
     std::map<std::pair<std::string, std::string>, int> live;   // (terminal, component) -> live bookings
     std::map<std::pair<std::string, std::string>, int> owners;  // (terminal, component) -> unfinished campaigns
+    // The metrics' counts per outcome (kept incrementally) are the records' (issue 13).
+    std::map<std::string, std::array<std::size_t, P::Outcome_ARRAYSIZE>> counted;
+    for (const auto& g : h_.svc().Gauges(100000, 100000).campaigns) counted[g.id] = g.outcomes;
     for (auto& [cid, c] : campaigns_) {
       const auto report = Get(cid);
       const auto state = report.campaign().state();
+      {
+        std::array<std::size_t, P::Outcome_ARRAYSIZE> recount{};
+        for (const auto& p : report.terminals()) ++recount[p.outcome()];
+        INFO("metrics outcome counts of campaign " << cid);
+        REQUIRE(counted.contains(cid));
+        REQUIRE(counted[cid] == recount);
+      }
       bool all_final = true;
       for (const auto& p : report.terminals()) {
         if (p.assigned()) ++booked[{p.node_id(), p.slot()}];

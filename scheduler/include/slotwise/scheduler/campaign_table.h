@@ -11,6 +11,7 @@
 // Threading: not thread-safe; the scheduler thread only.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <map>
 #include <set>
@@ -33,6 +34,11 @@ struct CampaignRecord {
   // Terminals without a final outcome: the campaign is DONE when it reaches
   // 0 (Change::Commit keeps it). Kept so a status costs O(log N), not O(N).
   std::size_t not_done = 0;
+  // Issue 13 (metrics): how many progress records hold each outcome (index
+  // = TerminalProgress::Outcome), kept beside not_done by the same code
+  // paths (Load, create, AddTerminals, Join, Change::Commit and their
+  // undos), so the metrics read a campaign's counts in O(1).
+  std::array<std::size_t, v1::TerminalProgress::Outcome_ARRAYSIZE> outcomes{};
   // The members a filter took in (not in campaign.terminal_ids, which holds
   // the ones the operator named), by id; rebuilt from the progress records.
   std::set<std::string, std::less<>> joined;

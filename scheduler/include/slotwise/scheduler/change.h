@@ -1,7 +1,8 @@
 // Change: one request's (or one tick's) change to campaign and progress
 // records, written as one batch with one undo. A rule says what changes
 // (Progress() / Campaign() before it touches a record); Commit() then
-//   - keeps each campaign's count of terminals without a final outcome,
+//   - keeps each campaign's count of terminals without a final outcome
+//     and its count of terminals per outcome (the metrics'),
 //   - makes a DRAFT, SCHEDULED or PAUSED campaign whose terminals all have a
 //     final outcome DONE (whatever path led there: statuses, timeouts, the
 //     deadline, the failure threshold, removals, supersession); a filter
@@ -75,6 +76,13 @@ class Change {
     v1::TerminalProgress before;
   };
   TouchedRecord& Record(CampaignRecord& record);
+  // What Commit() moved in the records' outcome counts; its undo moves it back.
+  struct OutcomeMove {
+    CampaignRecord* record;
+    Outcome from;
+    Outcome to;
+  };
+  std::vector<OutcomeMove> outcome_moves_;
 
   Bookings& bookings_;
   std::vector<TouchedRecord> records_;

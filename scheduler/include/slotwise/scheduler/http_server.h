@@ -15,6 +15,9 @@
 // service refuses PERMISSION_DENIED and audits it). Error bodies are the
 // proto3 JSON of slotwise.v1.Error.
 //
+// Metrics: GET /metrics (Prometheus text format 0.0.4, metrics.h), on the
+// same port, TLS and logins as /v1.
+//
 // Live events: GET /v1/events (Server-Sent Events); Publish() is called on
 // the scheduler thread after each durable batch and wakes every stream.
 //
@@ -29,6 +32,7 @@
 
 #include "slotwise/result.h"
 #include "slotwise/scheduler/access.h"
+#include "slotwise/scheduler/metrics.h"
 #include "slotwise/scheduler/operator_inbox.h"
 
 namespace slotwise::scheduler {
@@ -46,6 +50,12 @@ struct HttpOptions {
   // Issue 13: the web console's static files (console/dist), served at "/"
   // without a login (the console logs in to /v1 itself); "" = none.
   std::string console_dir;
+  // Issue 13: GET /metrics, the Prometheus exposition (metrics.h); nullptr
+  // = 404. It wants the HTTP Basic login of any user of the users file
+  // (viewer is enough: Prometheus' basic_auth), unless `metrics_open`
+  // (a scraper on a trusted network without credentials).
+  std::shared_ptr<Metrics> metrics;
+  bool metrics_open = false;
 };
 
 class HttpServer {

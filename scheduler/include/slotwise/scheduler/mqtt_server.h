@@ -55,6 +55,7 @@
 #include "slotwise/mqtt/client.h"
 #include "slotwise/result.h"
 #include "slotwise/scheduler/access.h"
+#include "slotwise/scheduler/metrics.h"
 #include "slotwise/scheduler/operator_inbox.h"
 #include "slotwise/scheduler/service.h"
 
@@ -115,6 +116,17 @@ struct MqttOptions {
   // Issue 13: called on the scheduler thread after each durable batch that
   // changed something (the HTTP API's live events).
   std::function<void()> on_commit;
+  // Issue 13: the Prometheus metrics (metrics.h) the loop keeps: request
+  // counts and latencies, commits, queues, and the state after each tick.
+  // nullptr = none. The broker plugin's stats topic is subscribed to on
+  // every shard for them ("" = not). Default: none; slotwise/v1/stats/broker.
+  std::shared_ptr<Metrics> metrics;
+  std::string broker_stats_topic = "slotwise/v1/stats/broker";
+  // The campaigns the metrics show: every open one (at most
+  // metrics_open_campaigns, newest first) and the newest final ones.
+  // Default: 200 and 10.
+  std::size_t metrics_open_campaigns = 200;
+  std::size_t metrics_recent_campaigns = 10;
 };
 
 // The reply rule of schemas/README.md "Request and response": true when a

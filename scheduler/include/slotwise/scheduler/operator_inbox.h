@@ -29,12 +29,15 @@ struct OperatorJob {
   // Runs on the scheduler thread once the batch holding the command is
   // durable (or with an INTERNAL error when it could not be stored).
   std::function<void(const v1::OperatorReply&)> done;
+  // When it was made (the metrics' latency starts here).
+  std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
 };
 
 // A message received from one broker shard (its index in MqttOptions::brokers).
 struct ReceivedMessage {
   std::size_t shard = 0;
   mqtt::Message message;
+  std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
 };
 
 using InboxItem = std::variant<ReceivedMessage, OperatorJob>;

@@ -63,6 +63,16 @@ class Registry {
   // returns the undo that puts the previous record back (for Journal::Write).
   Journal::Undo SetTerminal(v1::TerminalInfo info, WriteBatch& batch);
   const std::map<std::string, v1::TerminalInfo, std::less<>>& terminals() const { return terminals_; }
+  // Issue 13 (metrics): how many of them are online now, kept by Load and
+  // SetTerminal (and its undo), so it costs O(1).
+  std::size_t online_terminals() const { return online_; }
+  const std::map<std::string, v1::Cluster>& clusters() const { return clusters_; }
+  const std::map<std::string, v1::Node>& nodes() const { return nodes_; }
+  // The live load of a node (nullptr when never polled).
+  const LiveLoad* LiveOf(const std::string& node_id) const {
+    auto it = live_.find(node_id);
+    return it == live_.end() ? nullptr : &it->second;
+  }
   // The components (besides the system image) the terminal named in its
   // last Report; nullptr when it never named any. SetComponents stages the
   // record (only when it changed) and returns its undo (nullptr: nothing).
@@ -108,6 +118,7 @@ class Registry {
   std::map<std::string, v1::TerminalInfo, std::less<>> terminals_;
   std::map<std::string, v1::TerminalComponents, std::less<>> components_;
   std::map<std::string, LiveLoad> live_;  // by node id; not stored
+  std::size_t online_ = 0;                // terminals_ with online set
   Topology topology_;
 };
 

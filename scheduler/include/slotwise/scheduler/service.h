@@ -55,6 +55,7 @@
 #include "slotwise/scheduler/lifecycle.h"
 #include "slotwise/scheduler/placement.h"
 #include "slotwise/scheduler/registry.h"
+#include "slotwise/scheduler/service_gauges.h"
 #include "slotwise/scheduler/service_options.h"
 #include "slotwise/scheduler/store.h"
 #include "slotwise/scheduler/terminal_requests.h"
@@ -126,6 +127,12 @@ class SchedulerService {
   // One terminal's notice topics as they must be now (notices.h
   // TerminalNotices): for a terminal that shows up on another broker shard.
   void TerminalNotices(std::string_view terminal_id, bool with_clears, Outbox& out) const;
+
+  // Issue 13: the state the metrics show (service_gauges.h), without any
+  // per-terminal work: every node in the current and next slot, the open
+  // campaigns (at most `max_open`, newest first) and the `recent_final`
+  // newest DONE or CANCELLED ones with their counts per outcome.
+  ServiceGauges Gauges(std::size_t recent_final = 10, std::size_t max_open = 200) const;
 
   const SlotGrid& grid() const { return grid_; }
   const Clock& clock() const { return clock_; }
