@@ -157,7 +157,7 @@ v1::OperatorReply Campaigns::WindowLoad(const v1::QueryWindowLoad& req) const {
                            record->campaign.allowed_to_minute(), record->campaign.allowed_weekdays());
       };
     }
-    const ByteDemand demand = bytes ? bookings_.DemandOf(*record, p.terminal_id()) : ByteDemand{};
+    const ByteDemand demand = bytes ? bookings_.DemandOf(*record, p) : ByteDemand{};
     auto place = [&](Slot until) {
       return PlaceTerminal(topology, ledger, where, first, until, options_.max_fallback_km, allowed,
                            bytes ? &demand : nullptr);
