@@ -66,6 +66,15 @@ schemas = {
     "AuditEntry": obj(seq=U64, timeMs=I64, who=S, channel=enum("mqtt", "http"), role=enum("viewer", "operator", "admin", "none"),
                       command=S, request=S, code=CODES, message=S),
     "AuditPage": obj(entries=arr(ref("AuditEntry")), nextPageToken=S),
+    # Issue 13: the live events (SSE data, MQTT slotwise/v1/op/events/..., webhooks).
+    "CampaignProgressEvent": obj(campaignId=S, state=CSTATE, terminals=U, finished=U, outcomes=COUNTS, states=COUNTS,
+                                 assigned=U, pending=U),
+    "CampaignStateEvent": obj(campaignId=S, previousState=CSTATE, state=CSTATE, reason=S,
+                              progress=ref("CampaignProgressEvent")),
+    "NodeEvent": obj(nodeId=S, clusterId=S, state=NSTATE, health=NHEALTH, healthDetail=S, perSlot=U,
+                     effectivePerSlot=U, booked=U, activeConnections=U),
+    "LiveEvent": obj(seq=U64, timeMs=I64, campaignProgress=ref("CampaignProgressEvent"),
+                     campaignState=ref("CampaignStateEvent"), node=ref("NodeEvent")),
     "CreateCampaign": obj(id=S, targetVersion=S, terminalIds=arr(S), allowDowngrade=B, maxFailures=U, maxRetries=U,
                           allowedFromMinute=U, allowedToMinute=U, deadlineMs=I64, component=S, supersede=B,
                           allowedWeekdays=U, filter=ref("CampaignFilter")),
@@ -144,8 +153,13 @@ paths = {
                                         q("online", enum("ANY", "ONLINE_ONLY", "OFFLINE_ONLY"), "online filter")])},
     "/v1/audit": {"get": op("the audit trail, newest first", "list_audit", "AuditPage", "viewer",
                             PAGE + [q("who", S, "only this user's entries")])},
-    "/v1/events": {"get": {"summary": "live events (Server-Sent Events): `event: commit` with data {\"auditSeq\": N} after each durable change",
-                           "parameters": [],
+    "/v1/events": {"get": {"summary": "live events (Server-Sent Events): `event: commit` with data {\"auditSeq\": N} after each durable change, "
+                                      "and the typed events campaign_progress, campaign_state and node, each with an `id:` "
+                                      "and a LiveEvent as data (schemas/README.md, 'Live events')",
+                           "parameters": [q("campaign", S, "only this campaign's live events"),
+                                          q("campaign_id", S, "the same as campaign"),
+                                          q("topics", enum("nodes"), "nodes: only node live events"),
+                                          q("last_event_id", S, "resume after this SSE id (as the Last-Event-ID header)")],
                            "responses": {"200": {"description": "an event stream", "content": {"text/event-stream": {"schema": S}}},
                                          "401": COMMON["401"], "405": COMMON["405"]}}},
 }

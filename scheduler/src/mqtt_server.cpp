@@ -109,6 +109,7 @@ class Session {
         users_(options.users),
         default_role_(options.default_operator_role),
         on_commit_(options.on_commit),
+        on_events_(options.on_events),
         shards_(std::move(shards)) {}
 
   std::vector<std::unique_ptr<Shard>>& shards() { return shards_; }
@@ -340,6 +341,18 @@ class Session {
     for (const auto& [shard, p] : directed) PushBulk(shard, p);
     PublishAll(out);
     if (on_commit_ && (handled > 0 || tick)) on_commit_();
+    if (on_events_ && (handled > 0 || tick)) {
+      Outbox events;
+      on_events_(events);
+      for (auto& p : events) {
+        for (std::size_t i = 0; i < shards_.size(); ++i) {
+          mqtt::Message m;
+          m.topic = p.topic;
+          m.payload = p.payload;
+          Reply(i, std::move(m));
+        }
+      }
+    }
   }
 
   void Subscribe(Shard& shard) {
@@ -458,6 +471,7 @@ class Session {
   std::shared_ptr<const Users> users_;
   Role default_role_;
   std::function<void()> on_commit_;
+  std::function<void(Outbox&)> on_events_;
   std::vector<std::unique_ptr<Shard>> shards_;
   ShardRoutes routes_;
   std::vector<std::string> gone_offline_;  // terminals of a lost shard, for the next batch

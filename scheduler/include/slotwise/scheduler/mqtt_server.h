@@ -115,6 +115,10 @@ struct MqttOptions {
   // Issue 13: called on the scheduler thread after each durable batch that
   // changed something (the HTTP API's live events).
   std::function<void()> on_commit;
+  // Issue 13: called on the scheduler thread after on_commit (same batches);
+  // what it adds to the Outbox (the live events on slotwise/v1/op/events/...)
+  // goes to every broker shard, not retained, ahead of the bulk fan-out.
+  std::function<void(Outbox&)> on_events;
 };
 
 // The reply rule of schemas/README.md "Request and response": true when a
