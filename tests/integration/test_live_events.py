@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import calendar
 import hashlib
 import hmac
 import http.client
@@ -146,7 +147,10 @@ class LiveEvents(st.StackTestCase, unittest.TestCase):
         s.terminal_password(spy)
         cls.spy_sub = cls.mosquitto_sub(spy, spy, cls.spy_out)
 
-        s.cli("campaign", "create", CAMPAIGN, "--version", ls.NEW_VERSION, "--terminals", ",".join(cls.tids))
+        # Human times (scheduler/cli/time_args.h): a deadline from now, a start as a UTC date and time.
+        s.cli("campaign", "create", CAMPAIGN, "--version", ls.NEW_VERSION, "--terminals", ",".join(cls.tids),
+              "--deadline", "48h")
+        cls.created_at_ms = time.time() * 1000
         env = s.operator.env()
         argv = s.operator.argv("campaign", "status", CAMPAIGN, "--wait", "90")
         cls.json_proc = subprocess.Popen(argv + ["--json"], env=env, stdout=subprocess.PIPE,
@@ -158,8 +162,9 @@ class LiveEvents(st.StackTestCase, unittest.TestCase):
         cls.plain_proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                           start_new_session=True)
         time.sleep(1.0)  # the three have subscribed
-        first = int(time.time() * 1000) // s.slot_ms + 1
-        s.cli("campaign", "schedule", CAMPAIGN, "--start-slot", str(first), "--end-slot", str(first + 20))
+        cls.start_text = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() + 2))
+        s.cli("campaign", "schedule", CAMPAIGN, "--start", cls.start_text, "--end", "+45s")
+        cls.scheduled_at_ms = time.time() * 1000
         cls.tty_text = b""
         deadline = time.monotonic() + 100
         while time.monotonic() < deadline:
@@ -287,7 +292,8 @@ class LiveEvents(st.StackTestCase, unittest.TestCase):
         text = self.tty_text.decode(errors="replace")
         self.assertEqual(self.tty_rc, 0, text[-2000:])
         self.assertIn("\r", text)
-        self.assertRegex(text, r"\[#+\] 100\.0%  %d/%d  .*ETA 0:00  DONE" % (len(self.tids), len(self.tids)))
+        n = len(self.tids)
+        self.assertRegex(text, r"\[#+\] 100\.0%%  %d/%d  .*ETA 0:00  DONE" % (n, n))
         self.assertRegex(text, r"\d+(\.\d)?/s")
 
     def test_wait_json_lines(self):
@@ -295,7 +301,9 @@ class LiveEvents(st.StackTestCase, unittest.TestCase):
         lines = [json.loads(ln) for ln in self.json_out.splitlines() if ln.strip()]
         events = [x for x in lines if "campaignProgress" in x or "campaignState" in x]
         self.assertTrue(events, self.json_out[:2000])
-        self.assertEqual(events[-1]["campaignState"]["state"], "DONE")
+        last = events[-1].get("campaignState") or events[-1]["campaignProgress"]
+        self.assertEqual(last["state"], "DONE")
+        self.assertEqual(int((last.get("progress") or last)["finished"]), len(self.tids))
         self.assertEqual(lines[-1]["campaign"]["state"], "DONE")  # the final CampaignReport
 
     # -- --version, refused login, --json errors -----------------------------------
@@ -328,6 +336,20 @@ class LiveEvents(st.StackTestCase, unittest.TestCase):
         res = subprocess.run([str(s.operator.cli_bin), "--broker", f"tcp://127.0.0.1:{closed}", "--timeout", "2",
                               "cluster", "list"], capture_output=True, text=True, timeout=30, env=env)
         self.assertEqual(res.returncode, 3, res.stderr)
+
+    def test_human_times(self):
+        report = self.stack.cli_json("campaign", "status", CAMPAIGN)
+        c = report["campaign"]
+        self.assertAlmostEqual(int(c["deadline_ms"]), self.created_at_ms + 48 * 3600 * 1000, delta=15000)
+        start_ms = calendar.timegm(time.strptime(self.start_text, "%Y-%m-%d %H:%M:%S")) * 1000
+        slot_ms = int(report["slot_ms"])
+        self.assertEqual(int(c["window_start_slot"]), -(-start_ms // slot_ms))
+        self.assertAlmostEqual(int(c["window_end_slot"]) * slot_ms, self.scheduled_at_ms + 45000, delta=slot_ms + 5000)
+        # Minutes only, and a bad time: a usage error (2), not a refusal.
+        res = self.stack.cli("campaign", "windows", CAMPAIGN, "--deadline", "2026-12-02 01:00", check=False)
+        self.assertNotEqual(res.returncode, 2, res.stderr)
+        res = self.stack.cli("campaign", "windows", CAMPAIGN, "--deadline", "tomorrow-ish", check=False)
+        self.assertEqual(res.returncode, 2, res.stderr)
 
     def test_json_errors_and_acks(self):
         s = self.stack
