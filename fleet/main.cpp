@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <string_view>
 
+#include "slotwise/build_info.h"
 #include "slotwise/fleet/live_command.h"
 #include "slotwise/fleet/virtual_command.h"
 
@@ -19,7 +20,7 @@ void PrintUsage(std::FILE* to) {
       "            percentage groups)\n"
       "  live      run many real agents in this process against a running stack\n"
       "\n"
-      "`slotwise-fleet <command> --help` lists a command's options.\n",
+      "`slotwise-fleet <command> --help` lists a command's options; --version the version.\n",
       to);
 }
 
@@ -31,6 +32,10 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   const std::string_view command = argv[1];
+  if (command == "--version") {
+    std::printf("%s\n", slotwise::VersionLine("slotwise-fleet").c_str());
+    return 0;
+  }
   if (command == "-h" || command == "--help" || command == "help") {
     PrintUsage(stdout);
     return 0;

@@ -221,8 +221,13 @@ paths = {
                                                 q("to_slot", I64, "0 = after the last slot with a download (at most 2016 slots)")])},
     "/v1/audit": {"get": op("the audit trail, newest first", "list_audit", "AuditPage", "viewer",
                             PAGE + [q("who", S, "only this user's entries")])},
-    "/v1/events": {"get": {"summary": "live events (Server-Sent Events): `event: commit` with data {\"auditSeq\": N} after each durable change",
-                           "parameters": [],
+    "/v1/events": {"get": {"summary": "live events (Server-Sent Events): `event: commit` with data {\"auditSeq\": N} after each durable change, "
+                                      "and the typed events campaign_progress, campaign_state and node, each with an `id:` "
+                                      "and a LiveEvent as data (schemas/README.md, 'Live events')",
+                           "parameters": [q("campaign", S, "only this campaign's live events"),
+                                          q("campaign_id", S, "the same as campaign"),
+                                          q("topics", enum("nodes"), "nodes: only node live events"),
+                                          q("last_event_id", S, "resume after this SSE id (as the Last-Event-ID header)")],
                            "responses": {"200": {"description": "an event stream", "content": {"text/event-stream": {"schema": S}}},
                                          "401": COMMON["401"], "405": COMMON["405"]}}},
     "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format 0.0.4; scheduler/README.md, 'Metrics'); "
@@ -248,7 +253,10 @@ HTTP_ONLY = {  # answers of this server that are no operator.proto message
         {"type": "object", "properties": {"method": S, "path": S}, "additionalProperties": False}),
         "user": S, "role": enum("viewer", "operator", "admin")}},
 }
-schemas = {**message_schemas(sorted(referenced(paths) - set(HTTP_ONLY))), **HTTP_ONLY}
+# Messages no route answers with as JSON but that the document describes:
+# LiveEvent is the data of /v1/events (and of the MQTT events and webhooks).
+STREAMED = ["LiveEvent"]
+schemas = {**message_schemas(sorted(referenced(paths) - set(HTTP_ONLY)) + STREAMED), **HTTP_ONLY}
 
 doc = {"openapi": "3.0.3",
        "info": {"title": "Slotwise scheduler HTTP API", "version": "1",

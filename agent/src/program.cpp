@@ -6,6 +6,7 @@
 #include <string>
 
 #include "slotwise/agent/agent.h"
+#include "slotwise/build_info.h"
 #include "slotwise/agent/atomic_file.h"
 #include "slotwise/agent/config.h"
 #include "slotwise/agent/downloader.h"
@@ -48,6 +49,7 @@ int RunAgentProgram(int argc, char** argv) {
   BlockStopSignals();
 
   CLI::App app{"slotwise-agent: the Slotwise OTA agent of one payment terminal"};
+  app.set_version_flag("--version", slotwise::VersionLine("slotwise-agent"));
   std::string config_path;
   std::string terminal_id;
   std::string state_dir;

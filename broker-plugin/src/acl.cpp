@@ -47,6 +47,10 @@ bool IsOperatorReplyOf(std::string_view client_id, std::string_view topic) {
   return cid && *cid == client_id;
 }
 
+bool IsOperatorEvents(std::string_view topic) {
+  return topic.starts_with(topics::kOperatorEventsPrefix) && topic.size() > topics::kOperatorEventsPrefix.size();
+}
+
 bool OperatorAllowed(std::string_view client_id, std::string_view topic, Access access) {
   switch (access) {
     case Access::kWrite:
@@ -54,7 +58,9 @@ bool OperatorAllowed(std::string_view client_id, std::string_view topic, Access 
     case Access::kRead:
     case Access::kSubscribe:
     case Access::kUnsubscribe:
-      return IsOperatorReplyOf(client_id, topic);
+      // Issue 13: the live events, read-only (a filter under the prefix can
+      // only match event topics; deliveries are checked again with kRead).
+      return IsOperatorReplyOf(client_id, topic) || IsOperatorEvents(topic);
   }
   return false;
 }

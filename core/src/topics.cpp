@@ -121,6 +121,14 @@ std::string OperatorReply(std::string_view client_id) {
   return std::string(kOperatorReplyPrefix) + std::string(client_id);
 }
 
+std::string CampaignEvents(std::string_view campaign_id) {
+  return std::string(kOperatorEventsPrefix) + "campaign/" + std::string(campaign_id);
+}
+
+std::string NodeEvents(std::string_view node_id) {
+  return std::string(kOperatorEventsPrefix) + "node/" + std::string(node_id);
+}
+
 std::optional<TerminalTopic> ParseTerminalTopic(std::string_view topic) {
   if (!topic.starts_with(kTerminalPrefix)) return std::nullopt;
   topic.remove_prefix(kTerminalPrefix.size());

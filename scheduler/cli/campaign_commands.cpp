@@ -2,6 +2,8 @@
 // pause|resume|cancel|list ...`.
 #include <google/protobuf/util/json_util.h>
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdlib>
@@ -20,6 +22,8 @@
 #include "slotwise/log.h"
 #include "slotwise/sha256.h"
 #include "slotwise/signature.h"
+#include "progress.h"
+#include "slotwise/topics.h"
 #include "table.h"
 
 #include "command_support.h"
@@ -82,10 +86,12 @@ void PrintCampaignReport(const v1::CampaignReport& r, bool json) {
   t.Print(std::cout);
 }
 
-int WaitForCampaign(OperatorClient& c, const std::string& id, int wait_s, bool json) {
+// The old way, for a broker whose plugin does not let operators read the
+// live events: a GetCampaign a second, a line when the counts change.
+int PollCampaign(OperatorClient& c, const std::string& id, std::chrono::steady_clock::time_point deadline,
+                 int wait_s, bool json) {
   v1::OperatorRequest req;
   req.mutable_get_campaign()->set_campaign_id(id);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
   std::string last;
   for (;;) {
     v1::CampaignReport report;
@@ -99,10 +105,7 @@ int WaitForCampaign(OperatorClient& c, const std::string& id, int wait_s, bool j
     line << "progress " << id << ": " << v1::CampaignState_Name(report.campaign().state()) << ", "
          << OutcomeCounts(report) << " of " << report.terminals_size();
     if (line.str() != last) {
-      std::cerr << "[" << FormatTime(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         std::chrono::system_clock::now().time_since_epoch())
-                                         .count())
-                << "] " << line.str() << "\n";
+      std::cerr << "[" << FormatTime(NowMs()) << "] " << line.str() << "\n";
       last = line.str();
     }
     if (done) {
@@ -110,7 +113,9 @@ int WaitForCampaign(OperatorClient& c, const std::string& id, int wait_s, bool j
       return kExitOk;
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      std::cerr << "slotwise: campaign " << id << " is not done after " << wait_s << " s\n";
+      (void)ReportError(MakeError(v1::FAILED_PRECONDITION,
+                                  "campaign " + id + " is not done after " + std::to_string(wait_s) + " s"),
+                        kExitRefused);
       PrintCampaignReport(report, json);
       return kExitRefused;
     }
@@ -118,6 +123,107 @@ int WaitForCampaign(OperatorClient& c, const std::string& id, int wait_s, bool j
   }
 }
 
+// Issue 13: --wait on the live events (slotwise/v1/op/events/campaign/{id},
+// schemas/README.md "Live events"): a progress bar with percentage, rate and
+// ETA on stderr when it is a terminal, a plain line per change when it is
+// not, and under --json each event as a JSON line on stdout. Ends with the
+// campaign's report, as `campaign status` prints it.
+int WaitForCampaign(OperatorClient& c, const std::string& id, int wait_s, bool json) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::seconds(wait_s);
+  if (auto sub = c.SubscribeEvents(topics::CampaignEvents(id)); !sub) {
+    log::Debug("slotwise") << sub.error().message << ": polling instead";
+    return PollCampaign(c, id, deadline, wait_s, json);
+  }
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  RateMeter meter;
+  std::uint32_t finished = 0;
+  std::uint32_t total = 0;
+  v1::CampaignState state = v1::CAMPAIGN_STATE_UNSPECIFIED;
+  std::string last_line;
+  auto seconds = [start] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  auto show = [&] {
+    meter.Add(seconds(), finished);
+    const auto rate = meter.Rate();
+    const auto eta = meter.Eta(finished, total);
+    const std::string name = v1::CampaignState_Name(state);
+    if (json) return;
+    if (tty) {
+      std::cerr << "\r\x1b[2K" << id << " " << ProgressBar(finished, total, rate, eta, name) << std::flush;
+      return;
+    }
+    std::string line = ProgressLine(finished, total, rate, eta, name);
+    // Same counts and state: no new line (the rate alone does not make one).
+    const std::string key = std::to_string(finished) + "/" + std::to_string(total) + " " + name;
+    if (key == last_line) return;
+    last_line = key;
+    std::cerr << "[" << FormatTime(NowMs()) << "] progress " << id << ": " << line << "\n";
+  };
+  // Where it stands now (subscribed first: no change can fall between).
+  auto summary = [&]() -> int {
+    v1::OperatorRequest req;
+    req.mutable_get_campaign_summary()->set_campaign_id(id);
+    return Call(c, req, [&](const v1::OperatorReply& r) {
+      const auto& s = r.summary();
+      total = s.terminals();
+      finished = total - std::min(total, s.assigned() + s.pending());
+      state = s.campaign().state();
+      return kExitOk;
+    });
+  };
+  if (const int rc = summary(); rc != kExitOk) return rc;
+  show();
+  auto last_event = std::chrono::steady_clock::now();
+  while (!IsFinal(state)) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    const auto wait = std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::seconds(1));
+    auto m = c.NextEvent(std::chrono::duration_cast<std::chrono::milliseconds>(wait));
+    if (!m) {
+      // Nothing for a while (a scheduler restart loses what was in flight):
+      // ask again now and then; and keep the rate and ETA moving on a TTY.
+      if (std::chrono::steady_clock::now() - last_event > std::chrono::seconds(15)) {
+        if (const int rc = summary(); rc != kExitOk) return rc;
+        last_event = std::chrono::steady_clock::now();
+      }
+      show();
+      continue;
+    }
+    last_event = std::chrono::steady_clock::now();
+    v1::LiveEvent e;
+    google::protobuf::util::JsonParseOptions o;
+    o.ignore_unknown_fields = true;
+    if (!google::protobuf::util::JsonStringToMessage(m->payload, &e, o).ok()) {
+      log::Debug("slotwise") << "an event on " << m->topic << " could not be parsed";
+      continue;
+    }
+    if (json) std::cout << m->payload << "\n" << std::flush;
+    const v1::CampaignProgressEvent* p = nullptr;
+    if (e.has_campaign_progress()) p = &e.campaign_progress();
+    if (e.has_campaign_state()) p = &e.campaign_state().progress();
+    if (p == nullptr || p->campaign_id() != id) continue;
+    total = p->terminals();
+    finished = p->finished();
+    if (e.has_campaign_state()) state = e.campaign_state().state();
+    else if (p->state() != v1::CAMPAIGN_STATE_UNSPECIFIED) state = p->state();
+    show();
+  }
+  if (tty && !json) std::cerr << "\n";
+  v1::OperatorRequest req;
+  req.mutable_get_campaign()->set_campaign_id(id);
+  return Call(c, req, [&](const v1::OperatorReply& r) {
+    const bool done = IsFinal(r.campaign().campaign().state());
+    if (!done) {
+      (void)ReportError(MakeError(v1::FAILED_PRECONDITION,
+                                  "campaign " + id + " is not done after " + std::to_string(wait_s) + " s"),
+                        kExitRefused);
+    }
+    PrintCampaignReport(r.campaign(), json);
+    return done ? kExitOk : kExitRefused;
+  });
+}
 
 void PrintWindows(const v1::WindowList& w) {
   std::cout << w.terminals() << " terminals, " << w.capacity_per_slot() << " downloads per slot in all, slot "
@@ -283,8 +389,7 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
         auto first = ParseSlotArg(*start, NowMs());
         auto last = ParseSlotArg(*end, NowMs());
         if (!first || !last) {
-          std::cerr << "slotwise: " << (!first ? first.error().message : last.error().message) << "\n";
-          return kExitUsage;
+          return ReportError(!first ? first.error() : last.error(), kExitUsage);
         }
         std::int64_t slot_ms = 0;
         if (std::holds_alternative<TimePoint>(*first) || std::holds_alternative<TimePoint>(*last)) {
@@ -324,22 +429,18 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
         });
         if (rc != kExitOk) return rc;
         if (!req) {
-          std::cerr << "slotwise: no window labelled '" << *label << "' for campaign " << *sid << "\n";
-          return kExitRefused;
+          return ReportError(MakeError(v1::NOT_FOUND, "no window labelled '" + *label + "' for campaign " + *sid),
+                             kExitRefused);
         }
         auto reply = c.Call(*req);
-        if (!reply) {
-          std::cerr << "slotwise: " << reply.error().message << "\n";
-          return kExitUnreachable;
-        }
+        if (!reply) return ReportError(reply.error(), kExitUnreachable);
         if (!reply->has_error()) {
-          std::cout << done(*req) << "\n";
+          PrintAck(done(*req));
           return kExitOk;
         }
         if (reply->error().code() != v1::INVALID_ARGUMENT || attempt == kAttempts) {
-          std::cerr << "slotwise: error: " << v1::ErrorCode_Name(reply->error().code()) << ": "
-                    << reply->error().message() << "\n";
-          return kExitRefused;
+          return ReportError(Error{reply->error().code(), reply->error().message()}, kExitRefused,
+                             "error: " + v1::ErrorCode_Name(reply->error().code()) + ": ");
         }
         log::Debug("slotwise") << "window '" << *label << "' refused (" << reply->error().message()
                                << "); asking for windows again";
@@ -351,7 +452,7 @@ void AddCampaignCommands(CLI::App& app, Globals& g, Action& action) {
   auto st_id = std::make_shared<std::string>();
   auto wait_s = std::make_shared<int>(0);
   status->add_option("id", *st_id, "campaign id")->required();
-  status->add_option("--wait", *wait_s, "poll until the campaign is final (DONE or CANCELLED), at most this many seconds")
+  status->add_option("--wait", *wait_s, "follow the live progress until the campaign is final (DONE or CANCELLED), at most this many seconds")
       ->check(CLI::Range(1, 7 * 24 * 3600));
   status->callback([st_id, wait_s, &g, &action] {
     action = [st_id, wait_s, &g](OperatorClient& c) {

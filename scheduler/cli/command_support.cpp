@@ -1,3 +1,4 @@
+#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <CLI/CLI.hpp>
@@ -56,17 +57,46 @@ std::string StateName(v1::Status::State s) {
   return s == v1::Status::STATE_UNSPECIFIED ? "-" : v1::Status::State_Name(s);
 }
 
+namespace {
+bool g_json_output = false;
+
+std::string JsonString(const std::string& s) {
+  google::protobuf::Value v;
+  v.set_string_value(s);
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(v, &out);
+  return out;
+}
+}  // namespace
+
+void SetJsonOutput(bool json) { g_json_output = json; }
+bool JsonOutput() { return g_json_output; }
+
+int ReportError(const Error& error, int exit_code, std::string_view prefix) {
+  if (g_json_output) {
+    std::cerr << "{\"error\":{\"code\":\"" << v1::ErrorCode_Name(error.code) << "\",\"message\":"
+              << JsonString(error.message) << "},\"exitCode\":" << exit_code << "}\n";
+  } else {
+    std::cerr << "slotwise: " << prefix << error.message << "\n";
+  }
+  return exit_code;
+}
+
+void PrintAck(const std::string& done) {
+  if (g_json_output) {
+    std::cout << "{\"ack\":{},\"message\":" << JsonString(done) << "}\n";
+  } else {
+    std::cout << done << "\n";
+  }
+}
+
 int Call(OperatorClient& client, const v1::OperatorRequest& req,
          const std::function<int(const v1::OperatorReply&)>& on_reply) {
   auto reply = client.Call(req);
-  if (!reply) {
-    std::cerr << "slotwise: " << reply.error().message << "\n";
-    return kExitUnreachable;
-  }
+  if (!reply) return ReportError(reply.error(), kExitUnreachable);
   if (reply->has_error()) {
-    std::cerr << "slotwise: error: " << v1::ErrorCode_Name(reply->error().code()) << ": "
-              << reply->error().message() << "\n";
-    return kExitRefused;
+    return ReportError(Error{reply->error().code(), reply->error().message()}, kExitRefused,
+                       "error: " + v1::ErrorCode_Name(reply->error().code()) + ": ");
   }
   return on_reply(*reply);
 }
@@ -74,7 +104,7 @@ int Call(OperatorClient& client, const v1::OperatorRequest& req,
 Action AckAction(v1::OperatorRequest req, std::string done) {
   return [req = std::move(req), done = std::move(done)](OperatorClient& c) {
     return Call(c, req, [&](const v1::OperatorReply&) {
-      std::cout << done << "\n";
+      PrintAck(done);
       return kExitOk;
     });
   };

@@ -32,6 +32,19 @@ std::string FormatTime(std::int64_t ms);
 std::string Fixed(double v, int digits);
 std::string StateName(v1::Status::State s);
 
+// Issue 13: --json for errors and acknowledgements too (set once, after
+// parsing). Errors then go to stderr as one line
+// {"error":{"code":"NOT_FOUND","message":"..."},"exitCode":1}; an
+// acknowledgement to stdout as {"ack":{},"message":"campaign c1 paused"}.
+void SetJsonOutput(bool json);
+bool JsonOutput();
+// Prints `error` ("slotwise: <prefix><message>", or the JSON line) and
+// returns `exit_code`.
+int ReportError(const Error& error, int exit_code, std::string_view prefix = {});
+
+// "campaign c1 paused", or {"ack":{},"message":"campaign c1 paused"}.
+void PrintAck(const std::string& done);
+
 // Sends one request; prints the refusal and returns its exit code, or calls
 // on_reply with the successful reply.
 int Call(OperatorClient& client, const v1::OperatorRequest& req,

@@ -6,12 +6,14 @@
 #include <iostream>
 
 #include "command_support.h"
+#include "slotwise/build_info.h"
 #include "slotwise/log.h"
 
 namespace slotwise::cli {
 
 int RunCli(int argc, char** argv) {
   CLI::App app{"slotwise: operate Slotwise upgrade campaigns"};
+  app.set_version_flag("--version", VersionLine("slotwise"));
   app.require_subcommand(1);
   Globals g;
   if (const char* broker = std::getenv("SLOTWISE_BROKER")) g.client.broker = broker;
@@ -57,11 +59,12 @@ int RunCli(int argc, char** argv) {
   }
   if (!action) return kExitUsage;
   if (verbose) log::SetLevel(log::Level::kDebug);
+  SetJsonOutput(g.json);
   g.client.timeout = std::chrono::seconds(g.timeout_s);
   auto client = OperatorClient::Connect(g.client);
   if (!client) {
-    std::cerr << "slotwise: " << client.error().message << "\n";
-    return client.error().code == v1::UNAUTHENTICATED ? kExitNotAuthorized : kExitUnreachable;
+    return ReportError(client.error(),
+                       client.error().code == v1::UNAUTHENTICATED ? kExitNotAuthorized : kExitUnreachable);
   }
   return action(**client);
 }

@@ -73,6 +73,10 @@ Result<v1::OperatorReply> OperatorClient::Call(const v1::OperatorRequest& reques
   for (auto now = std::chrono::steady_clock::now(); now < deadline; now = std::chrono::steady_clock::now()) {
     auto reply = client_->Consume(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
     if (!reply) continue;
+    if (reply->topic.starts_with(topics::kOperatorEventsPrefix)) {
+      events_.push_back(std::move(*reply));
+      continue;
+    }
     if (reply->correlation_data != correlation) {
       log::Debug("slotwise") << "ignored a late reply on " << reply->topic;
       continue;  // a late answer to an earlier call
@@ -83,6 +87,29 @@ Result<v1::OperatorReply> OperatorClient::Call(const v1::OperatorRequest& reques
   }
   return Unreachable("no reply from the scheduler within " + std::to_string(timeout_.count()) +
                      " s: is slotwise-scheduler running?");
+}
+
+Status OperatorClient::SubscribeEvents(const std::string& filter) {
+  if (auto sub = client_->Subscribe({filter}, 1, timeout_); !sub) {
+    return Unreachable("cannot subscribe to " + filter + ": " + sub.error().message);
+  }
+  return OkStatus();
+}
+
+std::optional<mqtt::Message> OperatorClient::NextEvent(std::chrono::milliseconds timeout) {
+  if (!events_.empty()) {
+    auto m = std::move(events_.front());
+    events_.pop_front();
+    return m;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (auto now = std::chrono::steady_clock::now(); now < deadline; now = std::chrono::steady_clock::now()) {
+    auto m = client_->Consume(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
+    if (!m) continue;
+    if (m->topic.starts_with(topics::kOperatorEventsPrefix)) return m;
+    log::Debug("slotwise") << "ignored a late reply on " << m->topic;
+  }
+  return std::nullopt;
 }
 
 }  // namespace slotwise::cli

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "slotwise/mqtt/client.h"
@@ -43,12 +45,20 @@ class OperatorClient {
   // INTERNAL when no reply came within the timeout.
   Result<v1::OperatorReply> Call(const v1::OperatorRequest& request);
 
+  // Issue 13: subscribes to a live events topic (topics::CampaignEvents ...);
+  // an error when the broker refuses it (a broker plugin without the events
+  // ACL). Events that arrive during Call() are kept for NextEvent().
+  Status SubscribeEvents(const std::string& filter);
+  // The next event message, or nullopt after `timeout`.
+  std::optional<mqtt::Message> NextEvent(std::chrono::milliseconds timeout);
+
  private:
   OperatorClient(std::unique_ptr<mqtt::Client> client, std::string reply_topic, std::chrono::seconds timeout);
 
   std::unique_ptr<mqtt::Client> client_;
   std::string reply_topic_;
   std::chrono::seconds timeout_;
+  std::deque<mqtt::Message> events_;
 };
 
 }  // namespace slotwise::cli

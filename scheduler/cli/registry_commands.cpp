@@ -189,8 +189,7 @@ void AddVersionCommands(CLI::App& app, Globals& g, Action& action) {
     action = [a, file, sign_key, delta_from, delta_level](OperatorClient& c) {
       auto digest = Sha256FileHex(*file);
       if (!digest) {
-        std::cerr << "slotwise: " << digest.error().message << "\n";
-        return kExitUsage;
+        return ReportError(digest.error(), kExitUsage);
       }
       a->set_sha256(*digest);
       a->set_size(std::filesystem::file_size(*file));
@@ -198,15 +197,13 @@ void AddVersionCommands(CLI::App& app, Globals& g, Action& action) {
       for (const std::string& spec : *delta_from) {
         auto parsed = ParseDeltaFrom(spec);
         if (!parsed) {
-          std::cerr << "slotwise: " << parsed.error().message << "\n";
-          return kExitUsage;
+          return ReportError(parsed.error(), kExitUsage);
         }
         specs.push_back(*parsed);
       }
       a->clear_deltas();
       if (auto built = AddDeltas(*a, *file, specs, DeltaOptions{*delta_level}); !built) {
-        std::cerr << "slotwise: " << built.error().message << "\n";
-        return kExitUsage;
+        return ReportError(built.error(), kExitUsage);
       }
       for (const auto& d : a->deltas()) {
         std::cerr << "slotwise: delta from " << d.from_version() << ": " << d.path() << ", " << d.size()
@@ -218,8 +215,7 @@ void AddVersionCommands(CLI::App& app, Globals& g, Action& action) {
         const std::string pem((std::istreambuf_iterator<char>(key_in)), std::istreambuf_iterator<char>());
         auto signature = SignEd25519(pem, ArtifactManifest(a->version(), a->sha256(), a->size(), a->component()));
         if (!signature) {
-          std::cerr << "slotwise: --sign-key " << *sign_key << ": " << signature.error().message << "\n";
-          return kExitUsage;
+          return ReportError(signature.error(), kExitUsage, "--sign-key " + *sign_key + ": ");
         }
         a->set_signature(*signature);
       }

@@ -10,6 +10,8 @@
 #include "slotwise/clock.h"
 #include "slotwise/log.h"
 #include "keys.h"
+#include "slotwise/build_info.h"
+#include "slotwise/scheduler/event_feed.h"
 #include "slotwise/scheduler/http_server.h"
 #include "slotwise/scheduler/leadership.h"
 #include "slotwise/scheduler/load_poller.h"
@@ -18,6 +20,7 @@
 #include "slotwise/scheduler/rocksdb_store.h"
 #include "slotwise/scheduler/service.h"
 #include "slotwise/scheduler/store.h"
+#include "slotwise/scheduler/webhooks.h"
 #include "slotwise/v1/store.pb.h"
 
 namespace {
@@ -47,6 +50,7 @@ slotwise::Status CheckPostgresSlotLength(const std::string& url, const slotwise:
 int main(int argc, char** argv) {
   using namespace slotwise::scheduler;
   CLI::App app{"Slotwise scheduler: books a download node and a time slot for every terminal"};
+  app.set_version_flag("--version", slotwise::VersionLine("slotwise-scheduler"));
   // Defaults come from the options structs (their fields document them);
   // only the daemon's own settings are declared here.
   MqttOptions mqtt;
@@ -184,6 +188,21 @@ int main(int argc, char** argv) {
                  "most open campaigns /metrics shows (the newest first)")
       ->check(CLI::Range(std::size_t{0}, std::size_t{10000}))
       ->capture_default_str();
+  // Issue 13: webhooks (schemas/README.md "Webhooks").
+  WebhookOptions hooks;
+  app.add_option("--webhook", hooks.urls,
+                 "POST every campaign state change (DONE with its final counts) as JSON to this http(s) URL; "
+                 "repeatable");
+  app.add_option("--webhook-secret", hooks.secret,
+                 "sign each webhook body: X-Slotwise-Signature: sha256=<HMAC-SHA256 hex> (env SLOTWISE_WEBHOOK_SECRET)")
+      ->envname("SLOTWISE_WEBHOOK_SECRET");
+  app.add_option("--webhook-attempts", hooks.attempts, "attempts per webhook delivery")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  int webhook_backoff_ms = static_cast<int>(hooks.first_backoff.count());
+  app.add_option("--webhook-backoff-ms", webhook_backoff_ms, "wait before the first retry (doubling, at most 30 s)")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (!log_level.empty()) slotwise::log::SetLevel(*slotwise::log::ParseLevel(log_level));
   constexpr std::string_view kLog = "scheduler";  // as the MQTT server's lines
@@ -289,6 +308,28 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  // Issue 13: the live events (event_feed.h) after each durable batch: on
+  // slotwise/v1/op/events/... (operators), on GET /v1/events, and the
+  // campaign state changes to the webhooks.
+  hooks.first_backoff = std::chrono::milliseconds(webhook_backoff_ms);
+  std::unique_ptr<Webhooks> webhooks;
+  if (!hooks.urls.empty()) {
+    for (const auto& url : hooks.urls) {
+      if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+        slotwise::log::Error(kLog) << "--webhook " << url << ": wants an http:// or https:// URL";
+        return 1;
+      }
+    }
+    webhooks = std::make_unique<Webhooks>(hooks);
+  }
+  EventFeed feed;
+  mqtt.on_events = [&service, &feed, &http_server, &webhooks](Outbox& out) {
+    for (auto& e : feed.Collect(service)) {
+      if (http_server) http_server->PublishLive(e.name, e.json, e.campaign_id);
+      if (webhooks && e.event.has_campaign_state()) webhooks->Post(e.name, e.json);
+      out.push_back(Publication{std::move(e.topic), std::move(e.json), false});
+    }
+  };
   if (http_server) {
     // Live events (GET /v1/events): after each durable batch that changed
     // something, one "commit" event with the newest audit seq and the

@@ -211,7 +211,15 @@ struct HttpServer::Impl {
   std::mutex mu;
   std::condition_variable cv;
   std::uint64_t seq = 0;
-  std::deque<std::pair<std::uint64_t, std::string>> events;  // (seq, formatted SSE event)
+  // Each formatted SSE event with its seq and what the filters look at.
+  struct Held {
+    std::uint64_t seq;
+    std::string text;
+    std::string campaign_id;  // "" = not a campaign's
+    bool node = false;        // a node event
+    bool live = false;        // a typed live event (else "commit")
+  };
+  std::deque<Held> events;
   std::atomic<bool> stopping{false};
 };
 
@@ -341,20 +349,38 @@ Status HttpServer::Start() {
     }
     if (route->events) {
       std::uint64_t from;
+      std::string resume = req.get_header_value("Last-Event-ID");
+      if (resume.empty() && req.has_param("last_event_id")) resume = req.get_param_value("last_event_id");
       {
         std::lock_guard lock(impl->mu);
         from = impl->seq;
+        if (!resume.empty()) {
+          try {
+            from = std::min<std::uint64_t>(from, std::stoull(resume));
+          } catch (const std::exception&) {
+            return SendError(res, 400, v1::MALFORMED, "Last-Event-ID is not a number");
+          }
+        }
       }
+      std::string campaign = req.has_param("campaign") ? req.get_param_value("campaign") : "";
+      if (campaign.empty() && req.has_param("campaign_id")) campaign = req.get_param_value("campaign_id");
+      const bool nodes_only = req.has_param("topics") && req.get_param_value("topics") == "nodes";
+      auto wanted = [campaign, nodes_only](const Impl::Held& e) {
+        if (!e.live) return true;
+        if (!campaign.empty()) return e.campaign_id == campaign;
+        if (nodes_only) return e.node;
+        return true;
+      };
       res.set_header("Cache-Control", "no-cache");
-      res.set_chunked_content_provider("text/event-stream", [impl, from](std::size_t, httplib::DataSink& sink) mutable {
+      res.set_chunked_content_provider("text/event-stream", [impl, from, wanted](std::size_t, httplib::DataSink& sink) mutable {
         std::vector<std::string> send;
         {
           std::unique_lock lock(impl->mu);
           impl->cv.wait_for(lock, std::chrono::seconds(15),
                             [&] { return impl->stopping.load() || impl->seq > from; });
           if (impl->stopping) return false;
-          for (const auto& [seq, text] : impl->events) {
-            if (seq > from) send.push_back(text);
+          for (const auto& e : impl->events) {
+            if (e.seq > from && wanted(e)) send.push_back(e.text);
           }
           from = impl->seq;
         }
@@ -429,8 +455,20 @@ void HttpServer::Publish(const std::string& event, const std::string& data) {
   {
     std::lock_guard lock(impl_->mu);
     ++impl_->seq;
-    impl_->events.emplace_back(impl_->seq, "event: " + event + "\ndata: " + data + "\n\n");
-    while (impl_->events.size() > 256) impl_->events.pop_front();
+    impl_->events.push_back(Impl::Held{impl_->seq, "event: " + event + "\ndata: " + data + "\n\n", "", false, false});
+    while (impl_->events.size() > 1024) impl_->events.pop_front();
+  }
+  impl_->cv.notify_all();
+}
+
+void HttpServer::PublishLive(const std::string& event, const std::string& data, const std::string& campaign_id) {
+  {
+    std::lock_guard lock(impl_->mu);
+    const std::uint64_t seq = ++impl_->seq;
+    impl_->events.push_back(Impl::Held{seq,
+                                       "id: " + std::to_string(seq) + "\nevent: " + event + "\ndata: " + data + "\n\n",
+                                       campaign_id, campaign_id.empty(), true});
+    while (impl_->events.size() > 1024) impl_->events.pop_front();
   }
   impl_->cv.notify_all();
 }

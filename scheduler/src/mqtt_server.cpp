@@ -115,6 +115,7 @@ class Session {
         metrics_recent_(options.metrics_recent_campaigns),
         metrics_open_(options.metrics_open_campaigns),
         stats_topic_(options.broker_stats_topic),
+        on_events_(options.on_events),
         shards_(std::move(shards)) {}
 
   std::vector<std::unique_ptr<Shard>>& shards() { return shards_; }
@@ -382,6 +383,18 @@ class Session {
     for (const auto& [shard, p] : directed) PushBulk(shard, p);
     PublishAll(out);
     if (on_commit_ && (handled > 0 || tick)) on_commit_();
+    if (on_events_ && (handled > 0 || tick)) {
+      Outbox events;
+      on_events_(events);
+      for (auto& p : events) {
+        for (std::size_t i = 0; i < shards_.size(); ++i) {
+          mqtt::Message m;
+          m.topic = p.topic;
+          m.payload = p.payload;
+          Reply(i, std::move(m));
+        }
+      }
+    }
     MaybeRefresh(tick);
   }
 
@@ -547,6 +560,7 @@ class Session {
   std::size_t metrics_open_;
   std::string stats_topic_;
   std::chrono::steady_clock::time_point last_refresh_{};
+  std::function<void(Outbox&)> on_events_;
   std::vector<std::unique_ptr<Shard>> shards_;
   ShardRoutes routes_;
   std::vector<std::string> gone_offline_;  // terminals of a lost shard, for the next batch

@@ -141,6 +141,31 @@ TEST_CASE("acl: operator writes requests and reads only its own reply topic") {
   CheckCases(Role::kOperator, "alice", "op-1", cases);
 }
 
+TEST_CASE("acl: operators read the live events, terminals never, nobody but the service writes them") {
+  const std::string campaign = topics::CampaignEvents("c1");
+  const std::string node = topics::NodeEvents("n1");
+  const std::vector<Case> op_cases = {
+      {campaign, Access::kRead, true},
+      {campaign, Access::kSubscribe, true},
+      {node, Access::kRead, true},
+      {"slotwise/v1/op/events/#", Access::kSubscribe, true},
+      {"slotwise/v1/op/events/campaign/+", Access::kSubscribe, true},
+      {campaign, Access::kWrite, false},
+      {node, Access::kWrite, false},
+      {std::string(topics::kOperatorEventsPrefix), Access::kSubscribe, false},
+      {"slotwise/v1/op/events", Access::kSubscribe, false},
+      {"slotwise/v1/op/+/campaign/c1", Access::kSubscribe, false},
+  };
+  CheckCases(Role::kOperator, "alice", "op-1", op_cases);
+  for (const Access access : kAll) {
+    CAPTURE(AccessName(access));
+    CHECK_FALSE(IsAllowed(Role::kTerminal, "A", "A", campaign, access));
+    CHECK_FALSE(IsAllowed(Role::kTerminal, "A", "A", node, access));
+    CHECK_FALSE(IsAllowed(Role::kTerminal, "A", "A", "slotwise/v1/op/events/#", access));
+  }
+  CHECK(IsAllowed(Role::kService, "slotwise-scheduler", "s", campaign, Access::kWrite));
+}
+
 TEST_CASE("acl: an operator client id with wildcards or '/' gets no reply topic") {
   for (const std::string_view cid : {"+", "#", "a/b", ""}) {
     CAPTURE(cid);

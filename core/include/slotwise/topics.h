@@ -14,6 +14,9 @@ inline constexpr std::string_view kTerminalPrefix = "slotwise/v1/t/";
 inline constexpr std::string_view kPresencePrefix = "slotwise/v1/presence/";
 inline constexpr std::string_view kOperatorRequest = "slotwise/v1/op/request";
 inline constexpr std::string_view kOperatorReplyPrefix = "slotwise/v1/op/reply/";
+// Issue 13: live events for operators (read-only to them; the scheduler
+// publishes): .../campaign/{campaign id} and .../node/{node id}.
+inline constexpr std::string_view kOperatorEventsPrefix = "slotwise/v1/op/events/";
 
 // The per-terminal topics, slotwise/v1/t/{tid}/<leaf>.
 enum class Leaf { kNotice, kReport, kCheck, kStatus, kReply };
@@ -45,6 +48,8 @@ std::string ComponentNotices(std::string_view terminal_id);
 std::string AllTerminals(Leaf leaf);
 std::string Presence(std::string_view terminal_id);
 std::string OperatorReply(std::string_view client_id);
+std::string CampaignEvents(std::string_view campaign_id);
+std::string NodeEvents(std::string_view node_id);
 
 struct TerminalTopic {
   std::string terminal_id;

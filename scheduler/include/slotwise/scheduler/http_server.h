@@ -73,6 +73,13 @@ class HttpServer {
   // On the scheduler thread: `event` (an SSE event name) with a JSON `data`
   // line goes to every open /v1/events stream.
   void Publish(const std::string& event, const std::string& data);
+  // Issue 13: a live event (event_feed.h) of campaign `campaign_id` ("" =
+  // a node event); streams opened with ?campaign=ID (or campaign_id) get
+  // only that campaign's events, ?topics=nodes only node events (and every
+  // stream the "commit" events). Each event has an SSE id: a stream opened
+  // with Last-Event-ID (header, or ?last_event_id=) first gets the events
+  // after it that are still held (the latest 1024).
+  void PublishLive(const std::string& event, const std::string& data, const std::string& campaign_id);
 
   struct Impl;
 

@@ -127,6 +127,10 @@ struct MqttOptions {
   // Default: 200 and 10.
   std::size_t metrics_open_campaigns = 200;
   std::size_t metrics_recent_campaigns = 10;
+  // Issue 13: called on the scheduler thread after on_commit (same batches);
+  // what it adds to the Outbox (the live events on slotwise/v1/op/events/...)
+  // goes to every broker shard, not retained, ahead of the bulk fan-out.
+  std::function<void(Outbox&)> on_events;
 };
 
 // The reply rule of schemas/README.md "Request and response": true when a

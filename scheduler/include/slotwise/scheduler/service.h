@@ -116,6 +116,12 @@ class SchedulerService {
   std::size_t ObserveNodeLoad(const std::string& node_id, std::optional<std::uint32_t> active_connections,
                               std::string_view failure = {});
   const Topology& topology() const { return registry_.topology(); }
+  // Issue 13, read-only views for the live events (event_feed.h): the
+  // campaigns, the registry, and the journal's write count (unchanged =
+  // no campaign or progress record changed).
+  const CampaignTable& campaigns() const { return table_; }
+  const Registry& registry() const { return registry_; }
+  std::uint64_t generation() const { return journal_.generation(); }
 
   // Group commit (see the top of this file).
   void BeginBatch();
