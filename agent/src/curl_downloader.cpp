@@ -207,12 +207,12 @@ slotwise::Status CurlDownloader::Fetch(const DownloadRequest& request, std::stop
     return MakeError(v1::INTERNAL, "GET " + request.url + ": " + why);
   }
   if (!flushed) return MakeError(v1::INVALID_ARGUMENT, "cannot write " + request.destination.string());
-  // The link rate this download saw (the scheduler books by it, S7).
+  // What this transfer moved and how long it took (the link rate the
+  // terminal reports, S7/S11).
   curl_off_t bytes = 0, micros = 0;
-  if (api->easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &bytes) == CURLE_OK &&
-      api->easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &micros) == CURLE_OK && bytes >= 65536 && micros >= 1'000'000) {
-    measured_bps_.store(static_cast<std::uint64_t>(static_cast<long double>(bytes) * 8e6L / static_cast<long double>(micros)),
-                        std::memory_order_relaxed);
+  if (request.on_measured && api->easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &bytes) == CURLE_OK &&
+      api->easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &micros) == CURLE_OK && bytes >= 0 && micros >= 0) {
+    request.on_measured(static_cast<std::uint64_t>(bytes), static_cast<std::uint64_t>(micros));
   }
   return OkStatus();
 }

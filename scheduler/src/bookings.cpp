@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "keys.h"
+#include "slotwise/scheduler/artifact_choice.h"
 #include "slotwise/scheduler/placement.h"
 #include "slotwise/scheduler/windows.h"
 
@@ -37,24 +38,32 @@ std::optional<std::uint32_t> Bookings::SpreadIndex(const v1::TerminalProgress& p
   return grid_.SpreadIndexAt(progress.start_at_ms() - grid_.Start(progress.slot()), node->per_slot());
 }
 
-void Bookings::NoteLinkRate(const std::string& terminal_id, std::uint64_t bps) {
-  if (bps > 0) link_bps_[terminal_id] = bps;
+std::uint64_t LinkRateOf(const v1::TerminalComponents* link, std::uint64_t default_bps) {
+  if (link == nullptr) return default_bps;
+  if (link->link_bps() != 0) return link->link_bps();
+  if (link->learned_link_bps() != 0) return link->learned_link_bps();
+  const std::uint64_t assumed = AssumedLinkRate(link->link_kind());
+  return assumed != 0 ? assumed : default_bps;
+}
+
+std::uint64_t MeasuredRate(std::uint64_t bytes, std::uint64_t ms, std::uint64_t max_bytes) {
+  if (bytes < kMinLearnBytes || ms < kMinLearnMs || (max_bytes != 0 && bytes > max_bytes)) return 0;
+  const long double bps = static_cast<long double>(bytes) * 8000.0L / static_cast<long double>(ms);
+  if (bps >= static_cast<long double>(kMaxLinkBps)) return kMaxLinkBps;
+  return std::max<std::uint64_t>(kMinLearnedBps, static_cast<std::uint64_t>(bps));
 }
 
 std::uint64_t Bookings::LinkRate(const std::string& terminal_id) const {
-  auto it = link_bps_.find(terminal_id);
-  return it != link_bps_.end() ? it->second : options_.default_link_bps;
+  return LinkRateOf(registry_.ComponentsOf(terminal_id), options_.default_link_bps);
 }
 
-ByteDemand Bookings::DemandOf(const CampaignRecord& record, const std::string& terminal_id,
+ByteDemand Bookings::DemandOf(const CampaignRecord& record, const v1::TerminalProgress& progress,
                               std::optional<std::uint64_t> bytes) const {
   ByteDemand d;
-  if (bytes) {
-    d.bytes = *bytes;
-  } else if (const v1::Artifact* a = registry_.FindArtifact(record.campaign.component(), record.campaign.target_version())) {
-    d.bytes = a->size();
-  }
-  d.link_bps = LinkRate(terminal_id);
+  // What this terminal fetches: the delta from the version it runs when the
+  // artifact has one, else the full image (artifact_choice.h).
+  d.bytes = bytes ? *bytes : BytesFor(registry_, record.campaign, progress);
+  d.link_bps = LinkRate(progress.terminal_id());
   d.slot_ms = grid_.slot_ms();
   d.bucket_ms = std::max<std::int64_t>(1, grid_.slot_ms() / kBucketsPerSlot);
   return d;
@@ -74,7 +83,7 @@ void Bookings::Rereserve(const CampaignRecord* record, const v1::TerminalProgres
   for (const auto& cluster : registry_.topology().clusters()) {
     for (const auto& node : cluster.nodes) {
       if (node.id != progress.node_id()) continue;
-      if (auto r = ReservationFor(node, DemandOf(*record, progress.terminal_id()), progress.start_at_ms())) {
+      if (auto r = ReservationFor(node, DemandOf(*record, progress), progress.start_at_ms())) {
         ledger_.Reserve(node.id, *r);
         reservations_.emplace(std::tuple{progress.terminal_id(), progress.node_id(), progress.slot(), progress.start_at_ms()}, *r);
       }
@@ -145,7 +154,7 @@ Status Bookings::Assign(CampaignRecord& record, v1::TerminalProgress& progress, 
   const Topology capped = cap > 0 && cap < 1 ? full.Capped(cap) : Topology{};
   const Topology& topology = cap > 0 && cap < 1 ? capped : full;
   // Count-only topologies (v1 operators) skip the byte demand altogether.
-  const ByteDemand demand = topology.AnyByteLimited() ? DemandOf(record, progress.terminal_id(), bytes) : ByteDemand{};
+  const ByteDemand demand = topology.AnyByteLimited() ? DemandOf(record, progress, bytes) : ByteDemand{};
   const ByteDemand* bytes_demand = topology.AnyByteLimited() ? &demand : nullptr;
   auto place = [&](Slot until) {
     return PlaceTerminal(topology, ledger_, where, first, until, options_.max_fallback_km, allowed, bytes_demand);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "replies.h"
+#include "slotwise/scheduler/artifact_choice.h"
 #include "slotwise/scheduler/campaigns.h"
 #include "slotwise/scheduler/windows.h"
 
@@ -47,7 +48,10 @@ v1::OperatorReply Campaigns::QueryWindows(const v1::QueryWindows& req) const {
       wr.terminals.push_back(std::nullopt);
     }
     wr.utc_offset_minutes.push_back(info != nullptr ? info->utc_offset_minutes() : 0);
-    if (bytes) wr.link_bps.push_back(bookings_.LinkRate(p.terminal_id()));
+    if (bytes) {
+      wr.link_bps.push_back(bookings_.LinkRate(p.terminal_id()));
+      wr.bytes.push_back(BytesFor(registry_, record->campaign, p));  // a delta's size on its base
+    }
   });
   const auto members = static_cast<std::uint32_t>(wr.terminals.size());
   if (members == 0 && record->campaign.has_filter()) {
@@ -55,7 +59,10 @@ v1::OperatorReply Campaigns::QueryWindows(const v1::QueryWindows& req) const {
     // terminal (anywhere), so there is a window to schedule it in.
     wr.terminals.push_back(std::nullopt);
     wr.utc_offset_minutes.push_back(0);
-    if (bytes) wr.link_bps.push_back(0);  // 0 = default_link_bps
+    if (bytes) {
+      wr.link_bps.push_back(0);  // 0 = default_link_bps
+      wr.bytes.push_back(wr.artifact_bytes);
+    }
   }
   const WindowPlan plan = PlanWindows(topology, bookings_.ledger(), wr);
   v1::OperatorReply r;
