@@ -317,7 +317,9 @@ def nginx_conf(node_id: str, listen: str | int, root: str | Path, access_log: st
     if limit_rate:
         location.append(f"    limit_rate {limit_rate};")
     if max_connections:
-        location += [f"    limit_conn {NODE_ZONE} {int(max_connections)};", "    limit_conn_status 429;"]
+        location.append(f"    limit_conn {NODE_ZONE} {int(max_connections)};")
+        if not url_secret:  # secure_link_lines sets it already
+            location.append("    limit_conn_status 429;")
     location.append("    try_files $uri =404;")
     includes = "".join(f"        include {inc};\n" for inc in server_includes)
     body = "\n".join("        " + line for line in location)

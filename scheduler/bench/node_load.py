@@ -81,7 +81,7 @@ def concurrency(requests: list[Request]) -> list[tuple[float, int]]:
     events = []
     for r in requests:
         events.append((r.start, 1))
-        events.append((max(r.end, r.start), -1))
+        events.append((max(r.end, r.start + 0.001), -1))  # nginx's msec: a request lasts >= 1 ms
     events.sort(key=lambda e: (e[0], e[1]))  # ends before starts at one instant
     out, now = [], 0
     for t, d in events:
@@ -172,10 +172,10 @@ def main() -> int:
         conn_ratio = peak_conc / n.max_connections if n.max_connections else 0.0
         print(f"node {n.node}: {len(n.requests)} requests ({len(served)} served 200/206, {len(refused)} refused 429), "
               f"{total} bytes in {span:.1f} s")
-        print(f"  peak bytes/s / bandwidth          {bw_ratio:.3f}  ({peak1 / 8:.0f} B/s in a 1 s bin of "
-              f"{n.bandwidth_bps / 8:.0f} B/s declared; 0.1 s bins: {peak01 / n.bandwidth_bps:.3f})  "
+        print(f"  peak bytes/s / bandwidth          {bw_ratio:.4f}  ({peak1 / 8:.0f} B/s in a 1 s bin of "
+              f"{n.bandwidth_bps / 8:.0f} B/s declared; 0.1 s bins: {peak01 / n.bandwidth_bps:.4f})  "
               f"{'PASS' if bw_ratio <= 1.0 else 'FAIL'} (target <= 1.00)")
-        print(f"  peak concurrent / max_connections {conn_ratio:.3f}  ({peak_conc} of {n.max_connections}; "
+        print(f"  peak concurrent / max_connections {conn_ratio:.4f}  ({peak_conc} of {n.max_connections}; "
               f"served only: {peak_served})  {'PASS' if conn_ratio <= 1.0 else 'FAIL'} (target <= 1.00)")
         if bw_ratio > 1.0:
             missed.append(f"{n.node} bytes/s")

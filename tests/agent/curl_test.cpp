@@ -168,6 +168,20 @@ TEST_CASE("CurlDownloader: a cut response is INTERNAL and keeps what arrived") {
   CHECK(ReadFile(dest) == body);
 }
 
+TEST_CASE("CurlDownloader: max_bytes_per_second holds a fast sender back") {
+  TempDir dir;
+  const std::string body = Body();
+  TinyServer server(body);
+  CurlDownloader curl;
+  DownloadRequest req{server.Url(), dir.path() / "f", {}, 0, body.size() * 2, {}, {}};  // half a second's worth
+  std::uint64_t micros = 0;
+  req.on_measured = [&](std::uint64_t, std::uint64_t us) { micros = us; };
+  REQUIRE(curl.Fetch(req, {}).ok());
+  CHECK(ReadFile(dir.path() / "f") == body);
+  // Never faster than the limit (a lower bound only: a loaded machine is slower).
+  CHECK(micros >= 450'000);
+}
+
 TEST_CASE("CurlDownloader: error classes") {
   TempDir dir;
   CurlDownloader curl;

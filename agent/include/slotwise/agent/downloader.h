@@ -30,7 +30,8 @@ struct DownloadRequest {
   std::filesystem::path destination;
   std::vector<std::string> headers;   // "Name: value"
   std::uint64_t resume_from = 0;
-  // 0 = unlimited.
+  // 0 = unlimited. CurlDownloader holds the transfer to it (curl's own
+  // limit and pacing in its write callback).
   std::uint64_t max_bytes_per_second = 0;
   // Called on the fetching thread with the bytes now in `destination` and
   // the whole file's size (0 while unknown). Optional.
