@@ -66,6 +66,8 @@ ByteDemand Bookings::DemandOf(const CampaignRecord& record, const v1::TerminalPr
   d.link_bps = LinkRate(progress.terminal_id());
   d.slot_ms = grid_.slot_ms();
   d.bucket_ms = std::max<std::int64_t>(1, grid_.slot_ms() / kBucketsPerSlot);
+  d.guard_ms = options_.download_guard_ms;
+  d.guard_permille = options_.download_guard_permille;
   return d;
 }
 

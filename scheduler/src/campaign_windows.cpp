@@ -29,6 +29,8 @@ v1::OperatorReply Campaigns::QueryWindows(const v1::QueryWindows& req) const {
     wr.artifact_bytes = a->size();
   }
   wr.default_link_bps = options_.default_link_bps;
+  wr.guard_ms = options_.download_guard_ms;
+  wr.guard_permille = options_.download_guard_permille;
   const bool bytes = topology.AnyByteLimited();
   if (req.deadline_ms() != 0) {
     if (req.deadline_ms() <= now) return Refuse(v1::INVALID_ARGUMENT, "the deadline is in the past");

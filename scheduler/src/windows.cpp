@@ -239,6 +239,8 @@ std::optional<WindowCandidate> SimulateExact(const Topology& topology, CapacityL
   ByteDemand demand;
   demand.slot_ms = request.slot_ms;
   demand.bucket_ms = std::max<std::int64_t>(1, request.slot_ms / kBucketsPerSlot);
+  demand.guard_ms = request.guard_ms;
+  demand.guard_permille = request.guard_permille;
   for (std::size_t i = 0; i < request.terminals.size(); ++i) {
     const int offset = i < request.utc_offset_minutes.size() ? request.utc_offset_minutes[i] : 0;
     SlotFilter allowed;

@@ -17,6 +17,15 @@ constexpr std::uint64_t kFullBytes = 40'000;  // 160 s at 2 kbit/s
 constexpr std::uint64_t kBigBytes = 100'000;  // over kMinLearnBytes: a download to learn from
 constexpr std::uint64_t kDeltaBytes = 100;    // 0.4 s at 2 kbit/s
 
+// Exact durations: no guard (ServiceOptions::download_guard_*), but in the
+// case about the guard.
+ServiceOptions NoGuard() {
+  ServiceOptions o{kSlotMs, 1};
+  o.download_guard_ms = 0;
+  o.download_guard_permille = 0;
+  return o;
+}
+
 v1::OperatorRequest ByteNode(const std::string& id, std::uint64_t bandwidth_bps, std::uint32_t max_connections) {
   v1::OperatorRequest r = AddNode(id, "paris", 4);
   r.mutable_add_node()->mutable_node()->set_bandwidth_bps(bandwidth_bps);
@@ -95,7 +104,7 @@ std::int64_t HeldBuckets(Harness& h, const v1::Assignment& a) {
 TEST_CASE("bytes per terminal: a terminal on the delta's base books the delta's bytes, another the full image") {
   for (bool rocksdb : {false, true}) {
     CAPTURE(rocksdb);
-    Harness h(rocksdb);
+    Harness h(rocksdb, NoGuard());
     SetUp(h, {"ON_BASE", "OTHER"});
     Schedule(h);
     const v1::Assignment on_base = Report(h, "ON_BASE", "2.0.0");
@@ -122,7 +131,7 @@ TEST_CASE("bytes per terminal: a terminal on the delta's base books the delta's 
 }
 
 TEST_CASE("bytes per terminal: windows count the delta's bytes of the members known to run its base") {
-  Harness h(false);
+  Harness h(false, NoGuard());
   std::vector<std::string> ids;
   for (int i = 0; i < 8; ++i) ids.push_back("B" + std::to_string(i));
   SetUp(h, ids);
@@ -168,7 +177,7 @@ TEST_CASE("link rates: the scheduler learns a terminal's rate from its statuses,
   for (bool rocksdb : {false, true}) {
     CAPTURE(rocksdb);
     // 80 kbit/s over 4 connections: a fair share of 20 kbit/s.
-    Harness h(rocksdb);
+    Harness h(rocksdb, NoGuard());
     SetUp(h, {"SLOW"}, 80'000, 4, kBigBytes);
     Schedule(h);
     const v1::Assignment first = Report(h, "SLOW", "1.0.0");
@@ -198,7 +207,7 @@ TEST_CASE("link rates: the scheduler learns a terminal's rate from its statuses,
 }
 
 TEST_CASE("link rates: measurements it could not have made teach nothing, and out-of-bound ones are refused") {
-  Harness h(false);
+  Harness h(false, NoGuard());
   SetUp(h, {"FAST"}, 80'000, 4, kBigBytes);
   Schedule(h);
   v1::Status bogus;
@@ -229,7 +238,7 @@ TEST_CASE("link rates: a reported link_kind or link_bps beats the default, and v
   for (const Case& c : {Case{"v1", v1::LINK_KIND_UNSPECIFIED, 0, 32}, Case{"gprs", v1::GPRS, 0, 800},
                         Case{"measured", v1::GPRS, 100'000, 320}}) {
     CAPTURE(c.what);
-    Harness h(false);
+    Harness h(false, NoGuard());
     SetUp(h, {"T"}, 8'000'000, 4);  // a fair share of 2 Mbit/s
     Schedule(h);
     v1::Report r = ReportFor("c1", 48.9, 2.4);
@@ -240,6 +249,17 @@ TEST_CASE("link rates: a reported link_kind or link_bps beats the default, and v
     REQUIRE(reply.has_assignment());
     CHECK(HeldBuckets(h, reply.assignment()) == c.buckets);
   }
+}
+
+TEST_CASE("bytes per terminal: each reservation holds a guard past its expected end") {
+  Harness h(false);  // the default guard: 250 ms + 1%
+  SetUp(h, {"ON_BASE"});
+  Schedule(h);
+  const v1::Assignment a = Report(h, "ON_BASE", "2.0.0");
+  // 400 ms + 4 ms + 250 ms = 654 ms: 66 buckets of 10 ms (65 or 66 by where it starts).
+  const std::int64_t held = HeldBuckets(h, a);
+  CHECK(held >= 65);
+  CHECK(held <= 66);
 }
 
 }  // namespace slotwise::scheduler::testing
