@@ -356,7 +356,11 @@ WindowPlan PlanWindows(const Topology& topology, const CapacityLedger& ledger,
     if (auto w = simulate(topology, terminals, "earliest", start, core_end)) {
       // Grown past the first guess: the core ends after the last placement.
       w->core_end = core_end == first_core || !bytes ? core_end : std::max(first_core, w->completion + 1);
-      w->end = std::min(last_end, core_end + slack);
+      // With bytes the completion (the last expected download end) may lie
+      // past the grown core: the window holds its core (ScheduleCampaign
+      // refuses a core_end after end_slot).
+      w->end = std::min(last_end, std::max(core_end, w->core_end) + slack);
+      w->core_end = std::min(w->core_end, w->end);
       plan.candidates.push_back(std::move(*w));
       break;
     }
@@ -393,6 +397,7 @@ WindowPlan PlanWindows(const Topology& topology, const CapacityLedger& ledger,
   if (auto open = simulate(topology, terminals, "nearest", start, last_end)) {
     open->core_end = open->completion + 1;
     open->end = std::min(last_end, open->core_end + slack);
+    open->core_end = std::min(open->core_end, open->end);
     const bool same = !plan.candidates.empty() && plan.candidates.front().end == open->end;
     if (!same) plan.candidates.push_back(std::move(*open));
   }
