@@ -17,8 +17,13 @@ node to its declaration. A scheduler that sends more downloads than C shows
 as 429s and as peak concurrent / max_connections > 1 (node_load counts the
 refused requests while they were there).
 
-The links: the agents' `download_rate_limit_kbps` (curl's max receive
-speed) emulates them; each also says its `link_kind`, which the scheduler
+The links: the agents' `download_rate_limit_kbps` (the agent paces its
+reads) emulates them; nginx's send buffer is fixed at 16 KiB (`listen ...
+sndbuf=16k`) so that on loopback a slow reader holds its connection for as
+long as it reads (with the kernel's growing buffers nginx handed a 2 MB file
+to the socket in 16 s and logged it done while the agent read it for 78 s);
+the client's receive buffer still holds some 100 KiB more, so nginx's
+request_time of a slow download ends a few seconds before the agent's; each also says its `link_kind`, which the scheduler
 books by until a terminal reports a measured rate (schemas/README.md
 "Capacity in bytes"). The default mix: a third ETHERNET (unlimited), a third
 UMTS (128 KiB/s), a third EDGE (25 KiB/s, 205 kbit/s).
@@ -76,7 +81,7 @@ def main() -> int:
         node_ids = [f"n{i + 1}" for i in range(args.nodes)]
         for nid in node_ids:
             s.add_node(nid, "paris", args.per_slot, bandwidth_bps=args.bandwidth_bps,
-                       limit_rate=str(share), max_connections=args.max_connections)
+                       limit_rate=str(share), max_connections=args.max_connections, sndbuf="16k")
         s.add_version(big, args.big_bytes)
         s.add_version(small, args.small_bytes)
         groups: dict[str, list[str]] = {big: [], small: []}
