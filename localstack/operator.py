@@ -110,11 +110,13 @@ class Operator:
         self.run(*args)
 
     def add_node(self, node_id: str, cluster: str, url: str, per_slot: int,
-                 bandwidth_bps: Optional[int] = None) -> None:
+                 bandwidth_bps: Optional[int] = None, max_connections: Optional[int] = None) -> None:
         args = ["node", "add", node_id, "--cluster", cluster, "--url", url,
                 "--per-slot", str(per_slot), "--status-url", f"{url}/nginx_status"]
         if bandwidth_bps:
             args += ["--bandwidth-bps", str(bandwidth_bps)]
+        if max_connections:
+            args += ["--max-connections", str(max_connections)]
         self.run(*args)
 
     def add_version(self, version: str, file: Path, url_path: str, sign_key: Path,

@@ -488,11 +488,13 @@ class Stack:
         self.log(f"S1 cluster {cluster_id} at {lat:.4f},{lon:.4f}")
 
     def nginx_conf(self, node_id: str, port: int, node_dir: Path, access_log: Path,
-                   limit_rate: Optional[str] = None) -> str:
+                   limit_rate: Optional[str] = None, max_connections: Optional[int] = None,
+                   sndbuf: Optional[str] = None) -> str:
         """The node's nginx.conf (configs.nginx_conf), signed URLs only."""
         return configs.nginx_conf(node_id, f"127.0.0.1:{port}", self.artifacts, access_log,
                                   pid=node_dir / "nginx.pid", temp_dir=node_dir / "temp",
-                                  url_secret=self.url_secret, limit_rate=limit_rate)
+                                  url_secret=self.url_secret, limit_rate=limit_rate,
+                                  max_connections=max_connections, sndbuf=sndbuf)
 
     def start_nginx(self, name: str, node_dir: Path, conf: Path) -> Process:
         """nginx in the foreground on `conf`, its prefix (temp files) in `node_dir`."""
@@ -500,14 +502,16 @@ class Stack:
                                  "-c", str(conf)], cwd=node_dir)
 
     def start_node(self, node_id: str, cluster: str, per_slot: int, timeout: float = 15,
-                   limit_rate: Optional[str] = None) -> Node:
+                   limit_rate: Optional[str] = None, max_connections: Optional[int] = None,
+                   sndbuf: Optional[str] = None) -> Node:
         node_dir = self.root / "nodes" / node_id
         (node_dir / "temp").mkdir(parents=True, exist_ok=True)
         access_log = node_dir / "access.log"
         for attempt in range(3):
             port = free_port()
             conf = node_dir / "nginx.conf"
-            conf.write_text(self.nginx_conf(node_id, port, node_dir, access_log, limit_rate))
+            conf.write_text(self.nginx_conf(node_id, port, node_dir, access_log, limit_rate, max_connections,
+                                            sndbuf))
             proc = self.start_nginx(f"nginx-{node_id}", node_dir, conf)
             if wait_port(proc, port, timeout):
                 node = Node(node_id, cluster, port, per_slot, node_dir, access_log, proc)
@@ -521,10 +525,14 @@ class Stack:
         raise StackError(f"nginx {node_id}: no port")
 
     def add_node(self, node_id: str, cluster: str, per_slot: int,
-                 bandwidth_bps: Optional[int] = None, limit_rate: Optional[str] = None) -> Node:
-        """Start an nginx for the node (`limit_rate`: see nginx_conf), then register it (S1)."""
-        node = self.start_node(node_id, cluster, per_slot, limit_rate=limit_rate)
-        self.operator.add_node(node_id, cluster, node.url, per_slot, bandwidth_bps)
+                 bandwidth_bps: Optional[int] = None, limit_rate: Optional[str] = None,
+                 max_connections: Optional[int] = None, sndbuf: Optional[str] = None) -> Node:
+        """Start an nginx for the node (`limit_rate`, `max_connections`: see
+        configs.nginx_conf), then register it (S1) with its bandwidth and
+        connection limit."""
+        node = self.start_node(node_id, cluster, per_slot, limit_rate=limit_rate,
+                               max_connections=max_connections, sndbuf=sndbuf)
+        self.operator.add_node(node_id, cluster, node.url, per_slot, bandwidth_bps, max_connections)
         self.log(f"S1 node {node_id} in {cluster}: nginx {node.url}, per_slot {per_slot}")
         return node
 

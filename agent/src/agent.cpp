@@ -382,7 +382,7 @@ v1::Report Agent::BaseReport() const {
   report.mutable_location()->set_lon(config_.location.lon);
   report.set_system_id(config_.system_id);
   report.set_link_kind(config_.link_kind);
-  report.set_link_bps(io_.downloader.MeasuredBps());
+  report.set_link_bps(state_.link_bps());
   for (const auto& [name, version] : component_versions_) {
     v1::ComponentVersion* c = report.add_components();
     c->set_component(name);
@@ -412,6 +412,9 @@ v1::Status Agent::FinalStatus(v1::Status::State state, std::string version, std:
   status.set_version(std::move(version));
   status.set_progress_percent(100);
   status.set_detail(std::move(detail));
+  // What this job's download measured, so the scheduler learns the link.
+  status.set_download_bytes(state_.download_bytes());
+  status.set_download_ms(state_.download_ms());
   return status;
 }
 
@@ -474,7 +477,10 @@ void Agent::RunWork(Work work) {
   switch (outcome.kind) {
     case StepOutcome::Kind::kDone:
       if (work == Work::kDownload) {
-        Fire(Event::kDownloadVerified, [](AgentState& s) { s.set_download_attempts(0); });
+        Fire(Event::kDownloadVerified, [&](AgentState& s) {
+          s.set_download_attempts(0);
+          NoteDownload(s, outcome.download_bytes, outcome.download_micros);
+        });
       } else {
         if (const std::string_view c = JobComponent(state_.notice()); c.empty()) {
           current_version_ = outcome.version;

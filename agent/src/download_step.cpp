@@ -46,9 +46,15 @@ struct Fetched {
 // slot's bound on starting, the busy check, free space for what is left
 // plus `extra_space`, Range resume from the bytes on disk, progress every
 // 10%, and the failures by kind.
+// What the step's successful transfers moved, and in how long.
+struct Measured {
+  std::uint64_t bytes = 0;
+  std::uint64_t micros = 0;
+};
+
 Fetched FetchResumable(const StepContext& context, const v1::AgentState& state, Downloader& downloader,
                        DownloadRetry retry, const std::string& url, const std::filesystem::path& partial,
-                       std::uint64_t total, std::uint64_t extra_space, bool started_before) {
+                       std::uint64_t total, std::uint64_t extra_space, bool started_before, Measured& measured) {
   const AgentConfig& config = context.config;
   const v1::Download& download = state.download();
   std::error_code ec;
@@ -84,6 +90,10 @@ Fetched FetchResumable(const StepContext& context, const v1::AgentState& state, 
   request.headers = {"X-Slotwise-Terminal: " + config.terminal_id};
   request.resume_from = have;
   request.max_bytes_per_second = config.download_rate_limit_kbps * 1024;
+  request.on_measured = [&measured](std::uint64_t bytes, std::uint64_t micros) {
+    measured.bytes += bytes;
+    measured.micros += micros;
+  };
   request.on_progress = [&context, &progress_sent, total](std::uint64_t bytes, std::uint64_t) {
     if (total == 0) return;
     // About every 10%: a fleet's progress must not flood the broker.
@@ -175,6 +185,7 @@ StepOutcome RunDownloadStep(const StepContext& context, const v1::AgentState& st
   // fetched and resumed like the full image, then rebuilt into the full
   // image's .part, which is verified below exactly as a download.
   bool started_before = false;
+  Measured measured;
   if (OffersDelta(download)) {
     const std::filesystem::path delta_partial = DeltaPartialPath(config.download_dir, download);
     if (std::string refusal = DeltaRefusal(download, context.component, partial); !refusal.empty()) {
@@ -182,7 +193,7 @@ StepOutcome RunDownloadStep(const StepContext& context, const v1::AgentState& st
       std::filesystem::remove(delta_partial, ec);
     } else {
       Fetched delta = FetchResumable(context, state, downloader, retry, download.delta_url(), delta_partial,
-                                     download.delta_size(), download.size(), false);
+                                     download.delta_size(), download.size(), false, measured);
       if (delta.outcome && delta.url_refused) {
         std::filesystem::remove(delta_partial, ec);
         FallBackToFullImage(context, file, partial, "the node refused the delta's URL (" + delta.outcome->detail + ")",
@@ -205,7 +216,7 @@ StepOutcome RunDownloadStep(const StepContext& context, const v1::AgentState& st
   }
 
   Fetched full = FetchResumable(context, state, downloader, retry, download.url(), partial, download.size(), 0,
-                                started_before);
+                                started_before, measured);
   if (full.outcome) return std::move(*full.outcome);
 
   context.progress(v1::Status::VERIFYING, 100);
@@ -226,7 +237,10 @@ StepOutcome RunDownloadStep(const StepContext& context, const v1::AgentState& st
     std::filesystem::remove(partial, ec);
     return StepOutcome::Of(Kind::kFailed, "cannot move download into place: " + ec.message());
   }
-  return StepOutcome::Of(Kind::kDone);
+  StepOutcome done = StepOutcome::Of(Kind::kDone);
+  done.download_bytes = measured.bytes;
+  done.download_micros = measured.micros;
+  return done;
 }
 
 }  // namespace slotwise::agent

@@ -1,5 +1,6 @@
 #include "slotwise/agent/jobs.h"
 
+#include <algorithm>
 #include <tuple>
 
 #include "slotwise/topics.h"
@@ -75,6 +76,22 @@ void SwitchToPending(v1::AgentState& state, int index) {
   state.set_download_attempts(0);
   state.set_verify_failures(0);
   state.set_rechecks(0);
+  state.set_download_bytes(0);
+  state.set_download_ms(0);
+}
+
+void NoteDownload(v1::AgentState& state, std::uint64_t bytes, std::uint64_t micros) {
+  constexpr std::uint64_t kMaxBytes = 1ULL << 40;
+  constexpr std::uint64_t kMaxMs = 30ULL * 24 * 3600 * 1000;
+  constexpr std::uint64_t kMaxBps = 10'000'000'000ULL;
+  const std::uint64_t ms = std::min(kMaxMs, micros / 1000);
+  state.set_download_bytes(std::min(kMaxBytes, bytes));
+  state.set_download_ms(ms);
+  if (bytes < 64 * 1024 || ms < 1000) return;  // latency, not the link
+  const long double rate = static_cast<long double>(state.download_bytes()) * 8000.0L / static_cast<long double>(ms);
+  const std::uint64_t bps = rate >= static_cast<long double>(kMaxBps) ? kMaxBps : static_cast<std::uint64_t>(rate);
+  const std::uint64_t old = state.link_bps();
+  state.set_link_bps(old == 0 ? bps : old / 2 + bps / 2 + (old % 2 + bps % 2) / 2);
 }
 
 void AddPending(v1::AgentState& state, const v1::Notice& notice) {

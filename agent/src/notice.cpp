@@ -110,6 +110,8 @@ void Agent::StartNotice(const v1::Notice& notice) {
     s.set_download_attempts(0);
     s.set_verify_failures(0);
     s.set_rechecks(0);
+    s.set_download_bytes(0);
+    s.set_download_ms(0);
   });
 }
 

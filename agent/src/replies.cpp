@@ -150,6 +150,8 @@ void Agent::HandleCheckReply(const v1::TerminalReply& reply) {
       Fire(Event::kCheckGo, [&](AgentState& s) {
         *s.mutable_download() = result.download();
         s.set_download_attempts(0);
+        s.set_download_bytes(0);
+        s.set_download_ms(0);
       });
       return;
     case v1::CheckResult::TOO_EARLY: {

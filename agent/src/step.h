@@ -61,6 +61,10 @@ struct StepOutcome {
   bool verify_failed = false;
   // Install kDone: the version now installed.
   std::string version;
+  // Download kDone: the bytes this step's transfers received and the time
+  // they took (DownloadRequest::on_measured); 0 when nothing was fetched.
+  std::uint64_t download_bytes = 0;
+  std::uint64_t download_micros = 0;
 
   static StepOutcome Of(Kind kind, std::string detail = {}) {
     StepOutcome out;

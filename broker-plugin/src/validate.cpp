@@ -26,6 +26,8 @@ struct UpstreamSchemas {
   std::size_t check_slot = check.FieldIndex("slot");
   WireScan status{*v1::Status::descriptor()};
   std::size_t status_progress = status.FieldIndex("progress_percent");
+  std::size_t status_download_bytes = status.FieldIndex("download_bytes");
+  std::size_t status_download_ms = status.FieldIndex("download_ms");
 };
 
 const UpstreamSchemas& Schemas() {
@@ -88,7 +90,8 @@ bool StatusOk(const void* payload, std::size_t size) {
   WireScan::Values v;
   // uint32 progress_percent: the varint's low 32 bits, as protobuf keeps them.
   return s.status.Scan(payload, size, v) && StringsShortEnough(s.status, v) &&
-         static_cast<std::uint32_t>(v.raw[s.status_progress]) <= 100;
+         static_cast<std::uint32_t>(v.raw[s.status_progress]) <= 100 &&
+         v.raw[s.status_download_bytes] <= kMaxDownloadBytes && v.raw[s.status_download_ms] <= kMaxDownloadMs;
   // An unknown state is NOT refused: readers treat it as STATE_UNSPECIFIED
   // (schemas/README.md, compatibility rules), so newer agents keep working.
 }

@@ -38,24 +38,36 @@ std::optional<std::uint32_t> Bookings::SpreadIndex(const v1::TerminalProgress& p
   return grid_.SpreadIndexAt(progress.start_at_ms() - grid_.Start(progress.slot()), node->per_slot());
 }
 
-void Bookings::NoteLinkRate(const std::string& terminal_id, std::uint64_t bps) {
-  if (bps > 0) link_bps_[terminal_id] = bps;
+std::uint64_t LinkRateOf(const v1::TerminalComponents* link, std::uint64_t default_bps) {
+  if (link == nullptr) return default_bps;
+  if (link->link_bps() != 0) return link->link_bps();
+  if (link->learned_link_bps() != 0) return link->learned_link_bps();
+  const std::uint64_t assumed = AssumedLinkRate(link->link_kind());
+  return assumed != 0 ? assumed : default_bps;
+}
+
+std::uint64_t MeasuredRate(std::uint64_t bytes, std::uint64_t ms, std::uint64_t max_bytes) {
+  if (bytes < kMinLearnBytes || ms < kMinLearnMs || (max_bytes != 0 && bytes > max_bytes)) return 0;
+  const long double bps = static_cast<long double>(bytes) * 8000.0L / static_cast<long double>(ms);
+  if (bps >= static_cast<long double>(kMaxLinkBps)) return kMaxLinkBps;
+  return std::max<std::uint64_t>(kMinLearnedBps, static_cast<std::uint64_t>(bps));
 }
 
 std::uint64_t Bookings::LinkRate(const std::string& terminal_id) const {
-  auto it = link_bps_.find(terminal_id);
-  return it != link_bps_.end() ? it->second : options_.default_link_bps;
+  return LinkRateOf(registry_.ComponentsOf(terminal_id), options_.default_link_bps);
 }
 
 ByteDemand Bookings::DemandOf(const CampaignRecord& record, const v1::TerminalProgress& progress,
                               std::optional<std::uint64_t> bytes) const {
   ByteDemand d;
-  // What the terminal will fetch: the delta from its installed version when
-  // the artifact has one, else the full image (artifact_choice.h).
+  // What this terminal fetches: the delta from the version it runs when the
+  // artifact has one, else the full image (artifact_choice.h).
   d.bytes = bytes ? *bytes : BytesFor(registry_, record.campaign, progress);
   d.link_bps = LinkRate(progress.terminal_id());
   d.slot_ms = grid_.slot_ms();
   d.bucket_ms = std::max<std::int64_t>(1, grid_.slot_ms() / kBucketsPerSlot);
+  d.guard_ms = options_.download_guard_ms;
+  d.guard_permille = options_.download_guard_permille;
   return d;
 }
 

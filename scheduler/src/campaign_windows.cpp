@@ -4,6 +4,7 @@
 
 #include "console_views.h"
 #include "replies.h"
+#include "slotwise/scheduler/artifact_choice.h"
 #include "slotwise/scheduler/campaigns.h"
 #include "slotwise/scheduler/windows.h"
 
@@ -29,6 +30,8 @@ v1::OperatorReply Campaigns::QueryWindows(const v1::QueryWindows& req) const {
     wr.artifact_bytes = a->size();
   }
   wr.default_link_bps = options_.default_link_bps;
+  wr.guard_ms = options_.download_guard_ms;
+  wr.guard_permille = options_.download_guard_permille;
   const bool bytes = topology.AnyByteLimited();
   if (req.deadline_ms() != 0) {
     if (req.deadline_ms() <= now) return Refuse(v1::INVALID_ARGUMENT, "the deadline is in the past");
@@ -48,7 +51,10 @@ v1::OperatorReply Campaigns::QueryWindows(const v1::QueryWindows& req) const {
       wr.terminals.push_back(std::nullopt);
     }
     wr.utc_offset_minutes.push_back(info != nullptr ? info->utc_offset_minutes() : 0);
-    if (bytes) wr.link_bps.push_back(bookings_.LinkRate(p.terminal_id()));
+    if (bytes) {
+      wr.link_bps.push_back(bookings_.LinkRate(p.terminal_id()));
+      wr.bytes.push_back(BytesFor(registry_, record->campaign, p));  // a delta's size on its base
+    }
   });
   const auto members = static_cast<std::uint32_t>(wr.terminals.size());
   if (members == 0 && record->campaign.has_filter()) {
@@ -56,7 +62,10 @@ v1::OperatorReply Campaigns::QueryWindows(const v1::QueryWindows& req) const {
     // terminal (anywhere), so there is a window to schedule it in.
     wr.terminals.push_back(std::nullopt);
     wr.utc_offset_minutes.push_back(0);
-    if (bytes) wr.link_bps.push_back(0);  // 0 = default_link_bps
+    if (bytes) {
+      wr.link_bps.push_back(0);  // 0 = default_link_bps
+      wr.bytes.push_back(wr.artifact_bytes);
+    }
   }
   const WindowPlan plan = PlanWindows(topology, bookings_.ledger(), wr);
   v1::OperatorReply r;

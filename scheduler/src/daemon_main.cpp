@@ -143,6 +143,14 @@ int main(int argc, char** argv) {
   app.add_option("--live-slots", options.live_slots, "slots from now whose capacity live load lowers")
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
+  app.add_option("--download-guard-ms", options.download_guard_ms,
+                 "added to every reservation's expected download time, ms (capacity in bytes)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{3'600'000}))
+      ->capture_default_str();
+  app.add_option("--download-guard-permille", options.download_guard_permille,
+                 "and this many thousandths of it (capacity in bytes)")
+      ->check(CLI::Range(std::uint32_t{0}, std::uint32_t{1000}))
+      ->capture_default_str();
   app.add_option("--default-link-bps", options.default_link_bps,
                  "link rate assumed for a terminal that reported none, bits/s (capacity in bytes)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000'000ULL}))

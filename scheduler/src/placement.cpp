@@ -310,7 +310,8 @@ std::optional<Reservation> ReservationFor(const NodeCapacity& node, const ByteDe
   if (!node.ByteLimited() || demand.bucket_ms <= 0) return std::nullopt;
   const std::uint64_t rate = ExpectedRate(node, demand.link_bps);
   // Expected duration in ms, to the nearest; bytes * 8000 fits 64 bits up to 2 PB.
-  const auto duration_ms = static_cast<std::int64_t>((demand.bytes * 8000 + rate / 2) / rate);
+  auto duration_ms = static_cast<std::int64_t>((demand.bytes * 8000 + rate / 2) / rate);
+  duration_ms += duration_ms * demand.guard_permille / 1000 + demand.guard_ms;
   Reservation r;
   auto floor_div = [](std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0 && a < 0) ? 1 : 0); };
   r.first = floor_div(start_ms, demand.bucket_ms);

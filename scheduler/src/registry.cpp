@@ -279,7 +279,7 @@ Journal::Undo Registry::SetComponents(const std::string& id, const v1::TerminalC
                                       WriteBatch& batch) {
   auto it = components_.find(id);
   const bool had = it != components_.end();
-  if (had ? it->second.SerializeAsString() == components.SerializeAsString() : components.components().empty()) {
+  if (had ? it->second.SerializeAsString() == components.SerializeAsString() : components.ByteSizeLong() == 0) {
     return nullptr;  // unchanged: no write
   }
   batch.Put(keys::Of(keys::kComponents, id), components.SerializeAsString());

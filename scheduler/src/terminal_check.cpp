@@ -50,6 +50,8 @@ v1::TerminalReply TerminalRequests::Check(std::string_view terminal_id, const v1
     // Missed or released: a new slot, never a late start in someone else's.
     Change change(bookings_);
     change.Progress(*record, *progress);
+    // The version it checks in with decides the bytes booked (a delta's on its base).
+    if (!check.current_version().empty()) progress->set_version(check.current_version());
     if (auto s = bookings_.Assign(*record, *progress); !s) return RefuseTerminal(s.error());
     if (progress->outcome() == v1::TerminalProgress::TIMED_OUT) {
       progress->set_outcome(v1::TerminalProgress::OUTCOME_PENDING);  // the retry is placed

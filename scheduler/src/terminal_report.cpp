@@ -67,8 +67,6 @@ v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v
   if (report.link_bps() > kMaxLinkBps) {
     return RefuseTerminal(MakeError(v1::INVALID_ARGUMENT, "link_bps must be at most 10 Gbit/s"));
   }
-  bookings_.NoteLinkRate(std::string(terminal_id),
-                         report.link_bps() != 0 ? report.link_bps() : AssumedLinkRate(report.link_kind()));
   v1::TerminalInfo info = registry_.TerminalOrNew(terminal_id);
   if (report.has_location()) *info.mutable_location() = report.location();
   if (report.has_utc_offset_minutes()) info.set_utc_offset_minutes(report.utc_offset_minutes());
@@ -79,6 +77,12 @@ v1::TerminalReply TerminalRequests::Report(std::string_view terminal_id, const v
 
   v1::TerminalComponents components;
   *components.mutable_components() = report.components();
+  // Its link as this report says it; the rate learned from its statuses stays.
+  components.set_link_bps(report.link_bps());
+  components.set_link_kind(v1::LinkKind_IsValid(report.link_kind()) ? report.link_kind() : v1::LINK_KIND_UNSPECIFIED);
+  if (const v1::TerminalComponents* known = registry_.ComponentsOf(terminal_id)) {
+    components.set_learned_link_bps(known->learned_link_bps());
+  }
   Change change(bookings_);
   WriteBatch b;
   // The terminal's records (what the filters judge it by).

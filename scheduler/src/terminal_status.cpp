@@ -26,14 +26,8 @@ v1::TerminalReply TerminalRequests::Status(std::string_view terminal_id, const v
   if (status.progress_percent() > 100) {
     return RefuseTerminal(MakeError(v1::INVALID_ARGUMENT, "progress_percent must be 0-100"));
   }
-  if (status.download_bytes() > 0 && status.download_ms() > 0) {
-    // The rate this download saw; very short ones say little (latency).
-    if (status.download_ms() >= 1000) {
-      const std::uint64_t bps = std::min<std::uint64_t>(
-          kMaxLinkBps, static_cast<std::uint64_t>(static_cast<long double>(status.download_bytes()) * 8000.0L /
-                                                  static_cast<long double>(status.download_ms())));
-      bookings_.NoteLinkRate(std::string(terminal_id), bps);
-    }
+  if (status.download_bytes() > kMaxDownloadBytes || status.download_ms() > kMaxDownloadMs) {
+    return RefuseTerminal(MakeError(v1::INVALID_ARGUMENT, "download_bytes must be at most 1 TiB and download_ms at most 30 days"));
   }
   auto work = table_.FindWork(terminal_id, status.campaign_id());
   if (!work) return RefuseTerminal(work.error());
@@ -84,6 +78,18 @@ v1::TerminalReply TerminalRequests::Status(std::string_view terminal_id, const v
   WriteBatch b;
   auto undo_terminal = registry_.SetTerminal(std::move(info), b);
   change.Also(b, std::move(undo_terminal));
+  // The rate its download saw, learned with the terminal (store.proto
+  // TerminalComponents.learned_link_bps): at most twice the campaign's full
+  // image can be one attempt's bytes (a delta, then the image after a fallback).
+  const v1::Artifact* artifact = registry_.FindArtifact(record->campaign.component(), record->campaign.target_version());
+  const std::uint64_t max_bytes = artifact != nullptr ? 2 * artifact->size() : 0;
+  if (const std::uint64_t bps = MeasuredRate(status.download_bytes(), status.download_ms(), max_bytes); bps != 0) {
+    const v1::TerminalComponents* known = registry_.ComponentsOf(terminal_id);
+    v1::TerminalComponents link = known != nullptr ? *known : v1::TerminalComponents{};
+    link.set_learned_link_bps(BlendLearnedRate(link.learned_link_bps(), bps));
+    WriteBatch lb;
+    if (auto undo = registry_.SetComponents(std::string(terminal_id), link, lb)) change.Also(lb, std::move(undo));
+  }
   if (auto s = change.Commit(journal_, out); !s) return RefuseTerminal(s.error());
   return AckTerminal();
 }

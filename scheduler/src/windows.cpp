@@ -239,6 +239,8 @@ std::optional<WindowCandidate> SimulateExact(const Topology& topology, CapacityL
   ByteDemand demand;
   demand.slot_ms = request.slot_ms;
   demand.bucket_ms = std::max<std::int64_t>(1, request.slot_ms / kBucketsPerSlot);
+  demand.guard_ms = request.guard_ms;
+  demand.guard_permille = request.guard_permille;
   for (std::size_t i = 0; i < request.terminals.size(); ++i) {
     const int offset = i < request.utc_offset_minutes.size() ? request.utc_offset_minutes[i] : 0;
     SlotFilter allowed;
@@ -354,7 +356,11 @@ WindowPlan PlanWindows(const Topology& topology, const CapacityLedger& ledger,
     if (auto w = simulate(topology, terminals, "earliest", start, core_end)) {
       // Grown past the first guess: the core ends after the last placement.
       w->core_end = core_end == first_core || !bytes ? core_end : std::max(first_core, w->completion + 1);
-      w->end = std::min(last_end, core_end + slack);
+      // With bytes the completion (the last expected download end) may lie
+      // past the grown core: the window holds its core (ScheduleCampaign
+      // refuses a core_end after end_slot).
+      w->end = std::min(last_end, std::max(core_end, w->core_end) + slack);
+      w->core_end = std::min(w->core_end, w->end);
       plan.candidates.push_back(std::move(*w));
       break;
     }
@@ -391,6 +397,7 @@ WindowPlan PlanWindows(const Topology& topology, const CapacityLedger& ledger,
   if (auto open = simulate(topology, terminals, "nearest", start, last_end)) {
     open->core_end = open->completion + 1;
     open->end = std::min(last_end, open->core_end + slack);
+    open->core_end = std::min(open->core_end, open->end);
     const bool same = !plan.candidates.empty() && plan.candidates.front().end == open->end;
     if (!same) plan.candidates.push_back(std::move(*open));
   }

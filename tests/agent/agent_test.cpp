@@ -10,6 +10,7 @@
 #include "fakes.h"
 #include "rig.h"
 #include "slotwise/agent/agent.h"
+#include "slotwise/agent/jobs.h"
 #include "slotwise/sha256.h"
 #include "slotwise/signature.h"
 #include "test_keys.h"
@@ -839,4 +840,56 @@ TEST_CASE("reconnect_jitter = false reproduces Paho's schedule: 1, 2, 4, 8 s exa
 }
 
 }  // namespace
+}  // namespace slotwise::agent::testing
+
+namespace slotwise::agent::testing {
+
+TEST_CASE("link speed: the final status carries the download's bytes and time, and later reports the measured rate") {
+  const std::string image(100 * 1024, 'x');  // 102,400 bytes in 2 s: 409,600 bit/s
+  Rig rig;
+  rig.config.link_kind = v1::GPRS;
+  rig.scheduler.download.set_sha256(Sha256Hex(image));
+  rig.scheduler.download.set_size(image.size());
+  rig.downloader.files[kUrl] = image;
+  rig.downloader.micros_per_fetch = 2'000'000;
+  rig.RunToEnd();
+  REQUIRE(rig.scheduler.statuses.size() == 1);
+  const v1::Status& done = rig.scheduler.statuses[0];
+  CHECK(done.state() == v1::Status::SUCCEEDED);
+  CHECK(done.download_bytes() == image.size());
+  CHECK(done.download_ms() == 2'000);
+  // Before any download: the link kind from the config, no measured rate.
+  REQUIRE_FALSE(rig.scheduler.reports.empty());
+  CHECK(rig.scheduler.reports[0].link_kind() == v1::GPRS);
+  CHECK(rig.scheduler.reports[0].link_bps() == 0);
+  const AgentState saved = rig.store->history().back();
+  CHECK(saved.link_bps() == 409'600);
+
+  // The rate is in the state file: after a restart, the inventory report
+  // on connect says it.
+  Rig again(saved);
+  again.RunToEnd();
+  REQUIRE_FALSE(again.scheduler.inventory.empty());
+  v1::Report inventory;
+  REQUIRE(inventory.ParseFromString(again.scheduler.inventory.back().payload));
+  CHECK(inventory.link_bps() == 409'600);
+}
+
+TEST_CASE("link speed: a download too short to measure the link leaves the rate alone") {
+  AgentState state;
+  state.set_link_bps(1'000'000);
+  NoteDownload(state, 1'000'000, 999'000);  // under a second
+  CHECK(state.link_bps() == 1'000'000);
+  CHECK(state.download_bytes() == 1'000'000);
+  CHECK(state.download_ms() == 999);
+  NoteDownload(state, 60'000, 10'000'000);  // under 64 KiB
+  CHECK(state.link_bps() == 1'000'000);
+  NoteDownload(state, 250'000, 1'000'000);  // 2 Mbit/s: the EWMA moves halfway
+  CHECK(state.link_bps() == 1'500'000);
+  state.set_link_bps(1'000'000);
+  NoteDownload(state, 1'250'000'000'000ULL, 1'000'000);  // 10 Tbit/s: capped, bytes bounded
+  CHECK(state.link_bps() == 5'000'500'000ULL);
+  CHECK(state.download_bytes() == (1ULL << 40));
+}
+
 }  // namespace slotwise::agent::testing

@@ -117,18 +117,27 @@ TEST_CASE("CurlDownloader: Range resume appends only the missing bytes") {
   const auto dest = dir.path() / "fw.part";
   WriteFile(dest, body.substr(0, 7000));
   CurlDownloader curl;
-  DownloadRequest req{server.Url(), dest, {}, 7000, 0, {}};
+  DownloadRequest req{server.Url(), dest, {}, 7000, 0, {}, {}};
   std::uint64_t last_have = 0;
   std::uint64_t last_total = 0;
   req.on_progress = [&](std::uint64_t have, std::uint64_t total) {
     last_have = have;
     last_total = total;
   };
+  std::uint64_t measured_bytes = 0;
+  std::uint64_t measured_calls = 0;
+  req.on_measured = [&](std::uint64_t bytes, std::uint64_t) {
+    measured_bytes = bytes;
+    ++measured_calls;
+  };
   REQUIRE(curl.Fetch(req, {}).ok());
   CHECK(server.last_range == "7000-");
   CHECK(ReadFile(dest) == body);
   CHECK(last_have == body.size());
   CHECK(last_total == body.size());
+  // What this transfer received: the rest after the Range, not the file.
+  CHECK(measured_calls == 1);
+  CHECK(measured_bytes == body.size() - 7000);
 }
 
 TEST_CASE("CurlDownloader: a server that ignores Range gets the file rewritten from byte 0") {
@@ -139,7 +148,7 @@ TEST_CASE("CurlDownloader: a server that ignores Range gets the file rewritten f
   const auto dest = dir.path() / "fw.part";
   WriteFile(dest, "stale bytes that must not stay in front");
   CurlDownloader curl;
-  REQUIRE(curl.Fetch(DownloadRequest{server.Url(), dest, {}, 39, 0, {}}, {}).ok());
+  REQUIRE(curl.Fetch(DownloadRequest{server.Url(), dest, {}, 39, 0, {}, {}}, {}).ok());
   CHECK(ReadFile(dest) == body);
 }
 
@@ -150,13 +159,27 @@ TEST_CASE("CurlDownloader: a cut response is INTERNAL and keeps what arrived") {
   server.cut = 5000;
   const auto dest = dir.path() / "fw.part";
   CurlDownloader curl;
-  auto first = curl.Fetch(DownloadRequest{server.Url(), dest, {}, 0, 0, {}}, {});
+  auto first = curl.Fetch(DownloadRequest{server.Url(), dest, {}, 0, 0, {}, {}}, {});
   REQUIRE_FALSE(first.ok());
   CHECK(first.error().code == v1::INTERNAL);
   CHECK(ReadFile(dest) == body.substr(0, 5000));
   server.cut = 0;
-  REQUIRE(curl.Fetch(DownloadRequest{server.Url(), dest, {}, 5000, 1 << 20, {}}, {}).ok());
+  REQUIRE(curl.Fetch(DownloadRequest{server.Url(), dest, {}, 5000, 1 << 20, {}, {}}, {}).ok());
   CHECK(ReadFile(dest) == body);
+}
+
+TEST_CASE("CurlDownloader: max_bytes_per_second holds a fast sender back") {
+  TempDir dir;
+  const std::string body = Body();
+  TinyServer server(body);
+  CurlDownloader curl;
+  DownloadRequest req{server.Url(), dir.path() / "f", {}, 0, body.size() * 2, {}, {}};  // half a second's worth
+  std::uint64_t micros = 0;
+  req.on_measured = [&](std::uint64_t, std::uint64_t us) { micros = us; };
+  REQUIRE(curl.Fetch(req, {}).ok());
+  CHECK(ReadFile(dir.path() / "f") == body);
+  // Never faster than the limit (a lower bound only: a loaded machine is slower).
+  CHECK(micros >= 450'000);
 }
 
 TEST_CASE("CurlDownloader: error classes") {
@@ -166,7 +189,7 @@ TEST_CASE("CurlDownloader: error classes") {
     for (int status : {403, 404, 410}) {
       TinyServer server("x");
       server.status = status;
-      auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 0, 0, {}}, {});
+      auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 0, 0, {}, {}}, {});
       REQUIRE_FALSE(r.ok());
       CHECK(r.error().code == v1::NOT_FOUND);
       CHECK(r.error().message.find("HTTP " + std::to_string(status)) != std::string::npos);
@@ -175,7 +198,7 @@ TEST_CASE("CurlDownloader: error classes") {
   SUBCASE("503 is worth a retry (INTERNAL)") {
     TinyServer server("x");
     server.status = 503;
-    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 0, 0, {}}, {});
+    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 0, 0, {}, {}}, {});
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == v1::INTERNAL);
   }
@@ -183,14 +206,14 @@ TEST_CASE("CurlDownloader: error classes") {
     TinyServer server("x");
     server.status = 416;
     WriteFile(dir.path() / "f", "too long already");
-    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 16, 0, {}}, {});
+    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 16, 0, {}, {}}, {});
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == v1::INTERNAL);
     CHECK(ReadFile(dir.path() / "f").empty());
   }
   SUBCASE("an unwritable destination is INVALID_ARGUMENT") {
     TinyServer server("x");
-    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "no-such-dir" / "f", {}, 0, 0, {}}, {});
+    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "no-such-dir" / "f", {}, 0, 0, {}, {}}, {});
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == v1::INVALID_ARGUMENT);
   }

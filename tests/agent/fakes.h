@@ -125,6 +125,7 @@ class FakeDownloader final : public Downloader {
     bytes_served += to - from;
     if (request.on_progress) request.on_progress(to, body.size());
     if (to < body.size()) return MakeError(v1::INTERNAL, "GET " + request.url + ": connection reset");
+    if (request.on_measured) request.on_measured(to - from, micros_per_fetch);
     return OkStatus();
   }
   std::map<std::string, std::string> files;  // url -> content
@@ -133,6 +134,7 @@ class FakeDownloader final : public Downloader {
   int refuse = 0;                // the next N fetches get HTTP 403
   int node_down = 0;             // the next N fetches cannot connect
   std::uint64_t bytes_served = 0;
+  std::uint64_t micros_per_fetch = 0;  // what each successful fetch says it took
   std::function<void(int fetch_number)> on_fetch;  // before each fetch (1-based)
 };
 

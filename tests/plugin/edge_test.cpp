@@ -179,4 +179,12 @@ TEST_CASE("validate: link speed and download timing fields pass, within their bo
   status.set_download_bytes(500'000'000);
   status.set_download_ms(3'600'000);
   CHECK(Check(topics::Leaf::kStatus, status.SerializeAsString()) == Reject::kNone);
+  status.set_download_bytes(kMaxDownloadBytes);
+  status.set_download_ms(kMaxDownloadMs);
+  CHECK(Check(topics::Leaf::kStatus, status.SerializeAsString()) == Reject::kNone);
+  status.set_download_bytes(kMaxDownloadBytes + 1);
+  CHECK(Check(topics::Leaf::kStatus, status.SerializeAsString()) == Reject::kMalformed);
+  status.set_download_bytes(1);
+  status.set_download_ms(kMaxDownloadMs + 1);
+  CHECK(Check(topics::Leaf::kStatus, status.SerializeAsString()) == Reject::kMalformed);
 }

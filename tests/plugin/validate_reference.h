@@ -44,7 +44,8 @@ inline bool ReferenceMessageOk(const v1::Check& m) {
 
 inline bool ReferenceMessageOk(const v1::Status& m) {
   return ReferenceShortEnough(m.campaign_id()) && ReferenceShortEnough(m.version()) &&
-         ReferenceShortEnough(m.detail()) && m.progress_percent() <= 100;
+         ReferenceShortEnough(m.detail()) && m.progress_percent() <= 100 &&
+         m.download_bytes() <= kMaxDownloadBytes && m.download_ms() <= kMaxDownloadMs;
 }
 
 template <class Message>

@@ -123,7 +123,7 @@ TEST_CASE("placement with byte demands never exceeds a node's bandwidth or conne
   const std::uint64_t sizes[] = {2'000'000, 20'000'000, 100'000'000};
   int placed = 0, on_v1 = 0;
   for (int i = 0; i < 600; ++i) {
-    ByteDemand d{sizes[rng() % 3], links[rng() % 5], kSlotMs, kBucketMs};
+    ByteDemand d{sizes[rng() % 3], links[rng() % 5], kSlotMs, kBucketMs, 0, 0};
     auto p = PlaceTerminal(topology, ledger, LatLon{48.9, 2.4}, 100, 400, 0, {}, &d);
     if (!p) continue;
     ++placed;
@@ -161,14 +161,14 @@ TEST_CASE("expected rate is the terminal's link capped by the node's fair share"
   n.max_connections = 0;
   CHECK(ExpectedRate(n, 100'000'000) == 10'000'000u);  // / per_slot
   // 100 MB at 10 Mbit/s = 80 s = 27 buckets of 3 s from bucket 0
-  const auto r = ReservationFor(n, ByteDemand{100'000'000, 100'000'000, kSlotMs, kBucketMs}, 0);
+  const auto r = ReservationFor(n, ByteDemand{100'000'000, 100'000'000, kSlotMs, kBucketMs, 0, 0}, 0);
   REQUIRE(r);
   CHECK(r->first == 0);
   CHECK(r->end == 27);
   CHECK(r->rate_bps == 10'000'000u);
   CHECK(r->connections == 0u);
   NodeCapacity v1node{"v1", 10, 10};
-  CHECK_FALSE(ReservationFor(v1node, ByteDemand{100, 100, kSlotMs, kBucketMs}, 0).has_value());
+  CHECK_FALSE(ReservationFor(v1node, ByteDemand{100, 100, kSlotMs, kBucketMs, 0, 0}, 0).has_value());
 }
 
 TEST_CASE("a node without bandwidth or connection limit is counted only, as in v1") {
@@ -176,7 +176,7 @@ TEST_CASE("a node without bandwidth or connection limit is counted only, as in v
   std::map<std::string, v1::Node> nodes{{"d", MakeNode("d", "c", 2, 0, 0)}};
   const Topology topology = Topology::FromRegistry(clusters, nodes);
   CapacityLedger ledger;
-  ByteDemand d{500'000'000, 40'000, kSlotMs, kBucketMs};  // a 28-hour download
+  ByteDemand d{500'000'000, 40'000, kSlotMs, kBucketMs, 0, 0};  // a 28-hour download
   for (int i = 0; i < 4; ++i) {
     auto p = PlaceTerminal(topology, ledger, std::nullopt, 10, 20, 0, {}, &d);
     REQUIRE(p);
@@ -189,7 +189,7 @@ TEST_CASE("live load lowers the connections free in the near slots") {
   std::map<std::string, v1::Node> nodes{{"n", MakeNode("n", "c", 100, 0, 10)}};
   const Topology topology = Topology::FromRegistry(clusters, nodes, {{"n", LiveLoad{.reachable = true, .foreign = 7, .active = 7, .detail = {}, .since_ms = 0}}}, 50);
   CapacityLedger ledger;
-  ByteDemand d{100'000'000, 1'000'000, kSlotMs, kBucketMs};  // 800 s: into the next slot
+  ByteDemand d{100'000'000, 1'000'000, kSlotMs, kBucketMs, 0, 0};  // 800 s: into the next slot
   int in_first = 0;
   for (int i = 0; i < 10; ++i) {
     auto p = PlaceTerminal(topology, ledger, std::nullopt, 10, 200, 0, {}, &d);

@@ -258,8 +258,9 @@ class World {
         const auto report = Get(cid);
         for (const auto& p : report.terminals()) {
           if (!p.assigned() || p.node_id() != nid) continue;
-          const ByteDemand d{c.component.empty() ? kSystemBytes : 1234, ServiceOptions{}.default_link_bps, kSlotMs,
-                             kSlotMs / kBucketsPerSlot};
+          const ServiceOptions defaults;
+          const ByteDemand d{c.component.empty() ? kSystemBytes : 1234, defaults.default_link_bps, kSlotMs,
+                             kSlotMs / kBucketsPerSlot, defaults.download_guard_ms, defaults.download_guard_permille};
           const auto r = ReservationFor(node, d, p.start_at_ms());
           REQUIRE(r);
           for (std::int64_t b = r->first; b < r->end; ++b) ++in_progress[b];

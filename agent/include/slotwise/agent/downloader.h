@@ -10,8 +10,6 @@
 // uses its own easy handle).
 #pragma once
 
-#include <atomic>
-
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -32,11 +30,16 @@ struct DownloadRequest {
   std::filesystem::path destination;
   std::vector<std::string> headers;   // "Name: value"
   std::uint64_t resume_from = 0;
-  // 0 = unlimited.
+  // 0 = unlimited. CurlDownloader holds the transfer to it (curl's own
+  // limit and pacing in its write callback).
   std::uint64_t max_bytes_per_second = 0;
   // Called on the fetching thread with the bytes now in `destination` and
   // the whole file's size (0 while unknown). Optional.
   std::function<void(std::uint64_t have, std::uint64_t total)> on_progress;
+  // Called on the fetching thread after a successful transfer with the
+  // bytes this transfer received and how long it took (the link rate the
+  // terminal reports, schemas/README.md "Capacity in bytes"). Optional.
+  std::function<void(std::uint64_t bytes, std::uint64_t micros)> on_measured;
 };
 
 class Downloader {
@@ -51,9 +54,6 @@ class Downloader {
   //                        timeouts, HTTP 5xx): worth a retry that resumes;
   //                        after HTTP 416 `destination` is emptied first.
   virtual slotwise::Status Fetch(const DownloadRequest& request, std::stop_token stop) = 0;
-  // The throughput of the last successful fetch that moved at least 64 KiB
-  // in at least one second, bits/s; 0 = none yet. Any thread.
-  virtual std::uint64_t MeasuredBps() const { return 0; }
 };
 
 struct CurlDownloaderOptions {
@@ -70,11 +70,9 @@ class CurlDownloader final : public Downloader {
  public:
   explicit CurlDownloader(CurlDownloaderOptions options = {});
   slotwise::Status Fetch(const DownloadRequest& request, std::stop_token stop) override;
-  std::uint64_t MeasuredBps() const override { return measured_bps_.load(std::memory_order_relaxed); }
 
  private:
   CurlDownloaderOptions options_;
-  std::atomic<std::uint64_t> measured_bps_{0};
 };
 
 }  // namespace slotwise::agent

@@ -11,6 +11,7 @@
 // Pure; safe from any thread on distinct states.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -44,5 +45,12 @@ void AddPending(v1::AgentState& state, const v1::Notice& notice);
 void DropPending(v1::AgentState& state, std::string_view component);
 // Drops the pending job of `campaign_id`, if any.
 void DropPendingCampaign(v1::AgentState& state, std::string_view campaign_id);
+
+// A verified download's measurement (the bytes its transfers received and
+// their time) into `state`: download_bytes / download_ms for the job's
+// final status (at most 1 TiB and 30 days, the scheduler's bounds), and the
+// link rate the agent reports (link_bps, at most 10 Gbit/s) as an EWMA with
+// weight 1/2 when it moved at least 64 KiB in at least 1 s.
+void NoteDownload(v1::AgentState& state, std::uint64_t bytes, std::uint64_t micros);
 
 }  // namespace slotwise::agent

@@ -37,6 +37,10 @@ inline constexpr std::size_t kMaxStringField = 1024;
 inline constexpr std::size_t kMaxComponents = 32;
 // Largest Report.link_bps accepted (10 Gbit/s); more is kMalformed.
 inline constexpr std::uint64_t kMaxLinkBps = 10'000'000'000ULL;
+// Largest Status.download_bytes (1 TiB) and download_ms (30 days) accepted;
+// more is kMalformed (the scheduler's bounds, bookings.h).
+inline constexpr std::uint64_t kMaxDownloadBytes = 1ULL << 40;
+inline constexpr std::uint64_t kMaxDownloadMs = 30ULL * 24 * 3600 * 1000;
 
 // Checks `payload` as the message carried by `leaf` (an upstream leaf:
 // kReport -> Report, kCheck -> Check, kStatus -> Status; any other leaf is
@@ -46,8 +50,9 @@ inline constexpr std::uint64_t kMaxLinkBps = 10'000'000'000ULL;
 // [-90, 90] and lon in [-180, 180], Report.components at most
 // kMaxComponents entries, each a valid component name
 // (topics::IsValidComponentName) with a version of at most kMaxStringField bytes,
-// Report.link_bps at most kMaxLinkBps (link_kind and Status.download_bytes /
-// download_ms are any value; an unknown link_kind reads as unspecified).
+// Report.link_bps at most kMaxLinkBps, Status.download_bytes at most
+// kMaxDownloadBytes and download_ms at most kMaxDownloadMs (an unknown
+// link_kind reads as unspecified, not refused).
 // An empty payload is a valid (all-default) message. The parse verdict is
 // protobuf's, reached by walking the wire format (wire_scan.h).
 Reject ValidateUpstream(topics::Leaf leaf, const void* payload, std::size_t size,

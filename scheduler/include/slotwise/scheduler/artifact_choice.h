@@ -29,8 +29,16 @@ const v1::ArtifactDelta* DeltaFrom(const v1::Artifact& artifact, std::string_vie
 // size, else the artifact's.
 std::uint64_t DownloadBytes(const v1::Artifact& artifact, std::string_view installed_version);
 
+// The version `progress`'s terminal runs of `campaign`'s component:
+// TerminalProgress.version, else (nothing said for the campaign yet, e.g.
+// while its windows are planned) the version its last Report named
+// (TerminalInfo.current_version, TerminalComponents); "" when unknown.
+std::string_view KnownVersion(const Registry& registry, const v1::Campaign& campaign,
+                              const v1::TerminalProgress& progress);
+
 // The bytes `progress`'s terminal fetches for `campaign` (its artifact, by
-// TerminalProgress.version); 0 when the campaign's artifact is unknown.
+// KnownVersion); 0 when the campaign's artifact is unknown. Placement
+// (Bookings::DemandOf) and windows (QueryWindows) book these bytes.
 std::uint64_t BytesFor(const Registry& registry, const v1::Campaign& campaign, const v1::TerminalProgress& progress);
 
 }  // namespace slotwise::scheduler

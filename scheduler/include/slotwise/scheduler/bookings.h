@@ -25,7 +25,6 @@
 #include <optional>
 #include <string>
 #include <tuple>
-#include <unordered_map>
 #include <utility>
 
 #include "slotwise/clock.h"
@@ -42,6 +41,16 @@ namespace slotwise::scheduler {
 
 // Largest link rate a terminal may report or a status may imply (10 Gbit/s).
 constexpr std::uint64_t kMaxLinkBps = 10'000'000'000ULL;
+// Bounds of a Status's download measurement (Status.download_bytes /
+// download_ms, schemas/README.md "Capacity in bytes"): more is refused.
+constexpr std::uint64_t kMaxDownloadBytes = 1ULL << 40;           // 1 TiB
+constexpr std::uint64_t kMaxDownloadMs = 30ULL * 24 * 3600 * 1000;  // 30 days
+// A measurement is learned from only when it moved at least this much for
+// at least this long (a short one measures latency, not the link), and
+// what it implies is clamped to [kMinLearnedBps, kMaxLinkBps].
+constexpr std::uint64_t kMinLearnBytes = 64 * 1024;
+constexpr std::uint64_t kMinLearnMs = 1000;
+constexpr std::uint64_t kMinLearnedBps = 1000;
 // The rate assumed for a link kind (terminal.proto LinkKind); 0 = unknown.
 constexpr std::uint64_t AssumedLinkRate(v1::LinkKind kind) {
   switch (kind) {
@@ -53,6 +62,25 @@ constexpr std::uint64_t AssumedLinkRate(v1::LinkKind kind) {
     case v1::ETHERNET: return 20'000'000;
     default: return 0;
   }
+}
+
+// The rate placement assumes for a terminal whose stored record is `link`
+// (TerminalComponents 22-24; nullptr = nothing known): the rate it reported
+// (Report.link_bps), else the rate learned from its statuses' downloads,
+// else its link kind's assumption, else `default_bps`.
+std::uint64_t LinkRateOf(const v1::TerminalComponents* link, std::uint64_t default_bps);
+
+// The rate (bits/s) one Status's download measurement implies, or 0 when it
+// says too little to learn from (under kMinLearnBytes or kMinLearnMs), or
+// moved more than `max_bytes` (0 = no such bound). Clamped to
+// [kMinLearnedBps, kMaxLinkBps].
+std::uint64_t MeasuredRate(std::uint64_t bytes, std::uint64_t ms, std::uint64_t max_bytes);
+
+// The learned rate after one more measurement: the mean of the previous
+// learned rate and the new one (an EWMA with weight 1/2), or the new one
+// when none was learned.
+constexpr std::uint64_t BlendLearnedRate(std::uint64_t previous, std::uint64_t measured) {
+  return previous == 0 ? measured : previous / 2 + measured / 2 + (previous % 2 + measured % 2) / 2;
 }
 
 class Bookings {
@@ -69,8 +97,8 @@ class Bookings {
   // before `not_before`, and fills `progress`. Releases its old booking
   // first; when nothing has room, leaves `progress` and the ledger as they
   // were and returns NO_CAPACITY. Memory only: the caller writes.
-  // `bytes` is what this terminal will fetch (e.g. a delta's size); by
-  // default the campaign's artifact size. On nodes with a bandwidth or a
+  // `bytes` is what this terminal will fetch; by default BytesFor (the
+  // delta's size for a terminal on its base, else the full image's). On nodes with a bandwidth or a
   // connection limit the booking also reserves its expected rate and a
   // connection for its expected download time (placement.h).
   Status Assign(CampaignRecord& record, v1::TerminalProgress& progress, Slot not_before = 0,
@@ -100,16 +128,12 @@ class Bookings {
 
   const CapacityLedger& ledger() const { return ledger_; }
 
-  // Terminals' link rates (bits/s): what they reported (Report.link_bps) or
-  // what the scheduler timed (Status.bytes / duration_ms); memory only, a
-  // restart learns again from the next report. 0 leaves it as it is.
-  void NoteLinkRate(const std::string& terminal_id, std::uint64_t bps);
-  // The rate placement assumes for the terminal (ServiceOptions.default_link_bps
-  // when nothing is known).
+  // The rate placement assumes for the terminal (LinkRateOf over its
+  // stored record, ServiceOptions.default_link_bps when nothing is known).
   std::uint64_t LinkRate(const std::string& terminal_id) const;
-  // The demand of a booking for `record` by the terminal of `progress`:
-  // `bytes`, else what it fetches (the delta from its installed version, or
-  // the full image).
+  // The demand of a booking for `record` by `progress`'s terminal: `bytes`,
+  // by default what that terminal fetches (BytesFor: a delta's size when it
+  // runs the delta's base).
   ByteDemand DemandOf(const CampaignRecord& record, const v1::TerminalProgress& progress,
                       std::optional<std::uint64_t> bytes = std::nullopt) const;
 
@@ -135,7 +159,6 @@ class Bookings {
   // release gives back exactly what was reserved (a terminal may hold
   // bookings of several components in one slot of one node).
   std::multimap<std::tuple<std::string, std::string, Slot, TimeMs>, Reservation> reservations_;
-  std::unordered_map<std::string, std::uint64_t> link_bps_;
   // When to look at a booking again (its slot's end + grace) and at a
   // terminal that went offline (last seen + grace). Not stored.
   std::multimap<TimeMs, std::pair<std::string, std::string>> booking_checks_;  // (campaign, terminal)

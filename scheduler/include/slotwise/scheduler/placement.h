@@ -51,6 +51,11 @@ struct ByteDemand {
   std::uint64_t link_bps = 0;  // its expected link rate; 0 = the node's fair share
   std::int64_t slot_ms = 0;    // the slot grid (for start times)
   std::int64_t bucket_ms = 0;  // the ledger's time bucket
+  // Guard added to the expected duration (ServiceOptions::download_guard_*):
+  // a real download starts a little after start_at_ms and carries headers
+  // and round trips, so back-to-back reservations would overlap otherwise.
+  std::int64_t guard_ms = 0;
+  std::uint32_t guard_permille = 0;
 };
 
 // The expected rate of a download on `node`: the terminal's link, capped by

@@ -74,7 +74,8 @@ class Registry {
     return it == live_.end() ? nullptr : &it->second;
   }
   // The components (besides the system image) the terminal named in its
-  // last Report; nullptr when it never named any. SetComponents stages the
+  // last Report, and its link (store.proto); nullptr when it never named
+  // any and no link is known. SetComponents stages the
   // record (only when it changed) and returns its undo (nullptr: nothing).
   const v1::TerminalComponents* ComponentsOf(std::string_view id) const;
   Journal::Undo SetComponents(const std::string& id, const v1::TerminalComponents& components, WriteBatch& batch);

@@ -38,6 +38,14 @@ struct ServiceOptions {
   // downloads the scheduler has not timed yet, in bits/s (conservative:
   // a slow link holds its reservation longer). Default: 1 Mbit/s.
   std::uint64_t default_link_bps = 1'000'000;
+  // Each reservation's expected download time is lengthened by this many
+  // ms plus this many thousandths of itself: a terminal starts a little
+  // after its start_at_ms and HTTP adds headers and round trips, so a
+  // download that exactly fills its reservation would overlap the next one
+  // (scheduler/bench/live_bytes.py measured 429s at the connection limit
+  // without it). Default: 250 ms + 1%.
+  std::int64_t download_guard_ms = 250;
+  std::uint32_t download_guard_permille = 10;
   // A terminal falls back from its nearest cluster only to clusters this
   // close to it, in km. Default: 0 (any distance).
   double max_fallback_km = 0;

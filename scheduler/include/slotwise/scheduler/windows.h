@@ -71,6 +71,9 @@ struct WindowRequest {
   std::vector<std::uint64_t> bytes;
   std::vector<std::uint64_t> link_bps;
   std::uint64_t default_link_bps = 1'000'000;
+  // ByteDemand's guard (ServiceOptions::download_guard_*).
+  std::int64_t guard_ms = 0;
+  std::uint32_t guard_permille = 0;
 };
 
 // Candidates (when capacity allows):
