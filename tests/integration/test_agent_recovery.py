@@ -177,7 +177,13 @@ class ComponentsWithV1Campaign(st.StackTestCase, unittest.TestCase):
         stack.wait_terminals_known([agent.id], timeout=30)
         schedule(stack, "it-comp", [agent.id], first_in_slots=3)
         wait_installed([agent], OPTS.wait)
-        cls.report = stack.cli_json("campaign", "status", "it-comp")
+        # The image is in place before the agent's final status reaches the
+        # scheduler: wait for that status, not only for the file.
+        def final_report():
+            report = stack.cli_json("campaign", "status", "it-comp")
+            states = [t.get("state") for t in report.get("terminals", [])]
+            return report if states and all(s in ("SUCCEEDED", "FAILED") for s in states) else None
+        cls.report = st.wait_until(final_report, 30, interval=0.3) or stack.cli_json("campaign", "status", "it-comp")
 
     def test_the_system_image_upgrades(self):
         self.assertEqual(self.agent.installed_version(), ls.NEW_VERSION)
