@@ -61,7 +61,10 @@ Fetched FetchResumable(const StepContext& context, const v1::AgentState& state, 
   // The slot bounds when a download may start, not when a resumed one may
   // go on: bytes on disk (or an attempt of this GO) mean it has started.
   const bool started = started_before || have > 0 || state.download_attempts() > 0;
-  if (!started && download.not_after_ms() > 0 && context.server_now() >= download.not_after_ms()) {
+  // On the latest the scheduler's clock can be: a GO that came back slowly
+  // may have arrived after the slot's end even when the middle estimate
+  // says it did not, and a start then counts in the node's next slot.
+  if (!started && download.not_after_ms() > 0 && context.server_latest() >= download.not_after_ms()) {
     return {StepOutcome::Of(Kind::kWindowMissed, "the slot ended before the download could start; checking again")};
   }
   if (context.is_busy()) return {StepOutcome::Of(Kind::kBusy)};

@@ -181,6 +181,9 @@ class FakeScheduler {
   // The scheduler's clock is the test's clock plus this; set, every reply
   // carries server_time_ms (unset: none, like a scheduler from before it).
   std::optional<TimeMs> server_offset_ms;
+  // Each reply spends this long on its way back to the terminal (the test's
+  // clock moves on after the stamp, before delivery): a loaded broker.
+  TimeMs reply_latency_ms = 0;
   // The inventory report's Ack lists these (TerminalReply.notices).
   std::vector<v1::Notice> inventory_notices;
   // Checks answered before the scheduler's start_at_ms are TOO_EARLY,
@@ -239,6 +242,7 @@ class FakeScheduler {
         ack.mutable_ack();
         for (const auto& n : inventory_notices) *ack.add_notices() = n;
         if (server_offset_ms) ack.set_server_time_ms(ServerNow());
+        clock_.Set(clock_.NowMs() + reply_latency_ms);
         transport_.Deliver(m.response_topic, ack.SerializeAsString(), m.correlation_data);
         return;
       }
@@ -291,6 +295,7 @@ class FakeScheduler {
       reply.mutable_ack();
     }
     if (server_offset_ms) reply.set_server_time_ms(ServerNow());
+    clock_.Set(clock_.NowMs() + reply_latency_ms);
     transport_.Deliver(m.response_topic, reply.SerializeAsString(), m.correlation_data);
   }
 
