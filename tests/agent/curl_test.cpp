@@ -117,7 +117,7 @@ TEST_CASE("CurlDownloader: Range resume appends only the missing bytes") {
   const auto dest = dir.path() / "fw.part";
   WriteFile(dest, body.substr(0, 7000));
   CurlDownloader curl;
-  DownloadRequest req{server.Url(), dest, {}, 7000, 0, {}};
+  DownloadRequest req{server.Url(), dest, {}, 7000, 0, {}, {}};
   std::uint64_t last_have = 0;
   std::uint64_t last_total = 0;
   req.on_progress = [&](std::uint64_t have, std::uint64_t total) {
@@ -131,6 +131,26 @@ TEST_CASE("CurlDownloader: Range resume appends only the missing bytes") {
   CHECK(last_total == body.size());
 }
 
+TEST_CASE("CurlDownloader: may_start is asked right before the request, and false sends nothing") {
+  TempDir dir;
+  TinyServer server(Body());
+  CurlDownloader curl;
+  DownloadRequest req{server.Url(), dir.path() / "fw.part", {}, 0, 0, {}, {}};
+  int asked = 0;
+  req.may_start = [&] {
+    ++asked;
+    return false;
+  };
+  auto refused = curl.Fetch(req, {});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == v1::FAILED_PRECONDITION);
+  CHECK(asked == 1);
+  CHECK(server.requests == 0);
+  req.may_start = [&] { return ++asked > 0; };
+  REQUIRE(curl.Fetch(req, {}).ok());
+  CHECK(server.requests == 1);
+}
+
 TEST_CASE("CurlDownloader: a server that ignores Range gets the file rewritten from byte 0") {
   TempDir dir;
   const std::string body = Body();
@@ -139,7 +159,7 @@ TEST_CASE("CurlDownloader: a server that ignores Range gets the file rewritten f
   const auto dest = dir.path() / "fw.part";
   WriteFile(dest, "stale bytes that must not stay in front");
   CurlDownloader curl;
-  REQUIRE(curl.Fetch(DownloadRequest{server.Url(), dest, {}, 39, 0, {}}, {}).ok());
+  REQUIRE(curl.Fetch(DownloadRequest{server.Url(), dest, {}, 39, 0, {}, {}}, {}).ok());
   CHECK(ReadFile(dest) == body);
 }
 
@@ -150,12 +170,12 @@ TEST_CASE("CurlDownloader: a cut response is INTERNAL and keeps what arrived") {
   server.cut = 5000;
   const auto dest = dir.path() / "fw.part";
   CurlDownloader curl;
-  auto first = curl.Fetch(DownloadRequest{server.Url(), dest, {}, 0, 0, {}}, {});
+  auto first = curl.Fetch(DownloadRequest{server.Url(), dest, {}, 0, 0, {}, {}}, {});
   REQUIRE_FALSE(first.ok());
   CHECK(first.error().code == v1::INTERNAL);
   CHECK(ReadFile(dest) == body.substr(0, 5000));
   server.cut = 0;
-  REQUIRE(curl.Fetch(DownloadRequest{server.Url(), dest, {}, 5000, 1 << 20, {}}, {}).ok());
+  REQUIRE(curl.Fetch(DownloadRequest{server.Url(), dest, {}, 5000, 1 << 20, {}, {}}, {}).ok());
   CHECK(ReadFile(dest) == body);
 }
 
@@ -166,7 +186,7 @@ TEST_CASE("CurlDownloader: error classes") {
     for (int status : {403, 404, 410}) {
       TinyServer server("x");
       server.status = status;
-      auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 0, 0, {}}, {});
+      auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 0, 0, {}, {}}, {});
       REQUIRE_FALSE(r.ok());
       CHECK(r.error().code == v1::NOT_FOUND);
       CHECK(r.error().message.find("HTTP " + std::to_string(status)) != std::string::npos);
@@ -175,7 +195,7 @@ TEST_CASE("CurlDownloader: error classes") {
   SUBCASE("503 is worth a retry (INTERNAL)") {
     TinyServer server("x");
     server.status = 503;
-    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 0, 0, {}}, {});
+    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 0, 0, {}, {}}, {});
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == v1::INTERNAL);
   }
@@ -183,14 +203,14 @@ TEST_CASE("CurlDownloader: error classes") {
     TinyServer server("x");
     server.status = 416;
     WriteFile(dir.path() / "f", "too long already");
-    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 16, 0, {}}, {});
+    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 16, 0, {}, {}}, {});
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == v1::INTERNAL);
     CHECK(ReadFile(dir.path() / "f").empty());
   }
   SUBCASE("an unwritable destination is INVALID_ARGUMENT") {
     TinyServer server("x");
-    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "no-such-dir" / "f", {}, 0, 0, {}}, {});
+    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "no-such-dir" / "f", {}, 0, 0, {}, {}}, {});
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == v1::INVALID_ARGUMENT);
   }

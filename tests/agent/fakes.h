@@ -103,6 +103,9 @@ class FakeTransport final : public Transport {
 class FakeDownloader final : public Downloader {
  public:
   slotwise::Status Fetch(const DownloadRequest& request, std::stop_token) override {
+    if (request.may_start && !request.may_start()) {
+      return MakeError(v1::FAILED_PRECONDITION, "GET " + request.url + ": not started");
+    }
     requests.push_back(request);
     if (on_fetch) on_fetch(static_cast<int>(requests.size()));
     if (refuse > 0) {
@@ -184,6 +187,9 @@ class FakeScheduler {
   // Each reply spends this long on its way back to the terminal (the test's
   // clock moves on after the stamp, before delivery): a loaded broker.
   TimeMs reply_latency_ms = 0;
+  // Each progress message takes this long to publish (the test's clock moves
+  // on): an MQTT client shared by many terminals, busy.
+  TimeMs progress_latency_ms = 0;
   // The inventory report's Ack lists these (TerminalReply.notices).
   std::vector<v1::Notice> inventory_notices;
   // Checks answered before the scheduler's start_at_ms are TOO_EARLY,
@@ -248,7 +254,10 @@ class FakeScheduler {
       }
     }
     received.push_back(what);
-    if (m.response_topic.empty()) return;
+    if (m.response_topic.empty()) {
+      clock_.Set(clock_.NowMs() + progress_latency_ms);
+      return;
+    }
     requests.push_back(m);
     if (drop_requests > 0) {
       --drop_requests;
