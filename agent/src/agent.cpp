@@ -257,6 +257,8 @@ TimeMs Agent::ServerEarliestMs() const {
   return server_clock_.Earliest(monotonic_.NowMs(), io_.clock.NowMs());
 }
 
+TimeMs Agent::ServerLatestMs() const { return server_clock_.Latest(monotonic_.NowMs(), io_.clock.NowMs()); }
+
 TimeMs Agent::LocalTimeOf(TimeMs server_ms) const {
   return server_ms - (ServerEarliestMs() - io_.clock.NowMs());
 }
@@ -465,7 +467,7 @@ void Agent::RunWork(Work work) {
       .current_version = JobVersion(),
       .component = *config_.Component(JobComponent(state_.notice())),
       .public_key_pem = public_key_pem_,
-      .server_now = [this] { return ServerNowMs(); },
+      .server_latest = [this] { return ServerLatestMs(); },
       .is_busy = [this] { return IsBusy(); },
       .progress = [this](v1::Status::State state, std::uint32_t percent) { SendProgress(state, percent); },
   };
@@ -550,7 +552,8 @@ void Agent::Recheck(std::string detail) {
   });
 }
 
-// The slot ended before the download could start. After waiting for a busy
+// The slot ended before the download could start (or may have: the latest
+// the scheduler's clock can be has reached its end). After waiting for a busy
 // terminal that is the slot's natural end (one per booked slot; the check
 // gets a later slot). Without that wait it means the GO came too late to
 // use (a slow or resent check): that counts in max_rechecks like a refused

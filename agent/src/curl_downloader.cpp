@@ -203,6 +203,9 @@ slotwise::Status CurlDownloader::Fetch(const DownloadRequest& request, std::stop
   // Signals must not be used for timeouts in a multi-threaded process.
   api->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 
+  if (request.may_start && !request.may_start()) {
+    return MakeError(v1::FAILED_PRECONDITION, "GET " + request.url + ": not started");
+  }
   const CURLcode rc = api->easy_perform(c);
   const bool flushed = std::fflush(out.get()) == 0 && ::fsync(::fileno(out.get())) == 0;
   if (rc == CURLE_ABORTED_BY_CALLBACK && stop.stop_requested()) {

@@ -67,9 +67,16 @@ Fetched FetchResumable(const StepContext& context, const v1::AgentState& state, 
   // The slot bounds when a download may start, not when a resumed one may
   // go on: bytes on disk (or an attempt of this GO) mean it has started.
   const bool started = started_before || have > 0 || state.download_attempts() > 0;
-  if (!started && download.not_after_ms() > 0 && context.server_now() >= download.not_after_ms()) {
-    return {StepOutcome::Of(Kind::kWindowMissed, "the slot ended before the download could start; checking again")};
-  }
+  // On the latest the scheduler's clock can be: a GO that came back slowly
+  // may have arrived after the slot's end even when the middle estimate
+  // says it did not, and a start then counts in the node's next slot.
+  const auto window_missed = [&]() -> std::optional<StepOutcome> {
+    if (started || download.not_after_ms() <= 0 || context.server_latest() < download.not_after_ms()) {
+      return std::nullopt;
+    }
+    return StepOutcome::Of(Kind::kWindowMissed, "the slot ended before the download could start; checking again");
+  };
+  if (auto missed = window_missed()) return {std::move(*missed)};
   if (context.is_busy()) return {StepOutcome::Of(Kind::kBusy)};
   const std::uint64_t remaining = (total > have ? total - have : 0) + extra_space;
   const auto space = std::filesystem::space(config.download_dir, ec);
@@ -103,8 +110,18 @@ Fetched FetchResumable(const StepContext& context, const v1::AgentState& state, 
       context.progress(v1::Status::DOWNLOADING, percent);
     }
   };
+  // Once more right before the request goes out (the downloader asks): the
+  // progress message (a publish that can wait for a busy MQTT client), the
+  // disk check and opening the file take time, and the node counts a start
+  // by when the request reaches it.
+  std::optional<StepOutcome> missed_at_start;
+  request.may_start = [&] {
+    missed_at_start = window_missed();
+    return !missed_at_start.has_value();
+  };
   const auto fetched = downloader.Fetch(request, context.stop);
   if (fetched) return {};
+  if (missed_at_start) return {std::move(*missed_at_start)};
   if (context.stop.stop_requested()) {
     // The saved phase is still DOWNLOADING; the .part stays.
     return {StepOutcome::Of(Kind::kInterrupted, "download interrupted by shutdown; it resumes after the next check")};

@@ -35,8 +35,9 @@ struct StepContext {
   // That component: its install command and version file (AgentConfig::Component).
   ComponentConfig component;
   std::string_view public_key_pem;  // empty: signatures are not checked
-  // The scheduler's clock now (slot times are on it; server_clock.h).
-  std::function<TimeMs()> server_now;
+  // The latest the scheduler's clock can be now (slot times are on it;
+  // server_clock.h): a download starts only while this is before the slot's end.
+  std::function<TimeMs()> server_latest;
   // Is a payment in progress? (the agent logs the first "busy" of a phase)
   std::function<bool()> is_busy;
   // Best-effort progress on .../status.

@@ -150,6 +150,67 @@ TEST_CASE("a GO whose slot already ended is re-checked a bounded number of times
   CHECK(rig.log.str().find("gave up after 3 new checks") != std::string::npos);
 }
 
+// Issue 14: on a loaded sharded cell every reply spent long on its way back,
+// so the middle of the agent's interval ran behind the scheduler's clock, and
+// a GO that arrived after its slot's end looked in time: the download started
+// late and counted in the node's next slot at nginx. The slot's end is judged
+// on the latest the scheduler's clock can be.
+TEST_CASE("a GO that comes back slowly after its slot's end is not used: the terminal checks again") {
+  Rig rig;
+  rig.scheduler.server_offset_ms = 0;
+  rig.scheduler.reply_latency_ms = 1500;  // every reply: stamped, then 1.5 s on the way back
+  std::vector<TimeMs> slot_ends;
+  rig.scheduler.on_check = [&](int n) {
+    // The first check reaches the scheduler 1 s before its slot ends (the
+    // GO arrives 0.5 s after it); a later one has a whole slot ahead.
+    slot_ends.push_back(rig.scheduler.ServerNow() + (n == 1 ? 1000 : 60'000));
+    rig.scheduler.download.set_not_after_ms(slot_ends.back());
+  };
+  std::vector<TimeMs> fetched_at;
+  rig.downloader.on_fetch = [&](int) { fetched_at.push_back(rig.scheduler.ServerNow()); };
+  rig.RunToEnd(400);
+  REQUIRE(fetched_at.size() == 1);
+  REQUIRE(rig.scheduler.check_times.size() == 2);
+  CHECK(fetched_at[0] < slot_ends[1]);
+  CHECK(fetched_at[0] > slot_ends[0]);  // not in the first slot, which had ended
+  CHECK(rig.agent->current_version() == "2.0");
+  CHECK(rig.agent->ServerEarliestMs() <= rig.scheduler.ServerNow());
+  CHECK(rig.agent->ServerLatestMs() >= rig.scheduler.ServerNow());
+}
+
+// The same run after the fix above: 19 starts were still 2-190 ms late at
+// nginx although the GO had come 30-400 ms before the slot's end; the agent
+// had judged the slot before its progress message, a publish through a busy
+// shared client. The slot is judged again right before the request.
+TEST_CASE("a start delayed past the slot's end after the GO (a slow progress publish) is not made") {
+  Rig rig;
+  rig.scheduler.server_offset_ms = 0;
+  rig.scheduler.progress_latency_ms = 500;
+  std::vector<TimeMs> slot_ends;
+  rig.scheduler.on_check = [&](int n) {
+    slot_ends.push_back(rig.scheduler.ServerNow() + (n == 1 ? 200 : 60'000));
+    rig.scheduler.download.set_not_after_ms(slot_ends.back());
+  };
+  std::vector<TimeMs> fetched_at;
+  rig.downloader.on_fetch = [&](int) { fetched_at.push_back(rig.scheduler.ServerNow()); };
+  rig.RunToEnd(400);
+  REQUIRE(fetched_at.size() == 1);
+  REQUIRE(slot_ends.size() == 2);
+  CHECK(fetched_at[0] > slot_ends[0]);
+  CHECK(fetched_at[0] < slot_ends[1]);
+  CHECK(rig.agent->current_version() == "2.0");
+}
+
+TEST_CASE("server clock: the latest the scheduler's clock can be is the interval's top") {
+  ServerClock clock;
+  CHECK(clock.Latest(50, 1'000'000) == 1'000'000);  // no stamp yet: the wall clock
+  clock.Observe(5'000'000, 100, 300);               // stamped in [100, 300]
+  CHECK(clock.Latest(300, 0) == 5'000'200);         // stamped at 100 at the earliest
+  CHECK(clock.Earliest(300, 0) == 5'000'000);
+  clock.Observe(5'000'850, 1000, 1010);  // offset in [4'999'840, 4'999'850]
+  CHECK(clock.Latest(2000, 0) == 5'001'850);
+}
+
 TEST_CASE("busy until the slot ended: a later slot, not counted as a re-check") {
   Rig rig;
   rig.config.max_rechecks = 0;

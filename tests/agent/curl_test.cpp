@@ -140,6 +140,26 @@ TEST_CASE("CurlDownloader: Range resume appends only the missing bytes") {
   CHECK(measured_bytes == body.size() - 7000);
 }
 
+TEST_CASE("CurlDownloader: may_start is asked right before the request, and false sends nothing") {
+  TempDir dir;
+  TinyServer server(Body());
+  CurlDownloader curl;
+  DownloadRequest req{server.Url(), dir.path() / "fw.part", {}, 0, 0, {}, {}};
+  int asked = 0;
+  req.may_start = [&] {
+    ++asked;
+    return false;
+  };
+  auto refused = curl.Fetch(req, {});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == v1::FAILED_PRECONDITION);
+  CHECK(asked == 1);
+  CHECK(server.requests == 0);
+  req.may_start = [&] { return ++asked > 0; };
+  REQUIRE(curl.Fetch(req, {}).ok());
+  CHECK(server.requests == 1);
+}
+
 TEST_CASE("CurlDownloader: a server that ignores Range gets the file rewritten from byte 0") {
   TempDir dir;
   const std::string body = Body();

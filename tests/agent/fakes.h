@@ -103,6 +103,9 @@ class FakeTransport final : public Transport {
 class FakeDownloader final : public Downloader {
  public:
   slotwise::Status Fetch(const DownloadRequest& request, std::stop_token) override {
+    if (request.may_start && !request.may_start()) {
+      return MakeError(v1::FAILED_PRECONDITION, "GET " + request.url + ": not started");
+    }
     requests.push_back(request);
     if (on_fetch) on_fetch(static_cast<int>(requests.size()));
     if (refuse > 0) {
@@ -183,6 +186,12 @@ class FakeScheduler {
   // The scheduler's clock is the test's clock plus this; set, every reply
   // carries server_time_ms (unset: none, like a scheduler from before it).
   std::optional<TimeMs> server_offset_ms;
+  // Each reply spends this long on its way back to the terminal (the test's
+  // clock moves on after the stamp, before delivery): a loaded broker.
+  TimeMs reply_latency_ms = 0;
+  // Each progress message takes this long to publish (the test's clock moves
+  // on): an MQTT client shared by many terminals, busy.
+  TimeMs progress_latency_ms = 0;
   // The inventory report's Ack lists these (TerminalReply.notices).
   std::vector<v1::Notice> inventory_notices;
   // Checks answered before the scheduler's start_at_ms are TOO_EARLY,
@@ -241,12 +250,16 @@ class FakeScheduler {
         ack.mutable_ack();
         for (const auto& n : inventory_notices) *ack.add_notices() = n;
         if (server_offset_ms) ack.set_server_time_ms(ServerNow());
+        clock_.Set(clock_.NowMs() + reply_latency_ms);
         transport_.Deliver(m.response_topic, ack.SerializeAsString(), m.correlation_data);
         return;
       }
     }
     received.push_back(what);
-    if (m.response_topic.empty()) return;
+    if (m.response_topic.empty()) {
+      clock_.Set(clock_.NowMs() + progress_latency_ms);
+      return;
+    }
     requests.push_back(m);
     if (drop_requests > 0) {
       --drop_requests;
@@ -293,6 +306,7 @@ class FakeScheduler {
       reply.mutable_ack();
     }
     if (server_offset_ms) reply.set_server_time_ms(ServerNow());
+    clock_.Set(clock_.NowMs() + reply_latency_ms);
     transport_.Deliver(m.response_topic, reply.SerializeAsString(), m.correlation_data);
   }
 

@@ -182,6 +182,8 @@ class Agent final : public TransportListener {
   TimeMs ServerNowMs() const;
   // The earliest the scheduler's clock can be now (start times are judged on it).
   TimeMs ServerEarliestMs() const;
+  // The latest the scheduler's clock can be now (a slot's end is judged on it).
+  TimeMs ServerLatestMs() const;
   const AgentConfig& config() const { return config_; }
 
   // TransportListener: any thread, never blocks.

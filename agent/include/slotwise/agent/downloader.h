@@ -40,13 +40,18 @@ struct DownloadRequest {
   // bytes this transfer received and how long it took (the link rate the
   // terminal reports, schemas/README.md "Capacity in bytes"). Optional.
   std::function<void(std::uint64_t bytes, std::uint64_t micros)> on_measured;
+  // Called on the fetching thread right before the request goes out (after
+  // the file is opened and the transfer set up); false: nothing is sent and
+  // Fetch returns FAILED_PRECONDITION. A node counts a download by when its
+  // request arrives, so the slot's end is judged as late as can be. Optional.
+  std::function<bool()> may_start;
 };
 
 class Downloader {
  public:
   virtual ~Downloader() = default;
   // Error codes say what the agent should do next:
-  //   FAILED_PRECONDITION  a requested stop;
+  //   FAILED_PRECONDITION  a requested stop, or may_start said no;
   //   NOT_FOUND            the server refused the URL (HTTP 401, 403, 404,
   //                        410): expired or withdrawn, ask the scheduler;
   //   INVALID_ARGUMENT     `destination` cannot be written (disk full);

@@ -11,7 +11,9 @@
 // intersection with the ones before), so a slow round trip -- a broker or
 // scheduler under load -- can never make the estimate worse; the estimate is
 // the interval's middle (ServerNow), its lower end is the earliest the
-// scheduler's clock can be (ServerEarliest). Measured on the monotonic
+// scheduler's clock can be (ServerEarliest), its upper end the latest
+// (ServerLatest): a slot's end is judged on that, so a reply that spent long
+// on its way back (a loaded broker shard) cannot make a start look in time. Measured on the monotonic
 // clock, a jump of the wall clock (NTP, the user, faketime) changes nothing.
 // When a new interval does not meet the old one (the scheduler's clock was
 // set, or drift after a long time) or the old one is older than max_age, the
@@ -78,6 +80,13 @@ class ServerClock {
   TimeMs Earliest(TimeMs mono_now, TimeMs wall_now) const {
     if (!bounds_) return wall_now;
     return mono_now + bounds_->lo;
+  }
+  // The latest the scheduler's clock can be now: a time not reached on this
+  // reading is not reached on the scheduler's clock either (a download may
+  // still start before a slot's end).
+  TimeMs Latest(TimeMs mono_now, TimeMs wall_now) const {
+    if (!bounds_) return wall_now;
+    return mono_now + bounds_->hi;
   }
   // The scheduler's clock minus the local wall clock (0 before any stamp).
   TimeMs OffsetMs(TimeMs mono_now, TimeMs wall_now) const { return Now(mono_now, wall_now) - wall_now; }
