@@ -117,7 +117,7 @@ TEST_CASE("CurlDownloader: Range resume appends only the missing bytes") {
   const auto dest = dir.path() / "fw.part";
   WriteFile(dest, body.substr(0, 7000));
   CurlDownloader curl;
-  DownloadRequest req{server.Url(), dest, {}, 7000, 0, {}, {}};
+  DownloadRequest req{server.Url(), dest, {}, 7000, 0, {}, {}, {}};
   std::uint64_t last_have = 0;
   std::uint64_t last_total = 0;
   req.on_progress = [&](std::uint64_t have, std::uint64_t total) {
@@ -144,7 +144,7 @@ TEST_CASE("CurlDownloader: may_start is asked right before the request, and fals
   TempDir dir;
   TinyServer server(Body());
   CurlDownloader curl;
-  DownloadRequest req{server.Url(), dir.path() / "fw.part", {}, 0, 0, {}, {}};
+  DownloadRequest req{server.Url(), dir.path() / "fw.part", {}, 0, 0, {}, {}, {}};
   int asked = 0;
   req.may_start = [&] {
     ++asked;
@@ -168,7 +168,7 @@ TEST_CASE("CurlDownloader: a server that ignores Range gets the file rewritten f
   const auto dest = dir.path() / "fw.part";
   WriteFile(dest, "stale bytes that must not stay in front");
   CurlDownloader curl;
-  REQUIRE(curl.Fetch(DownloadRequest{server.Url(), dest, {}, 39, 0, {}, {}}, {}).ok());
+  REQUIRE(curl.Fetch(DownloadRequest{server.Url(), dest, {}, 39, 0, {}, {}, {}}, {}).ok());
   CHECK(ReadFile(dest) == body);
 }
 
@@ -179,12 +179,12 @@ TEST_CASE("CurlDownloader: a cut response is INTERNAL and keeps what arrived") {
   server.cut = 5000;
   const auto dest = dir.path() / "fw.part";
   CurlDownloader curl;
-  auto first = curl.Fetch(DownloadRequest{server.Url(), dest, {}, 0, 0, {}, {}}, {});
+  auto first = curl.Fetch(DownloadRequest{server.Url(), dest, {}, 0, 0, {}, {}, {}}, {});
   REQUIRE_FALSE(first.ok());
   CHECK(first.error().code == v1::INTERNAL);
   CHECK(ReadFile(dest) == body.substr(0, 5000));
   server.cut = 0;
-  REQUIRE(curl.Fetch(DownloadRequest{server.Url(), dest, {}, 5000, 1 << 20, {}, {}}, {}).ok());
+  REQUIRE(curl.Fetch(DownloadRequest{server.Url(), dest, {}, 5000, 1 << 20, {}, {}, {}}, {}).ok());
   CHECK(ReadFile(dest) == body);
 }
 
@@ -193,7 +193,7 @@ TEST_CASE("CurlDownloader: max_bytes_per_second holds a fast sender back") {
   const std::string body = Body();
   TinyServer server(body);
   CurlDownloader curl;
-  DownloadRequest req{server.Url(), dir.path() / "f", {}, 0, body.size() * 2, {}, {}};  // half a second's worth
+  DownloadRequest req{server.Url(), dir.path() / "f", {}, 0, body.size() * 2, {}, {}, {}};  // half a second's worth
   std::uint64_t micros = 0;
   req.on_measured = [&](std::uint64_t, std::uint64_t us) { micros = us; };
   REQUIRE(curl.Fetch(req, {}).ok());
@@ -209,7 +209,7 @@ TEST_CASE("CurlDownloader: error classes") {
     for (int status : {403, 404, 410}) {
       TinyServer server("x");
       server.status = status;
-      auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 0, 0, {}, {}}, {});
+      auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 0, 0, {}, {}, {}}, {});
       REQUIRE_FALSE(r.ok());
       CHECK(r.error().code == v1::NOT_FOUND);
       CHECK(r.error().message.find("HTTP " + std::to_string(status)) != std::string::npos);
@@ -218,7 +218,7 @@ TEST_CASE("CurlDownloader: error classes") {
   SUBCASE("503 is worth a retry (INTERNAL)") {
     TinyServer server("x");
     server.status = 503;
-    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 0, 0, {}, {}}, {});
+    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 0, 0, {}, {}, {}}, {});
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == v1::INTERNAL);
   }
@@ -226,14 +226,14 @@ TEST_CASE("CurlDownloader: error classes") {
     TinyServer server("x");
     server.status = 416;
     WriteFile(dir.path() / "f", "too long already");
-    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 16, 0, {}, {}}, {});
+    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "f", {}, 16, 0, {}, {}, {}}, {});
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == v1::INTERNAL);
     CHECK(ReadFile(dir.path() / "f").empty());
   }
   SUBCASE("an unwritable destination is INVALID_ARGUMENT") {
     TinyServer server("x");
-    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "no-such-dir" / "f", {}, 0, 0, {}, {}}, {});
+    auto r = curl.Fetch(DownloadRequest{server.Url(), dir.path() / "no-such-dir" / "f", {}, 0, 0, {}, {}, {}}, {});
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == v1::INVALID_ARGUMENT);
   }
